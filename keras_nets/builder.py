@@ -1,0 +1,178 @@
+"""What every builder shares, so that the model modules hold nothing but the network.
+
+A model module calls, in order:
+  1. `image_input(...)`: checks every argument up front and returns the input tensor;
+  2. its layers, as the article writes them;
+  3. `classifier_head(...)` (global average pool + Dense) or `pooling_head(...)` for its own top;
+  4. `finish_model(...)`: makes the Model and loads the requested weights.
+"""
+
+import os
+
+import keras
+from keras import layers
+
+from keras_nets import registry, weights as weights_lib
+
+POOLING_CHOICES = (None, "avg", "max")
+
+
+def image_input(
+    model_name,
+    *,
+    weights,
+    include_top,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation="softmax",
+    default_size=None,
+    weights_variant=None,
+):
+    """Validates a builder's arguments and returns its input tensor.
+
+    Args:
+      model_name: the registry name, e.g. "xception"; sizes come from its `ModelConfig`.
+      default_size: overrides the config's default size (MobileNet variants pick theirs from
+        `input_shape`).
+      weights_variant: the manifest key of the published weights these arguments select, when it
+        differs from `model_name` (e.g. "mobilenet_v2_0.35_96"); checked to exist when
+        `weights="imagenet"`.
+      The rest are the builder's own arguments, checked as `keras.applications` checks them.
+    """
+    config = registry.get_config(model_name)
+    _check_weights(config, weights, weights_variant or model_name, include_top)
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError(
+            f"classes={classes!r}: with weights='imagenet' and include_top=True the classifier "
+            "is the published 1000-class ImageNet one, so classes must be 1000; use "
+            "include_top=False to put your own classifier on top"
+        )
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise ValueError(f"classes={classes!r}: expected a positive integer")
+    if pooling not in POOLING_CHOICES:
+        raise ValueError(f"pooling={pooling!r}: expected one of None, 'avg' or 'max'")
+    if weights == "imagenet" and include_top and classifier_activation not in (None, "softmax"):
+        raise ValueError(
+            f"classifier_activation={classifier_activation!r}: with weights='imagenet' and "
+            "include_top=True only None (logits) or 'softmax' are meaningful"
+        )
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError(
+            "keras.config.image_data_format() is 'channels_first'; keras_nets models are built "
+            "channels_last (height, width, channels), the layout of the published weights"
+        )
+
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
+    input_shape = resolve_input_shape(
+        config,
+        input_shape,
+        default_size=default_size or config.default_size,
+        require_default=(weights == "imagenet" and include_top),
+        require_static=include_top,
+        require_rgb=(weights == "imagenet"),
+    )
+    if input_tensor is None:
+        return layers.Input(shape=input_shape)
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return layers.Input(tensor=input_tensor, shape=input_shape)
+    return input_tensor
+
+
+def resolve_input_shape(
+    config, input_shape, *, default_size, require_default, require_static, require_rgb
+):
+    """The (height, width, channels) the model is built for, or a ValueError saying why not."""
+    default_shape = (default_size, default_size, 3)
+    if input_shape is None:
+        return default_shape if require_static else (None, None, 3)
+    try:
+        input_shape = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"input_shape={input_shape!r}: expected a tuple (height, width, channels)"
+        ) from None
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape={input_shape!r}: expected a tuple (height, width, channels)")
+    if require_default and input_shape != default_shape:
+        raise ValueError(
+            f"input_shape={input_shape!r}: with weights='imagenet' and include_top=True, "
+            f"{config.name} takes input_shape={default_shape}; use include_top=False for other "
+            "sizes"
+        )
+    if require_rgb and input_shape[2] != 3:
+        raise ValueError(
+            f"input_shape={input_shape!r}: ImageNet weights expect 3 input channels (RGB)"
+        )
+    height, width = input_shape[:2]
+    if require_static and (height is None or width is None):
+        raise ValueError(
+            f"input_shape={input_shape!r}: include_top=True needs a fixed height and width"
+        )
+    for size in (height, width):
+        if size is not None and size < config.min_size:
+            raise ValueError(
+                f"input_shape={input_shape!r}: {config.name} needs a height and width of at "
+                f"least {config.min_size} pixels"
+            )
+    return input_shape
+
+
+def _check_weights(config, weights, weights_variant, include_top):
+    if weights is None:
+        return
+    if weights == "imagenet":
+        if not config.published_weights:
+            raise ValueError(
+                f"weights='imagenet': no published ImageNet weights exist for {config.name}; "
+                "use weights=None (random initialisation) or the path of your own weights file"
+            )
+        weights_lib.check_published(weights_variant, family=config.name)
+        return
+    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
+        return
+    raise ValueError(
+        f"weights={weights!r}: expected None (random initialisation), 'imagenet' (the published "
+        "ImageNet weights) or the path of an existing weights file"
+    )
+
+
+def classifier_head(
+    x,
+    *,
+    include_top,
+    pooling,
+    classes,
+    classifier_activation,
+    pool_name="avg_pool",
+    dense_name="predictions",
+):
+    """The usual ImageNet top: global average pooling and one Dense layer; else `pooling_head`."""
+    if not include_top:
+        return pooling_head(x, pooling)
+    x = layers.GlobalAveragePooling2D(name=pool_name)(x)
+    return layers.Dense(classes, activation=classifier_activation, name=dense_name)(x)
+
+
+def pooling_head(x, pooling):
+    """The feature-extractor output: the last feature map, or its global average or max."""
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D()(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D()(x)
+    return x
+
+
+def finish_model(
+    img_input, outputs, *, input_tensor, name, weights, include_top, weights_variant=None, model_name
+):
+    """Makes the Functional model and loads `weights`: "imagenet", a file path or None."""
+    inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
+    model = keras.Model(inputs, outputs, name=name)
+    if weights == "imagenet":
+        weights_lib.load_published_weights(model, weights_variant or model_name, include_top)
+    elif weights is not None:
+        weights_lib.load_weights_file(model, weights)
+    return model

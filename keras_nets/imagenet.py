@@ -1,0 +1,68 @@
+"""ImageNet input preprocessing and prediction decoding, shared by every model module.
+
+The arithmetic is `keras.applications.imagenet_utils`'; what this adds is that the caller's array is
+never modified (Keras scales float arrays in place) and that the class index ships with the package,
+so decoding works offline.
+"""
+
+import functools
+import json
+import pathlib
+
+import numpy as np
+from keras.applications import imagenet_utils
+
+CLASS_INDEX_PATH = pathlib.Path(__file__).parent / "data" / "imagenet_class_index.json"
+PREPROCESSING_MODES = ("tf", "caffe", "torch")
+
+
+def preprocess_input(x, mode, data_format=None):
+    """Scales a batch of RGB images the way a model's ImageNet weights expect.
+
+    Args:
+      x: images as a numpy array (any dtype, uint8 included) or a tensor, pixel values 0-255.
+      mode: "tf" scales to [-1, 1]; "caffe" converts RGB to BGR and subtracts the ImageNet mean;
+        "torch" scales to [0, 1] and normalises with the ImageNet mean and standard deviation.
+      data_format: "channels_last" (default) or "channels_first".
+
+    Returns:
+      A new float32 array (or tensor); `x` itself is left unchanged.
+    """
+    if mode not in PREPROCESSING_MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {PREPROCESSING_MODES}")
+    if isinstance(x, (np.ndarray, list, tuple)):
+        x = np.array(x, dtype="float32")  # a copy: Keras works in place on float arrays
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
+
+
+@functools.cache
+def class_index():
+    """{class id: (WordNet id, label)} for the 1000 ImageNet classes, read from the package."""
+    with open(CLASS_INDEX_PATH) as f:
+        return {int(i): tuple(entry) for i, entry in json.load(f).items()}
+
+
+def decode_predictions(preds, top=5):
+    """Names the `top` most probable ImageNet classes of each prediction.
+
+    Args:
+      preds: array of shape (samples, 1000), a model's ImageNet output.
+      top: how many classes to return per sample.
+
+    Returns:
+      One list per sample of `(wordnet_id, label, score)` tuples, best first.
+    """
+    preds = np.asarray(preds)
+    if preds.ndim != 2 or preds.shape[1] != 1000:
+        raise ValueError(
+            f"preds has shape {preds.shape}; decode_predictions expects a batch of ImageNet "
+            "predictions of shape (samples, 1000)"
+        )
+    if not isinstance(top, int) or not 1 <= top <= 1000:
+        raise ValueError(f"top={top!r}: expected an integer from 1 to 1000")
+    index = class_index()
+    results = []
+    for pred in preds:
+        best = np.argsort(pred)[::-1][:top]
+        results.append([(*index[int(i)], float(pred[i])) for i in best])
+    return results
