@@ -1,0 +1,1 @@
+"""Subcommands of the `keras-nets` command line."""
