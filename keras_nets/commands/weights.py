@@ -1,10 +1,127 @@
-"""`keras-nets weights` (not written yet)."""
+"""`keras-nets weights`: list, pre-fetch, verify and locate the published weights files.
+
+    keras-nets weights list [KEY...] [--cached]
+    keras-nets weights download KEY... | --all  [--notop]
+    keras-nets weights verify [KEY...]
+    keras-nets weights path KEY [--notop]
+
+KEY is a manifest key: "xception", "mobilenet_v2_0.35_96", ... (`list` shows them all).
+"""
+
+import os
+import sys
+
+from keras_nets import weights
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("weights", help="(not written yet)")
+    parser = subparsers.add_parser(
+        "weights",
+        help="list, download, verify and locate the published ImageNet weights files",
+        description="The published ImageNet weights files and the local cache "
+        f"($KERAS_HOME/models, now {weights.cache_dir()}).",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    listing = actions.add_parser("list", help="every model variant, its file, cached or not, size")
+    listing.add_argument("keys", nargs="*", metavar="KEY", help="only these keys (or key prefixes)")
+    listing.add_argument("--cached", action="store_true", help="only files in the cache")
+    listing.set_defaults(action_run=run_list)
+
+    download = actions.add_parser("download", help="pre-fetch files for machines that go offline")
+    download.add_argument("keys", nargs="*", metavar="KEY")
+    download.add_argument("--all", action="store_true", help="every variant of every model")
+    download.add_argument("--notop", action="store_true", help="the files without the classifier")
+    download.set_defaults(action_run=run_download)
+
+    verify = actions.add_parser("verify", help="check the cached files against their md5")
+    verify.add_argument("keys", nargs="*", metavar="KEY", help="only these keys (default: all)")
+    verify.set_defaults(action_run=run_verify)
+
+    path = actions.add_parser("path", help="where a file is cached, or where to copy it by hand")
+    path.add_argument("key", metavar="KEY")
+    path.add_argument("--notop", action="store_true", help="the file without the classifier")
+    path.set_defaults(action_run=run_path)
     parser.set_defaults(run=run)
 
 
 def run(args):
-    raise SystemExit("keras-nets weights is not written yet")
+    try:
+        return args.action_run(args)
+    except ValueError as error:  # an unknown key, or a manifest that cannot be read
+        return _fail(error)
+
+
+def run_list(args):
+    rows = [("KEY", "PART", "CACHED", "FILE")]
+    for key, parts in weights.manifest().items():
+        if args.keys and not any(key.startswith(prefix) for prefix in args.keys):
+            continue
+        for part, entry in parts.items():
+            path = weights.cached_file(entry)
+            if os.path.exists(path):
+                rows.append((key, part, _size(os.path.getsize(path)), entry["file"]))
+            elif not args.cached:
+                rows.append((key, part, "-", entry["file"]))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    print(f"cache: {weights.cache_dir()}")
+    return 0
+
+
+def run_download(args):
+    if args.all == bool(args.keys):
+        return _fail("download: give either KEY... or --all")
+    keys = list(weights.manifest()) if args.all else args.keys
+    failed = 0
+    for key in keys:
+        try:
+            print(weights.fetch(key, include_top=not args.notop))
+        except (ValueError, weights.WeightsDownloadError) as error:
+            failed += 1
+            print(f"keras-nets weights download {key}: {error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def run_verify(args):
+    keys = args.keys or list(weights.manifest())
+    entries = [(key, part, weights.entry(key, part == "top")) for key in keys for part in ("top", "notop")]
+    bad = checked = 0
+    for key, part, entry in entries:
+        path = weights.cached_file(entry)
+        if not os.path.exists(path):
+            continue
+        checked += 1
+        problem = weights.file_problem(path, entry["md5"])
+        how = "md5" if entry["md5"] else "HDF5 structure (no md5 published)"
+        if problem:
+            bad += 1
+            notop = "" if part == "top" else " --notop"
+            print(f"BAD  {path}: {problem}; `keras-nets weights download {key}{notop}` replaces it")
+        else:
+            print(f"ok   {path} ({how})")
+    print(f"{checked} cached files checked, {bad} bad, in {weights.cache_dir()}")
+    return 1 if bad else 0
+
+
+def run_path(args):
+    entry = weights.entry(args.key, include_top=not args.notop)
+    path = weights.cached_file(entry)
+    print(path)
+    if not os.path.exists(path):
+        print(
+            "not cached yet: `keras-nets weights download` fetches it, or copy it there by hand "
+            "from:\n  " + "\n  ".join(weights.candidate_urls(entry)),
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _size(size):
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
+def _fail(message):
+    print(f"keras-nets weights: error: {message}", file=sys.stderr)
+    return 2

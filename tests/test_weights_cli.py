@@ -1,0 +1,124 @@
+"""`keras-nets weights list|download|verify|path`, run in-process against the test server."""
+
+import pytest
+
+from keras_nets import cli, weights
+from test_weights_download import (  # noqa: F401 - the fixtures published, published_files
+    NOTOP_FILE,
+    TOP_FILE,
+    cache_contents,
+    md5,
+    published,
+    published_files,
+)
+
+
+def run(capsys, *argv):
+    """(exit code, stdout, stderr) of `keras-nets weights ARGV...`."""
+    capsys.readouterr()  # drop what came before
+    code = cli.main(["weights", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_every_variant_its_file_and_whether_it_is_cached(published, capsys, keras_home):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    assert out.splitlines()[1].split() == ["tiny", "top", "-", TOP_FILE]
+    assert out.splitlines()[2].split() == ["tiny", "notop", "-", NOTOP_FILE]
+    assert out.splitlines()[-1] == f"cache: {keras_home / 'models'}"
+
+    weights.fetch("tiny")
+    size = (keras_home / "models" / TOP_FILE).stat().st_size
+    _, out, _ = run(capsys, "list", "--cached")
+    assert out.splitlines()[1].split() == ["tiny", "top", f"{size / 1e3:.1f}", "kB", TOP_FILE]
+    assert len(out.splitlines()) == 3
+
+
+def test_list_covers_the_packaged_manifest(monkeypatch, capsys, keras_home):
+    monkeypatch.delenv(weights.MANIFEST_ENV, raising=False)
+    _, out, _ = run(capsys, "list")
+    listed = {tuple(line.split()[:2]) for line in out.splitlines()[1:-1]}
+    assert listed == {(key, part) for key in weights.manifest() for part in ("top", "notop")}
+
+
+def test_download_prefetches_into_the_cache(published, capsys, keras_home):
+    code, out, _ = run(capsys, "download", "tiny")
+    assert code == 0
+    assert out.splitlines()[-1] == str(keras_home / "models" / TOP_FILE)
+
+    code, out, _ = run(capsys, "download", "tiny", "--notop")
+    assert code == 0
+    assert cache_contents(keras_home) == sorted([TOP_FILE, NOTOP_FILE])
+
+
+def test_download_all(published, capsys, keras_home):
+    assert run(capsys, "download", "--all")[0] == 0
+    assert cache_contents(keras_home) == [TOP_FILE]
+
+
+def test_download_failure_is_reported_with_exit_code_1(published, capsys, keras_home):
+    published.use_manifest(top=published.entry(TOP_FILE, urls=[published.dead + "/x.h5"]))
+    code, _, err = run(capsys, "download", "tiny")
+    assert code == 1
+    assert f"could not download {TOP_FILE}" in err
+    assert str(keras_home / "models" / TOP_FILE) in err
+
+
+@pytest.mark.parametrize("argv", [["download"], ["download", "tiny", "--all"]])
+def test_download_needs_keys_or_all(published, capsys, argv):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "give either KEY... or --all" in err
+
+
+def test_verify_reports_good_and_bad_cached_files(published, capsys, keras_home):
+    weights.fetch("tiny")
+    weights.fetch("tiny", include_top=False)
+    code, out, _ = run(capsys, "verify")
+    assert code == 0
+    assert f"ok   {keras_home / 'models' / TOP_FILE} (md5)" in out
+    assert out.splitlines()[-1].startswith("2 cached files checked, 0 bad")
+
+    (keras_home / "models" / NOTOP_FILE).write_bytes(b"corrupt")
+    code, out, _ = run(capsys, "verify")
+    assert code == 1
+    assert (
+        f"BAD  {keras_home / 'models' / NOTOP_FILE}: md5 mismatch: expected "
+        f"{published.md5(NOTOP_FILE)}, got {md5(keras_home / 'models' / NOTOP_FILE)}"
+    ) in out
+    assert "`keras-nets weights download tiny --notop` replaces it" in out
+
+
+def test_verify_checks_structure_where_no_md5_is_published(published, capsys, keras_home):
+    published.use_manifest(top=published.entry(TOP_FILE, md5=None))
+    weights.fetch("tiny")
+    code, out, _ = run(capsys, "verify", "tiny")
+    assert code == 0
+    assert "(HDF5 structure (no md5 published))" in out
+
+
+def test_path_tells_where_the_file_is_or_goes(published, capsys, keras_home):
+    code, out, err = run(capsys, "path", "tiny", "--notop")
+    assert code == 0
+    assert out == f"{keras_home / 'models' / NOTOP_FILE}\n"
+    assert "not cached yet" in err and published.server.url("files", NOTOP_FILE) in err
+
+    weights.fetch("tiny", include_top=False)
+    code, out, err = run(capsys, "path", "tiny", "--notop")
+    assert (out, err) == (f"{keras_home / 'models' / NOTOP_FILE}\n", "")
+
+
+def test_unreadable_manifest_is_an_error_not_a_traceback(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv(weights.MANIFEST_ENV, str(tmp_path / "missing.json"))
+    code, _, err = run(capsys, "list")
+    assert code == 2
+    assert "cannot read the weights manifest, KERAS_NETS_MANIFEST=" in err
+
+
+def test_unknown_key_lists_the_published_variants(monkeypatch, capsys):
+    monkeypatch.delenv(weights.MANIFEST_ENV, raising=False)
+    code, _, err = run(capsys, "path", "mobilenet_v2")
+    assert code == 2
+    assert "no published ImageNet weights for 'mobilenet_v2'" in err
+    assert "mobilenet_v2_0.35_96, mobilenet_v2_0.35_128" in err

@@ -1,0 +1,185 @@
+"""Regenerate weights_manifest.json from the installed Keras 3 and keras-applications 1.0.8 sources.
+
+Every file name, URL and md5 in the manifest is read from the reference sources, never typed by
+hand: for each model variant, the `if weights == "imagenet":` block of the reference builder is run
+with a recorder in place of `get_file`, which captures the (file name, URL, hash) it would download.
+
+URL order per file: the original release (fchollet/deep-learning-models, the keras-applications
+DenseNet release or the MobileNetV2 release, as keras-applications 1.0.8 names it) first, then the
+keras-applications storage mirror that Keras 3 downloads from, when Keras 3 publishes the same file
+(same name, same hash). The Keras 3 ResNet50 file is a different file (its own hash, the Keras 2.2
+layer names), so `resnet50` keeps only the original v0.2 file.
+
+Needs keras and keras-applications==1.0.8 installed (the `test` extra); neither is imported, their
+sources are only read. Usage: `python tools/make_weights_manifest.py [--check]`.
+"""
+
+import argparse
+import ast
+import importlib.metadata
+import importlib.util
+import json
+import pathlib
+import re
+import sys
+
+OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "weights_manifest.json"
+
+MOBILENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
+MOBILENET_ROWS = (128, 160, 192, 224)
+DENSENET_BLOCKS = {"densenet121": [6, 12, 24, 16], "densenet169": [6, 12, 32, 32],
+                   "densenet201": [6, 12, 48, 32]}
+
+
+def source_dirs():
+    """(Keras 3 applications dir, keras_applications dir), found without importing either."""
+    keras_dir = pathlib.Path(importlib.util.find_spec("keras").origin).parent
+    keras_applications_dir = pathlib.Path(importlib.util.find_spec("keras_applications").origin).parent
+    return keras_dir / "src" / "applications", keras_applications_dir
+
+
+def variants(keras_applications_source):
+    """(manifest key, source module name, the builder variables that select its weights file)."""
+    for key in ("xception", "inception_v3", "resnet50", "vgg16", "vgg19", "inception_resnet_v2"):
+        yield key, key, {}
+    for key, blocks in DENSENET_BLOCKS.items():
+        yield key, "densenet", {"blocks": blocks}
+    for alpha, rows in mobilenet_v2_checkpoints(keras_applications_source):
+        yield f"mobilenet_v2_{alpha}_{rows}", "mobilenet_v2", {"alpha": alpha, "rows": rows}
+    for alpha in MOBILENET_ALPHAS:
+        for rows in MOBILENET_ROWS:
+            yield f"mobilenet_{float(alpha)}_{rows}", "mobilenet", {"alpha": alpha, "rows": rows}
+
+
+def mobilenet_v2_checkpoints(keras_applications_source):
+    """(alpha, rows) of the 22 published MobileNetV2 files: the checkpoint table of the reference's
+    docstring. Alpha 1.3 and 1.4 exist at 224 only, though the builder accepts any of the sizes."""
+    text = (keras_applications_source / "mobilenet_v2.py").read_text()
+    table = re.findall(r"\| \[mobilenet_v2_([\d.]+)_(\d+)\]", text)
+    return sorted((float(alpha), int(rows)) for alpha, rows in table)
+
+
+def mobilenet_v3_variants(keras_source):
+    """The MobileNetV3 variants are the keys of WEIGHTS_HASHES in Keras 3's mobilenet_v3.py."""
+    hashes = module_constants(keras_source / "mobilenet_v3.py")["WEIGHTS_HASHES"]
+    for name in hashes:
+        model_type, minimalistic, alpha = re.fullmatch(
+            r"(small|large)(_minimalistic)?_224_([\d.]+)_float", name
+        ).groups()
+        key = f"mobilenet_v3_{model_type}{minimalistic or ''}_{alpha}"
+        yield key, "mobilenet_v3", {
+            "model_type": model_type, "minimalistic": bool(minimalistic), "alpha": float(alpha)
+        }
+
+
+def module_constants(path):
+    """The module's UPPER_CASE constants (URL bases, hash tables), evaluated in source order."""
+    namespace = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and all(
+            isinstance(t, ast.Name) and t.id.isupper() for t in node.targets
+        ):
+            exec(compile(ast.Module([node], []), str(path), "exec"), namespace)
+    return {name: value for name, value in namespace.items() if name.isupper()}
+
+
+def imagenet_block(path):
+    """The builder's `if weights == "imagenet":` statement that picks and fetches the file."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "weights == 'imagenet'":
+            calls = [n for n in ast.walk(node) if isinstance(n, ast.Call)]
+            if any(getattr(call.func, "attr", None) == "get_file" for call in calls):
+                return ast.Module([node], [])
+    return None
+
+
+class _Recorder:
+    """Stands in for the reference's file_utils/keras_utils, model and backend."""
+
+    def __init__(self):
+        self.requests = []
+
+    def get_file(self, fname=None, origin=None, **kwargs):
+        file_hash = kwargs.get("file_hash") or kwargs.get("md5_hash")
+        self.requests.append({"file": fname, "url": origin, "md5": file_hash})
+
+    def load_weights(self, path):
+        pass
+
+    def backend(self):
+        return "tensorflow"
+
+
+def requested_file(path, variables, include_top):
+    """{"file", "url", "md5"} the reference at `path` downloads for these variables, or None."""
+    block = imagenet_block(path) if path.exists() else None
+    if block is None:
+        return None
+    recorder = _Recorder()
+    namespace = {
+        **module_constants(path),
+        **variables,
+        "weights": "imagenet",
+        "include_top": include_top,
+        "file_utils": recorder,
+        "keras_utils": recorder,
+        "model": recorder,
+        "backend": recorder,
+    }
+    exec(compile(block, str(path), "exec"), namespace)
+    return recorder.requests[0] if recorder.requests else None
+
+
+def manifest_entry(original, keras3):
+    """One manifest entry: the original URL first, then the Keras 3 mirror of the same file."""
+    first = original or keras3
+    urls = [first["url"]]
+    if keras3 and keras3 is not first and (keras3["file"], keras3["md5"]) == (first["file"], first["md5"]):
+        urls.append(keras3["url"])
+    return {"file": first["file"], "urls": urls, "md5": first["md5"]}
+
+
+def build_manifest():
+    keras_source, keras_applications_source = source_dirs()
+    models = {}
+    all_variants = [*variants(keras_applications_source), *mobilenet_v3_variants(keras_source)]
+    for key, module, variables in all_variants:
+        entries = {}
+        for part, include_top in (("top", True), ("notop", False)):
+            original = requested_file(keras_applications_source / f"{module}.py", variables, include_top)
+            keras3 = requested_file(keras_source / f"{module}.py", variables, include_top)
+            if original is None and keras3 is None:
+                raise SystemExit(f"no reference source names the weights of {key} ({part})")
+            entries[part] = manifest_entry(original, keras3)
+        models[key] = entries
+    return {
+        "generated_by": "tools/make_weights_manifest.py",
+        "generated_from": {
+            "keras": importlib.metadata.version("keras"),
+            "keras-applications": importlib.metadata.version("keras-applications"),
+        },
+        "models": models,
+    }
+
+
+def render(manifest):
+    return json.dumps(manifest, indent=2) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
+    args = parser.parse_args(argv)
+    text = render(build_manifest())
+    if args.check:
+        if OUTPUT.read_text() != text:
+            print(f"{OUTPUT} is out of date: run python tools/make_weights_manifest.py", file=sys.stderr)
+            return 1
+        return 0
+    OUTPUT.write_text(text)
+    print(f"wrote {OUTPUT} ({len(json.loads(text)['models'])} models)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
