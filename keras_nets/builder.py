@@ -81,6 +81,22 @@ def image_input(
     return input_tensor
 
 
+def published_size(input_shape, sizes, default, input_tensor=None):
+    """The input size whose published weights fit `input_shape` (else `input_tensor`'s shape).
+
+    The rule of keras.applications for weights published at several sizes (the MobileNets): a
+    square height and width that is one of `sizes` selects that size, anything else `default`.
+    Pass the result as `default_size` to `image_input`, which checks the shape itself.
+    """
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
+    if isinstance(input_shape, (tuple, list)) and len(input_shape) == 3:
+        height, width = input_shape[:2]
+        if height == width and height in sizes:
+            return height
+    return default
+
+
 def resolve_input_shape(
     config, input_shape, *, default_size, require_default, require_static, require_rgb
 ):
@@ -129,7 +145,10 @@ def _check_weights(config, weights, weights_variant, include_top):
                 f"weights='imagenet': no published ImageNet weights exist for {config.name}; "
                 "use weights=None (random initialisation) or the path of your own weights file"
             )
-        weights_lib.check_published(weights_variant, family=config.name)
+        try:
+            weights_lib.check_published(weights_variant, family=config.name)
+        except ValueError as error:
+            raise ValueError(f"weights='imagenet': {error}") from None
         return
     if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
         return

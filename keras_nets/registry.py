@@ -47,7 +47,7 @@ _CONFIGS = (
     ModelConfig("densenet201", "densenet", "DenseNet201", 224, 32, "torch"),
     ModelConfig("inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2", 299, 75, "tf"),
     ModelConfig("shufflenet_v2", "shufflenet_v2", "ShuffleNetV2", 224, 32, "torch", published_weights=False),
-    ModelConfig("alexnet", "alexnet", "AlexNet", 227, 227, "caffe", published_weights=False),
+    ModelConfig("alexnet", "alexnet", "AlexNet", 227, 67, "caffe", published_weights=False),
 )
 
 MODELS = {config.name: config for config in _CONFIGS}
