@@ -17,12 +17,11 @@ import numpy as np
 
 
 def keras2_applications_module(name):
-    """A `keras_applications` (1.0.8) module, wired to run under Keras 3."""
-    module = getattr(__import__("keras_applications", fromlist=[name]), name)
-    keras_applications.set_keras_submodules(
-        backend=keras.backend, layers=keras.layers, models=keras.models, utils=keras.utils
-    )
-    return module
+    """A `keras_applications` (1.0.8) module; call its builders with `**keras2_builder_kwargs()`.
+
+    1.0.8 has no global `set_keras_submodules`: each builder takes the Keras modules as kwargs.
+    """
+    return getattr(keras_applications, name)
 
 
 def keras2_builder_kwargs():
