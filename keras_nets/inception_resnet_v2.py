@@ -1,0 +1,189 @@
+"""Inception-ResNet-v2, layer by layer.
+
+Szegedy, Ioffe, Vanhoucke and Alemi, "Inception-v4, Inception-ResNet and the Impact of Residual
+Connections on Learning" (AAAI 2017). Layer names and weighted-layer order are those of
+`keras.applications.InceptionResNetV2`, so the published
+`inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5` files load with a plain
+`model.load_weights(path)`. Branch convolutions stay unnamed, as in the reference code.
+
+Each residual is scaled down before it is added (the paper's remedy for unstable training). The
+reference does both in one unnamed custom layer; here a `Rescaling` layer scales and an `Add`
+layer named like the block adds (the name Keras 2's reference code gave that step). Neither holds
+weights, so the weights line up the same, and the model saves and loads as `.keras` with built-in
+layers only.
+"""
+
+from keras import layers
+
+from keras_nets import builder, imagenet
+from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+
+
+def InceptionResNetV2(
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="inception_resnet_v2",
+):
+    """Builds Inception-ResNet-v2 (55.9M parameters; 299x299 inputs scaled to [-1, 1]).
+
+    Args:
+      include_top: whether to end with the 1000-class ImageNet classifier.
+      weights: None (random initialisation), "imagenet" (published weights, downloaded once to
+        the Keras cache) or the path of a weights file.
+      input_tensor: optional Keras tensor to use as the model's input.
+      input_shape: (height, width, 3), each at least 75; only with `include_top=False` may it
+        differ from (299, 299, 3).
+      pooling: with `include_top=False`: None (the 8x8x1536 feature map at 299x299), "avg" or
+        "max" (a 1536-vector).
+      classes: number of classes of the top classifier (1000 with ImageNet weights).
+      classifier_activation: activation of the top layer; None returns logits.
+      name: the model's name.
+    """
+    img_input = builder.image_input(
+        "inception_resnet_v2",
+        weights=weights,
+        include_top=include_top,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
+
+    # Stem ------------------------------------------------------------ 299x299x3
+    x = conv2d_bn(img_input, 32, 3, strides=2, padding="valid")  # 149x149x32
+    x = conv2d_bn(x, 32, 3, padding="valid")  # 147x147x32
+    x = conv2d_bn(x, 64, 3)  # 147x147x64
+    x = layers.MaxPooling2D(3, strides=2)(x)  # 73x73x64
+    x = conv2d_bn(x, 80, 1, padding="valid")  # 73x73x80
+    x = conv2d_bn(x, 192, 3, padding="valid")  # 71x71x192
+    x = layers.MaxPooling2D(3, strides=2)(x)  # 35x35x192
+
+    # Mixed 5b (Inception-A) ------------------------------------------ 35x35x192
+    branch_0 = conv2d_bn(x, 96, 1)
+    branch_1 = conv2d_bn(x, 48, 1)
+    branch_1 = conv2d_bn(branch_1, 64, 5)
+    branch_2 = conv2d_bn(x, 64, 1)
+    branch_2 = conv2d_bn(branch_2, 96, 3)
+    branch_2 = conv2d_bn(branch_2, 96, 3)
+    branch_pool = layers.AveragePooling2D(3, strides=1, padding="same")(x)
+    branch_pool = conv2d_bn(branch_pool, 64, 1)
+    branches = [branch_0, branch_1, branch_2, branch_pool]
+    x = layers.Concatenate(name="mixed_5b")(branches)  # 35x35x320
+
+    # 10 x Inception-ResNet-A, residuals scaled by 0.17 --------------- 35x35x320
+    for block_idx in range(1, 11):
+        x = block35(x, scale=0.17, block_idx=block_idx)
+
+    # Mixed 6a (Reduction-A) ------------------------------------------ 35x35x320
+    branch_0 = conv2d_bn(x, 384, 3, strides=2, padding="valid")
+    branch_1 = conv2d_bn(x, 256, 1)
+    branch_1 = conv2d_bn(branch_1, 256, 3)
+    branch_1 = conv2d_bn(branch_1, 384, 3, strides=2, padding="valid")
+    branch_pool = layers.MaxPooling2D(3, strides=2, padding="valid")(x)
+    x = layers.Concatenate(name="mixed_6a")([branch_0, branch_1, branch_pool])  # 17x17x1088
+
+    # 20 x Inception-ResNet-B, residuals scaled by 0.1 ---------------- 17x17x1088
+    for block_idx in range(1, 21):
+        x = block17(x, scale=0.1, block_idx=block_idx)
+
+    # Mixed 7a (Reduction-B) ------------------------------------------ 17x17x1088
+    branch_0 = conv2d_bn(x, 256, 1)
+    branch_0 = conv2d_bn(branch_0, 384, 3, strides=2, padding="valid")
+    branch_1 = conv2d_bn(x, 256, 1)
+    branch_1 = conv2d_bn(branch_1, 288, 3, strides=2, padding="valid")
+    branch_2 = conv2d_bn(x, 256, 1)
+    branch_2 = conv2d_bn(branch_2, 288, 3)
+    branch_2 = conv2d_bn(branch_2, 320, 3, strides=2, padding="valid")
+    branch_pool = layers.MaxPooling2D(3, strides=2, padding="valid")(x)
+    branches = [branch_0, branch_1, branch_2, branch_pool]
+    x = layers.Concatenate(name="mixed_7a")(branches)  # 8x8x2080
+
+    # 10 x Inception-ResNet-C, residuals scaled by 0.2; the last unscaled, no ReLU -- 8x8x2080
+    for block_idx in range(1, 10):
+        x = block8(x, scale=0.2, block_idx=block_idx)
+    x = block8(x, scale=1.0, block_idx=10, activation=None)
+
+    x = conv2d_bn(x, 1536, 1, name="conv_7b")  # 8x8x1536
+
+    x = builder.classifier_head(
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )  # 1000 classes, or the features
+    return builder.finish_model(
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        include_top=include_top,
+        model_name="inception_resnet_v2",
+    )
+
+
+def conv2d_bn(
+    x, filters, kernel_size, strides=1, padding="same", activation="relu", use_bias=False, name=None
+):
+    """Convolution, BatchNormalization without gamma (unless the convolution has a bias), ReLU."""
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, name=name
+    )(x)
+    if not use_bias:
+        x = layers.BatchNormalization(scale=False, name=None if name is None else f"{name}_bn")(x)
+    if activation is not None:
+        x = layers.Activation(activation, name=None if name is None else f"{name}_ac")(x)
+    return x
+
+
+def block35(x, scale, block_idx):
+    """Inception-ResNet-A: 1x1, 1x1-3x3 and 1x1-3x3-3x3 branches, 35x35x320 in and out."""
+    branch_0 = conv2d_bn(x, 32, 1)
+    branch_1 = conv2d_bn(x, 32, 1)
+    branch_1 = conv2d_bn(branch_1, 32, 3)
+    branch_2 = conv2d_bn(x, 32, 1)
+    branch_2 = conv2d_bn(branch_2, 48, 3)
+    branch_2 = conv2d_bn(branch_2, 64, 3)
+    return add_scaled_residual(x, [branch_0, branch_1, branch_2], scale, f"block35_{block_idx}")
+
+
+def block17(x, scale, block_idx):
+    """Inception-ResNet-B: 1x1 and 1x1-1x7-7x1 branches, 17x17x1088 in and out."""
+    branch_0 = conv2d_bn(x, 192, 1)
+    branch_1 = conv2d_bn(x, 128, 1)
+    branch_1 = conv2d_bn(branch_1, 160, (1, 7))
+    branch_1 = conv2d_bn(branch_1, 192, (7, 1))
+    return add_scaled_residual(x, [branch_0, branch_1], scale, f"block17_{block_idx}")
+
+
+def block8(x, scale, block_idx, activation="relu"):
+    """Inception-ResNet-C: 1x1 and 1x1-1x3-3x1 branches, 8x8x2080 in and out."""
+    branch_0 = conv2d_bn(x, 192, 1)
+    branch_1 = conv2d_bn(x, 192, 1)
+    branch_1 = conv2d_bn(branch_1, 224, (1, 3))
+    branch_1 = conv2d_bn(branch_1, 256, (3, 1))
+    return add_scaled_residual(x, [branch_0, branch_1], scale, f"block8_{block_idx}", activation)
+
+
+def add_scaled_residual(x, branches, scale, block_name, activation="relu"):
+    """Concatenates the branches, projects them back to x's channels (1x1 conv with bias), scales
+    that residual by `scale` and adds it to x."""
+    mixed = layers.Concatenate(name=f"{block_name}_mixed")(branches)
+    up = conv2d_bn(mixed, x.shape[-1], 1, activation=None, use_bias=True, name=f"{block_name}_conv")
+    up = layers.Rescaling(scale, name=f"{block_name}_scale")(up)
+    x = layers.Add(name=block_name)([x, up])
+    if activation is not None:
+        x = layers.Activation(activation, name=f"{block_name}_ac")(x)
+    return x
+
+
+def preprocess_input(x, data_format=None):
+    """Scales RGB pixels from 0-255 to [-1, 1]; the caller's array is left unchanged."""
+    return imagenet.preprocess_input(x, mode="tf", data_format=data_format)
