@@ -64,8 +64,15 @@ def image_input(
             "channels_last (height, width, channels), the layout of the published weights"
         )
 
-    if input_shape is None and input_tensor is not None:
-        input_shape = tuple(input_tensor.shape[1:])
+    if input_tensor is not None:
+        tensor_shape = tuple(input_tensor.shape[1:])
+        if input_shape is None:
+            input_shape = tensor_shape
+        elif not _shapes_agree(input_shape, tensor_shape):
+            raise ValueError(
+                f"input_shape={tuple(input_shape)!r} disagrees with the shape of input_tensor, "
+                f"{tensor_shape!r}; pass one of them, or two that agree"
+            )
     input_shape = resolve_input_shape(
         config,
         input_shape,
@@ -104,6 +111,8 @@ def resolve_input_shape(
     default_shape = (default_size, default_size, 3)
     if input_shape is None:
         return default_shape if require_static else (None, None, 3)
+    if isinstance(input_shape, (str, bytes)):
+        raise ValueError(f"input_shape={input_shape!r}: expected a tuple (height, width, channels)")
     try:
         input_shape = tuple(None if d is None else int(d) for d in input_shape)
     except (TypeError, ValueError):
@@ -134,6 +143,13 @@ def resolve_input_shape(
                 f"least {config.min_size} pixels"
             )
     return input_shape
+
+
+def _shapes_agree(input_shape, tensor_shape):
+    """Equal length, and equal wherever both give a size (None means any)."""
+    return len(tuple(input_shape)) == len(tensor_shape) and all(
+        a is None or b is None or a == b for a, b in zip(input_shape, tensor_shape)
+    )
 
 
 def _check_weights(config, weights, weights_variant, include_top):

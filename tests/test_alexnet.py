@@ -1,7 +1,6 @@
 """AlexNet as the article series writes it: five convolutions, three dense layers."""
 
 import keras
-import numpy as np
 import pytest
 
 from keras_nets import AlexNet
@@ -44,17 +43,6 @@ def test_feature_extractor_accepts_the_smallest_input():
     assert model.output_shape == (None, 256)
     with pytest.raises(ValueError, match=r"input_shape=\(66, 66, 3\).*at least 67"):
         AlexNet(include_top=False, input_shape=(66, 66, 3))
-
-
-def test_saves_and_loads_as_keras_file(tmp_path):
-    model = AlexNet(include_top=False, pooling="max")
-    path = tmp_path / "alexnet.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    images = np.random.default_rng(0).uniform(-100, 100, (1, 227, 227, 3)).astype("float32")
-    np.testing.assert_allclose(
-        loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-5
-    )
 
 
 def test_imagenet_weights_do_not_exist():

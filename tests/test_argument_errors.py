@@ -107,9 +107,16 @@ def test_top_needs_a_fixed_input_size(model):
 
 def test_input_shape_must_be_height_width_channels(model):
     builder, _, _ = model
-    for shape in [(224, 224), (224, 224, 3, 1), (224, "wide", 3), 224]:
+    for shape in [(224, 224), (224, 224, 3, 1), (224, "wide", 3), 224, "224"]:
         with raises(rf"input_shape={re.escape(repr(shape))}: expected a tuple \(height, width, "):
             builder(weights=None, include_top=False, input_shape=shape)
+
+
+def test_input_shape_must_agree_with_input_tensor(model):
+    builder, _, _ = model
+    tensor = keras.Input(shape=(96, 96, 3))
+    with raises(r"input_shape=\(128, 128, 3\) disagrees with the shape of input_tensor, \(96, 96, 3\)"):
+        builder(weights=None, include_top=False, input_tensor=tensor, input_shape=(128, 128, 3))
 
 
 def test_channels_first_is_refused(model):

@@ -63,17 +63,6 @@ def test_without_built_in_preprocessing_the_model_takes_scaled_input():
     )
 
 
-def test_saves_and_loads_as_keras_file_without_custom_objects(tmp_path):
-    model = MobileNetV3Small(weights=None, classes=7, input_shape=(32, 32, 3))
-    path = tmp_path / "mobilenet_v3_small.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    images = raw_images((1, 32, 32, 3))
-    np.testing.assert_allclose(
-        loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
-    )
-
-
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -1,9 +1,11 @@
 """The registry: one config per model, every name builds its model, the package exports them."""
 
+import keras
 import pytest
 
 import keras_nets
 from keras_nets import create_model, get_config, list_models
+from published_layout import assert_same_outputs, random_images, randomize_weights
 
 MODEL_NAMES = [
     "xception", "inception_v3", "resnet50", "mobilenet_v2", "vgg16", "vgg19", "mobilenet",
@@ -43,3 +45,17 @@ def test_unknown_name_is_a_value_error_listing_the_names():
         get_config("nope")
     with pytest.raises(ValueError, match="model='nope'"):
         create_model("nope")
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_is_plain_keras_and_round_trips_through_a_keras_file(name, tmp_path):
+    """No custom layers: a saved model loads anywhere Keras runs, keras_nets not needed."""
+    config = get_config(name)
+    size = max(config.min_size, 32)
+    model = create_model(name, weights=None, include_top=False, input_shape=(size, size, 3), pooling="avg")
+    assert all(type(layer).__module__.startswith("keras.") for layer in model.layers)
+    randomize_weights(model)
+    images = random_images((2, size, size, 3))
+    model.save(tmp_path / f"{name}.keras")
+    reloaded = keras.saving.load_model(tmp_path / f"{name}.keras")
+    assert_same_outputs(reloaded(images, training=False), model(images, training=False), rtol=0)

@@ -71,17 +71,6 @@ def test_units_split_shuffle_and_downsample():
     assert model.get_layer("stage3_unit1_right_dwconv").output.shape[1:3] == (4, 4)
 
 
-def test_saves_and_loads_as_keras_file(tmp_path):
-    model = ShuffleNetV2(0.5, classes=5, input_shape=(64, 64, 3))
-    path = tmp_path / "shufflenet_v2.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    images = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
-    np.testing.assert_allclose(
-        loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-7
-    )
-
-
 def test_trains_one_step_on_random_data():
     model = ShuffleNetV2(0.5, classes=3, input_shape=(32, 32, 3))
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
