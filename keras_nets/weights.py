@@ -88,8 +88,10 @@ def _read_manifest(path, mtime_ns, size):
 
 def _check_entry(entry):
     name = entry["file"]
-    if not isinstance(name, str) or os.path.basename(name) != name or name.startswith("."):
-        raise ValueError(f"file {name!r} must be a plain file name")
+    for field in ("file", "cache_file"):
+        value = entry.get(field, name)
+        if not isinstance(value, str) or os.path.basename(value) != value or value.startswith("."):
+            raise ValueError(f"{field} {value!r} must be a plain file name")
     if not isinstance(entry["urls"], list) or not all(isinstance(u, str) for u in entry["urls"]):
         raise ValueError(f"urls of {name} must be a list of URLs")
     md5 = entry["md5"]
@@ -148,8 +150,12 @@ def cache_path(key, include_top=True):
 
 
 def cached_file(item):
-    """The cache path of a manifest entry's file."""
-    return os.path.join(cache_dir(), item["file"])
+    """The cache path of a manifest entry's file.
+
+    Its name is the published file name, unless the entry gives a `cache_file`: the name
+    keras.applications caches a *different* file under (ResNet50 v0.2 versus Keras 3's ResNet50).
+    """
+    return os.path.join(cache_dir(), item.get("cache_file", item["file"]))
 
 
 def file_problem(path, md5):

@@ -227,6 +227,18 @@ def test_a_copy_placed_in_the_cache_by_hand_is_used_offline(published, keras_hom
     assert weights.cache_path("tiny") == str(manual)
 
 
+def test_a_cache_file_name_keeps_another_library_s_file_of_the_same_name(published, keras_home):
+    item = {**published.entry(TOP_FILE), "cache_file": "tiny_weights_ours.h5"}
+    published.use_manifest(top=item)
+    theirs = keras_home / "models" / TOP_FILE
+    theirs.parent.mkdir()
+    theirs.write_bytes(b"keras.applications' own, different file")
+
+    assert weights.fetch("tiny") == str(keras_home / "models" / "tiny_weights_ours.h5")
+    assert theirs.read_bytes() == b"keras.applications' own, different file"
+    assert published.server.requests == ["/files/" + TOP_FILE]  # the mirror name is the file's
+
+
 def test_mirror_is_used_when_the_manifest_urls_are_dead(published, monkeypatch):
     published.use_manifest(top=published.entry(TOP_FILE, urls=[published.dead + "/" + TOP_FILE]))
     monkeypatch.setenv(weights.MIRROR_ENV, published.server.base + "/files/")

@@ -84,6 +84,16 @@ def test_original_release_first_then_the_keras_applications_mirror(packaged):
             assert [e["urls"][0].startswith(ORIGINAL), e["urls"][1].startswith(MIRROR)] == [True, True]
 
 
+def test_resnet50_is_cached_apart_from_the_keras_3_file_of_the_same_name(packaged):
+    """keras.applications.ResNet50 caches another file (other names, md5 2cb95161...) under the
+    v0.2 file name; sharing that cache name would make each library re-download over the other."""
+    for part, md5 in zip(("top", "notop"), PUBLISHED_MD5["resnet50"]):
+        item = packaged["resnet50"][part]
+        stem = item["file"].removesuffix(".h5")
+        assert item["cache_file"] == f"{stem}_{md5[:8]}.h5"
+    assert all("cache_file" not in e for key, _, e in entries(packaged) if key != "resnet50")
+
+
 def test_files_are_distinct(packaged):
     files = [e["file"] for _, _, e in entries(packaged)]
     assert len(files) == len(set(files))

@@ -19,6 +19,7 @@ import ast
 import importlib.metadata
 import importlib.util
 import json
+import os
 import pathlib
 import re
 import sys
@@ -36,6 +37,10 @@ def source_dirs():
     keras_dir = pathlib.Path(importlib.util.find_spec("keras").origin).parent
     keras_applications_dir = pathlib.Path(importlib.util.find_spec("keras_applications").origin).parent
     return keras_dir / "src" / "applications", keras_applications_dir
+
+
+# Where Keras 3 builds the same model in a module of another name: (module, builder variables).
+KERAS3_SOURCES = {"resnet50": ("resnet", {"weights_name": "resnet50"})}
 
 
 def variants(keras_applications_source):
@@ -86,7 +91,7 @@ def module_constants(path):
 def imagenet_block(path):
     """The builder's `if weights == "imagenet":` statement that picks and fetches the file."""
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "weights == 'imagenet'":
+        if isinstance(node, ast.If) and ast.unparse(node.test).startswith("weights == 'imagenet'"):
             calls = [n for n in ast.walk(node) if isinstance(n, ast.Call)]
             if any(getattr(call.func, "attr", None) == "get_file" for call in calls):
                 return ast.Module([node], [])
@@ -136,7 +141,13 @@ def manifest_entry(original, keras3):
     urls = [first["url"]]
     if keras3 and keras3 is not first and (keras3["file"], keras3["md5"]) == (first["file"], first["md5"]):
         urls.append(keras3["url"])
-    return {"file": first["file"], "urls": urls, "md5": first["md5"]}
+    entry = {"file": first["file"], "urls": urls, "md5": first["md5"]}
+    if keras3 and keras3["file"] == first["file"] and keras3["md5"] != first["md5"]:
+        # keras.applications caches a different file under this name in the same Keras cache; a
+        # shared name would make each library delete and re-download the other's file forever.
+        stem, extension = os.path.splitext(first["file"])
+        entry["cache_file"] = f"{stem}_{first['md5'][:8]}{extension}"
+    return entry
 
 
 def build_manifest():
@@ -147,7 +158,8 @@ def build_manifest():
         entries = {}
         for part, include_top in (("top", True), ("notop", False)):
             original = requested_file(keras_applications_source / f"{module}.py", variables, include_top)
-            keras3 = requested_file(keras_source / f"{module}.py", variables, include_top)
+            keras3_module, keras3_variables = KERAS3_SOURCES.get(key, (module, variables))
+            keras3 = requested_file(keras_source / f"{keras3_module}.py", keras3_variables, include_top)
             if original is None and keras3 is None:
                 raise SystemExit(f"no reference source names the weights of {key} ({part})")
             entries[part] = manifest_entry(original, keras3)
