@@ -1,0 +1,108 @@
+"""Images, folder datasets and weights files made on the spot, for the predict/train/notebook tests.
+
+Nothing is downloaded: "ImageNet" weights are a model's own random initialisation saved to a file,
+and a "pretrained" base is a randomly initialised one whose BatchNormalization statistics were set
+from a batch of images, so that its features are neither exploding nor vanishing and a new head
+can learn on top of the frozen base in a few steps.
+"""
+
+import os
+
+import keras
+import numpy as np
+from PIL import Image
+
+import keras_nets
+
+# The fast seed model the tests train and predict with: MobileNetV2, alpha 0.35, 96x96 inputs.
+SMALL_MODEL = "mobilenet_v2"
+SMALL_KWARGS = {"alpha": 0.35}
+SMALL_SIZE = 96
+
+COLOURS = {"blue": (0, 0, 1), "red": (1, 0, 0), "green": (0, 1, 0)}
+
+
+def random_rgb(height=48, width=64, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype="uint8")
+
+
+def write_images_of_every_mode(folder):
+    """{description: path}: one image per PIL mode and format people meet, plus a rotated photo."""
+    os.makedirs(folder, exist_ok=True)
+    rgb = Image.fromarray(random_rgb())
+    sixteen_bit = np.random.default_rng(1).integers(0, 65536, (48, 64)).astype("uint16")
+    exif = rgb.getexif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    images = {
+        "rgb": (rgb, "rgb.jpg", {}),
+        "grayscale": (rgb.convert("L"), "grayscale.png", {}),
+        "rgba": (rgb.convert("RGBA"), "rgba.png", {}),
+        "palette": (rgb.convert("P"), "palette.gif", {}),
+        "cmyk": (rgb.convert("CMYK"), "cmyk.jpg", {}),
+        "16-bit": (Image.fromarray(sixteen_bit), "sixteen_bit.png", {}),
+        "exif-rotated": (rgb, "exif_rotated.jpg", {"exif": exif}),
+    }
+    paths = {}
+    for description, (image, name, options) in images.items():
+        paths[description] = os.path.join(folder, name)
+        image.save(paths[description], **options)
+    return paths
+
+
+def write_broken_images(folder):
+    """{description: path}: a text file named .jpg and a PNG cut in half."""
+    os.makedirs(folder, exist_ok=True)
+    not_an_image = os.path.join(folder, "not_an_image.jpg")
+    with open(not_an_image, "w") as f:
+        f.write("this is not a JPEG\n")
+    whole = os.path.join(folder, "whole.png")
+    Image.fromarray(random_rgb(seed=2)).save(whole)
+    with open(whole, "rb") as f:
+        data = f.read()
+    os.remove(whole)
+    truncated = os.path.join(folder, "truncated.png")
+    with open(truncated, "wb") as f:
+        f.write(data[: len(data) // 2])
+    return {"not an image": not_an_image, "truncated": truncated}
+
+
+def make_dataset(root, classes=("blue", "red"), train=16, validation=4, size=64, seed=0):
+    """DATA_DIR/{train,validation}/<class>/*.png: noisy images tinted by their class colour."""
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", train), ("validation", validation)):
+        for name in classes:
+            folder = os.path.join(root, split, name)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(count):
+                pixels = rng.uniform(0, 40, (size, size, 3)) + 200 * np.array(COLOURS[name])
+                Image.fromarray(pixels.clip(0, 255).astype("uint8")).save(f"{folder}/{i}.png")
+    return root
+
+
+def imagenet_like_weights(path, name=SMALL_MODEL, **kwargs):
+    """A full 1000-class weights file for `name` at its default size (random values)."""
+    keras.utils.set_random_seed(0)
+    model = keras_nets.create_model(name, weights=None, **kwargs)
+    model.save_weights(path)
+    return str(path)
+
+
+def calibrated_base_weights(path, name=SMALL_MODEL, size=SMALL_SIZE, **kwargs):
+    """A notop weights file whose BatchNorm statistics were measured on a batch of images."""
+    kwargs = SMALL_KWARGS if name == SMALL_MODEL and not kwargs else kwargs
+    keras.utils.set_random_seed(0)
+    model = keras_nets.create_model(
+        name, weights=None, include_top=False, input_shape=(size, size, 3), **kwargs
+    )
+    batch_norms = [
+        layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    for layer in batch_norms:
+        layer.momentum = 0.0  # one training-mode pass sets the moving statistics to the batch's
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (16, size, size, 3)).astype("float32")
+    images[:8, ..., 0] = np.maximum(images[:8, ..., 0], 165)
+    images[8:, ..., 2] = np.maximum(images[8:, ..., 2], 165)
+    model(keras_nets.get_config(name).preprocess_input(images), training=True)
+    model.save_weights(path)
+    return str(path)

@@ -1,0 +1,126 @@
+"""The notebooks run end to end, offline, on generated weights, a generated photo and dataset.
+
+Each notebook starts with a cell tagged "parameters"; the test replaces that cell's source (same
+names, small values) and executes the notebook in a fresh kernel, so an API change that breaks a
+notebook fails here.
+"""
+
+import ast
+import json
+import pathlib
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+from generated_data import (
+    SMALL_MODEL,
+    SMALL_SIZE,
+    calibrated_base_weights,
+    imagenet_like_weights,
+    make_dataset,
+    random_rgb,
+)
+from PIL import Image
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+PREDICT = NOTEBOOKS / "01_predict_elephant.ipynb"
+FINE_TUNE = NOTEBOOKS / "02_fine_tune_frozen_base.ipynb"
+# All four seed models, as users run it: with random weights files it takes ~30 s on 2 cores
+# (~17 s with MobileNetV2 and ResNet50 alone).
+PREDICT_MODELS = ["xception", "inception_v3", "resnet50", "mobilenet_v2"]
+
+
+@pytest.fixture(autouse=True)
+def offline_plots(monkeypatch, keras_home):
+    # The kernel inherits the environment: Jupyter's inline backend, headless (like Agg), which
+    # also sends each figure to the notebook as a PNG output the tests can see.
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
+def assigned_names(source):
+    return {
+        target.id
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+    }
+
+
+def run_notebook(path, parameters, cwd):
+    """Executes the notebook at `path` in `cwd` with its parameters cell replaced."""
+    notebook = nbformat.read(path, as_version=4)
+    cell = notebook.cells[0]
+    assert "parameters" in cell.metadata.get("tags", []), f"{path.name}: no parameters cell first"
+    assert assigned_names(parameters) == assigned_names(cell.source), "set every parameter"
+    cell.source = parameters
+    client = nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
+    client.execute()
+    return notebook
+
+
+def outputs(notebook, output_type):
+    return [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == output_type
+    ]
+
+
+@pytest.mark.parametrize("path", [PREDICT, FINE_TUNE], ids=lambda p: p.name)
+def test_notebooks_are_stored_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+
+
+def test_predict_notebook_shows_the_top_five_of_each_model(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(random_rgb(120, 160)).save(photo)
+    weights = {
+        name: imagenet_like_weights(tmp_path / f"{name}.weights.h5", name)
+        for name in PREDICT_MODELS
+    }
+    parameters = (
+        f"MODELS = {PREDICT_MODELS!r}\nWEIGHTS = {weights!r}\nIMAGE = {str(photo)!r}\nTOP = 5\n"
+    )
+    notebook = run_notebook(PREDICT, parameters, tmp_path)
+    printed = "".join(output.text for output in outputs(notebook, "stream"))
+    for name in PREDICT_MODELS:
+        assert f"\n{name} [(" in printed
+    figures = [o for o in outputs(notebook, "display_data") if "image/png" in o.data]
+    assert len(figures) == 1
+
+
+def test_fine_tune_notebook_trains_fine_tunes_and_saves(tmp_path):
+    data = make_dataset(tmp_path / "data", train=4, validation=2)
+    base = calibrated_base_weights(tmp_path / "base.weights.h5")
+    parameters = "\n".join(
+        [
+            f"MODEL = {SMALL_MODEL!r}",
+            'BASE_KWARGS = {"alpha": 0.35}',
+            f"WEIGHTS = {base!r}",
+            f"DATA_DIR = {str(data)!r}",
+            f"IMAGE_SIZE = {SMALL_SIZE}",
+            "BATCH_SIZE = 8",
+            "EPOCHS = 1",
+            'FINE_TUNE_FROM = "block_16"',
+            "FINE_TUNE_EPOCHS = 1",
+            "FINE_TUNE_LEARNING_RATE = 1e-5",
+            f"OUTPUT = {str(tmp_path / 'out')!r}",
+        ]
+    )
+    notebook = run_notebook(FINE_TUNE, parameters, tmp_path)
+    printed = "".join(output.text for output in outputs(notebook, "stream"))
+    assert "base layers from 'block_16' on are trainable" in printed
+    assert "Epoch 2/2" in printed  # the fine-tuning phase continues the epoch count
+    figures = [o for o in outputs(notebook, "display_data") if "image/png" in o.data]
+    assert len(figures) == 2  # sample images, training curves
+    assert json.loads((tmp_path / "out" / "class_names.json").read_text()) == ["blue", "red"]
+    assert (tmp_path / "out" / "model.keras").is_file()

@@ -1,0 +1,229 @@
+"""`keras-nets train`: folders of labelled images in, a trained model.keras (and friends) out."""
+
+import json
+import re
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from generated_data import (
+    SMALL_MODEL,
+    SMALL_SIZE,
+    calibrated_base_weights,
+    make_dataset,
+    write_broken_images,
+)
+from keras_nets import finetune
+from keras_nets.cli import build_parser, main
+from keras_nets.commands import train as train_command
+
+
+def train_argv(data_dir, output, *extra, classes=2):
+    """`keras-nets train` arguments for MobileNetV2 alpha 0.35 at 96 px, batches of 8."""
+    small_model = ["--model", SMALL_MODEL, "--alpha", "0.35", "--size", str(SMALL_SIZE)]
+    return [
+        "train", str(data_dir), *small_model, "--classes", str(classes), "--batch", "8",
+        "--output", str(output), *map(str, extra),
+    ]
+
+
+def train(capsys, data_dir, output, *extra, classes=2):
+    status = main(train_argv(data_dir, output, *extra, classes=classes))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(scope="module")
+def base_weights(tmp_path_factory):
+    return calibrated_base_weights(tmp_path_factory.mktemp("weights") / "base.weights.h5")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("data") / "colours")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, base_weights, dataset):
+    """One two-class run of three epochs, shared by the tests that read its results."""
+    output = tmp_path_factory.mktemp("run")
+    extra = ("--epochs", "3", "--learning-rate", "0.003", "--weights", base_weights)
+    status = main(train_argv(dataset, output, *extra))
+    assert status == 0
+    return output
+
+
+def test_writes_the_model_class_names_history_and_best_checkpoint(trained):
+    assert sorted(p.name for p in trained.iterdir()) == [
+        "best.keras",
+        "class_names.json",
+        "history.json",
+        "model.keras",
+    ]
+    assert json.loads((trained / "class_names.json").read_text()) == ["blue", "red"]
+    history = json.loads((trained / "history.json").read_text())
+    assert set(history) == {"accuracy", "loss", "val_accuracy", "val_loss"}
+    assert all(len(values) == 3 for values in history.values())
+
+
+def test_loss_goes_down(trained):
+    history = json.loads((trained / "history.json").read_text())
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["val_loss"][-1] < history["val_loss"][0]
+
+
+def test_base_stays_as_loaded_while_the_head_learns(trained, base_weights):
+    model = keras.saving.load_model(trained / "model.keras")
+    base = finetune.base_model_of(model)
+    reference = keras.models.clone_model(base)
+    reference.load_weights(base_weights)
+    for expected, actual in zip(reference.weights, base.weights):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(actual), keras.ops.convert_to_numpy(expected)
+        )
+
+
+def test_saved_model_reloads_and_predicts_class_names(capsys, trained, dataset):
+    model = keras.saving.load_model(trained / "model.keras")
+    assert model.output_shape == (None, 2)
+    status = main(
+        [
+            "predict",
+            str(dataset / "validation"),
+            "--weights",
+            str(trained / "model.keras"),
+            "--json",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 8
+    for record in records:
+        assert [p["wnid"] for p in record["predictions"]] == [None, None]
+        assert {p["label"] for p in record["predictions"]} == {"blue", "red"}
+    correct = sum(r["predictions"][0]["label"] in r["image"].split("/")[-2] for r in records)
+    assert correct >= 6  # the colours are easy: the head has learned them
+
+
+def test_tclasses_continues_from_a_trained_model_replacing_only_the_classifier(
+    capsys, tmp_path, trained
+):
+    data = make_dataset(tmp_path / "three", classes=("blue", "green", "red"), train=4, validation=2)
+    status, _, err = train(
+        capsys,
+        data,
+        tmp_path / "out",
+        "--weights",
+        trained / "model.keras",
+        "--tclasses",
+        "2",
+        "--epochs",
+        "1",
+        classes=3,
+    )
+    assert status == 0, err
+    before = keras.saving.load_model(trained / "model.keras")
+    after = keras.saving.load_model(tmp_path / "out" / "model.keras")
+    assert after.output_shape == (None, 3)
+    assert json.loads((tmp_path / "out" / "class_names.json").read_text()) == [
+        "blue",
+        "green",
+        "red",
+    ]
+    for old, new in zip(
+        finetune.base_model_of(before).weights, finetune.base_model_of(after).weights
+    ):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(old), keras.ops.convert_to_numpy(new)
+        )
+
+
+def test_tclasses_must_match_the_trained_model(capsys, tmp_path, trained, dataset):
+    status, _, err = train(
+        capsys, dataset, tmp_path / "out", "--weights", trained / "model.keras", "--tclasses", "5"
+    )
+    assert status == 2
+    assert "--tclasses 5:" in err and "was trained on 2 classes" in err
+
+
+def test_tclasses_needs_a_trained_model_file(capsys, tmp_path, dataset):
+    status, _, err = train(capsys, dataset, tmp_path / "out", "--tclasses", "2")
+    assert status == 2 and "--tclasses 2 continues from a trained classifier" in err
+
+
+# --- a bad DATA_DIR is reported before anything is built or trained -----------------------------
+
+
+def bad_dataset(tmp_path, change):
+    data = make_dataset(tmp_path / "data", train=2, validation=1, size=8)
+    change(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda d: shutil.rmtree(d / "validation"),
+            r"validation: missing; expected .*/train/<class>/\*",
+        ),
+        (lambda d: [shutil.rmtree(p) for p in (d / "train").iterdir()], r"train is empty"),
+        (
+            lambda d: (d / "train" / "green").mkdir(),
+            r"train has 3 class folders \(blue, green, red\) but --classes is 2",
+        ),
+        (
+            lambda d: (d / "validation" / "red").rename(d / "validation" / "rouge"),
+            r"validation has class folders \['blue', 'rouge'\]",
+        ),
+        (
+            lambda d: [p.unlink() for p in (d / "validation" / "red").iterdir()],
+            r"validation/red has no images",
+        ),
+    ],
+    ids=["missing split", "empty split", "class count", "different classes", "empty class"],
+)
+def test_dataset_errors_come_before_training(capsys, tmp_path, change, message):
+    data = bad_dataset(tmp_path, change)
+    status, out, err = train(capsys, data, tmp_path / "out", "--weights", "none")
+    assert status == 2
+    assert err.startswith("keras-nets train: error: ")
+    assert re.search(message, err), err
+    assert "Traceback" not in err and "Epoch" not in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_images_are_listed_before_training(capsys, tmp_path):
+    data = make_dataset(tmp_path / "data", train=2, validation=1, size=8)
+    broken = write_broken_images(data / "train" / "red")
+    status, out, err = train(capsys, data, tmp_path / "out", "--weights", "none")
+    assert status == 2
+    assert "2 image(s) cannot be decoded" in err
+    for path in broken.values():
+        assert path in err
+    assert "Epoch" not in out and not (tmp_path / "out").exists()
+
+
+def test_missing_data_dir_and_weights_file(capsys, tmp_path, dataset):
+    status, _, err = train(capsys, tmp_path / "nowhere", tmp_path / "out")
+    assert status == 2 and "nowhere: no such directory" in err
+    status, _, err = train(capsys, dataset, tmp_path / "out", "--weights", tmp_path / "base.h5")
+    assert status == 2 and "base.h5: no such file" in err
+
+
+@pytest.mark.parametrize("flag, base_trains", [("--freeze", False), ("--no-freeze", True)])
+def test_freeze_flag_decides_whether_the_base_trains(tmp_path, flag, base_trains):
+    args = build_parser().parse_args(train_argv(tmp_path, tmp_path, "--weights", "none", flag))
+    model = train_command.build_model(args)
+    trainable = {w.path.split("/")[0] for w in model.trainable_weights}
+    assert ("Conv1" in trainable) == base_trains
+    assert "predictions" in trainable
+    batch_norms = {
+        layer.name
+        for layer in finetune.base_model_of(model).layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+    assert "bn_Conv1" in batch_norms and not batch_norms & trainable  # BatchNorm never trains
