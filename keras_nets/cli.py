@@ -2,7 +2,11 @@
 
 import argparse
 import importlib
+import os
 import sys
+
+# TensorFlow's C++ info lines are noise in a command's output; users can still set it themselves.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SUBCOMMANDS = ("predict", "train", "weights")
 
