@@ -183,20 +183,25 @@ def classifier_head(
     classifier_activation,
     pool_name="avg_pool",
     dense_name="predictions",
+    named_pooling=False,
 ):
     """The usual ImageNet top: global average pooling and one Dense layer; else `pooling_head`."""
     if not include_top:
-        return pooling_head(x, pooling)
+        return pooling_head(x, pooling, named=named_pooling)
     x = layers.GlobalAveragePooling2D(name=pool_name)(x)
     return layers.Dense(classes, activation=classifier_activation, name=dense_name)(x)
 
 
-def pooling_head(x, pooling):
-    """The feature-extractor output: the last feature map, or its global average or max."""
+def pooling_head(x, pooling, named=False):
+    """The feature-extractor output: the last feature map, or its global average or max.
+
+    `named`: call the pooling layer "avg_pool" / "max_pool", as some references do (DenseNet);
+    the others leave it unnamed.
+    """
     if pooling == "avg":
-        return layers.GlobalAveragePooling2D()(x)
+        return layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
     if pooling == "max":
-        return layers.GlobalMaxPooling2D()(x)
+        return layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
     return x
 
 

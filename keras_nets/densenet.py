@@ -174,6 +174,7 @@ def DenseNet(
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
+        named_pooling=True,
     )  # 1000 classes, or the features
     return builder.finish_model(
         img_input,

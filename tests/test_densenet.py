@@ -60,3 +60,9 @@ def test_preprocess_input_is_torch_style_and_leaves_input_unchanged():
     expected = (1.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(x[0, 0, 0], expected, rtol=1e-6)
     assert images[0, 0, 0, 0] == 255.0
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_feature_pooling_layer_has_the_keras_name(pooling):
+    model = DenseNet121(weights=None, include_top=False, input_shape=(32, 32, 3), pooling=pooling)
+    assert model.layers[-1].name == f"{pooling}_pool"
