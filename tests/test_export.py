@@ -4,7 +4,6 @@ import os
 import warnings
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 
