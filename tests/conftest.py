@@ -7,6 +7,8 @@ sys.path.insert(0, os.path.dirname(__file__))  # tests import their shared helpe
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+from weights_server import published, published_files  # noqa: E402, F401 - fixtures for all tests
+
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_session():

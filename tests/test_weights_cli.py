@@ -3,14 +3,7 @@
 import pytest
 
 from keras_nets import cli, weights
-from test_weights_download import (  # noqa: F401 - the fixtures published, published_files
-    NOTOP_FILE,
-    TOP_FILE,
-    cache_contents,
-    md5,
-    published,
-    published_files,
-)
+from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5
 
 
 def run(capsys, *argv):
