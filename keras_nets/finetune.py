@@ -120,6 +120,17 @@ def replace_classifier(model, classes, learning_rate=DEFAULT_LEARNING_RATE):
     return new_model
 
 
+def load_trained(path):
+    """A classifier saved as `.keras` (by `keras-nets train` or `model.save`), uncompiled.
+
+    A file Keras cannot load is a ValueError naming it, not a traceback from inside Keras.
+    """
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - a broken file is bad input, not a crash
+        raise ValueError(f"{path}: cannot be loaded as a Keras model ({error})") from None
+
+
 def base_model_of(model):
     """The base network inside a classifier built by `build_classifier`: its nested Model."""
     for layer in model.layers:

@@ -60,9 +60,15 @@ def decode_predictions(preds, top=5):
         )
     if not isinstance(top, int) or not 1 <= top <= 1000:
         raise ValueError(f"top={top!r}: expected an integer from 1 to 1000")
-    index = class_index()
-    results = []
-    for pred in preds:
-        best = np.argsort(pred)[::-1][:top]
-        results.append([(*index[int(i)], float(pred[i])) for i in best])
-    return results
+    return top_classes(preds, top, class_index())
+
+
+def top_classes(preds, top, labels):
+    """For each row of `preds`, the `top` best classes as `(*labels[i], score)`, best first.
+
+    `labels` maps a class index to a tuple, e.g. (WordNet id, label) for ImageNet.
+    """
+    return [
+        [(*labels[int(i)], float(pred[i])) for i in np.argsort(pred)[::-1][:top]]
+        for pred in np.asarray(preds)
+    ]

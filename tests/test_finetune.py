@@ -1,5 +1,7 @@
 """keras_nets.finetune: a new head on a frozen registry base, then fine-tuning the base's top."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -149,3 +151,10 @@ def test_bad_arguments_are_value_errors(kwargs, message):
 def test_unknown_base_lists_the_registry():
     with pytest.raises(ValueError, match=r"model='lenet' is not a keras_nets model"):
         finetune.build_classifier("lenet", 2)
+
+
+def test_a_file_that_is_not_a_keras_model_is_a_value_error_naming_it(tmp_path):
+    path = tmp_path / "model.keras"
+    path.write_text("not a model")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: cannot be loaded as a Keras model"):
+        finetune.load_trained(path)

@@ -126,7 +126,8 @@ class Classifier:
     @classmethod
     def from_trained(cls, path, fast=False):
         """A model.keras saved by `keras-nets train`; its class_names.json lies beside it."""
-        import keras
+        from keras_nets import finetune
+        from keras_nets.imagenet import top_classes
 
         path = pathlib.Path(path)
         if not path.is_file():
@@ -139,22 +140,19 @@ class Classifier:
         with open(names_path) as f:
             class_names = json.load(f)
         try:
-            model = keras.saving.load_model(path, compile=False)
-        except Exception as error:  # noqa: BLE001 - a broken file is bad input, not a crash
-            raise ValueError(
-                f"--weights {path}: cannot be loaded as a Keras model ({error})"
-            ) from None
+            model = finetune.load_trained(path)
+        except ValueError as error:
+            raise ValueError(f"--weights {error}") from None
         if model.output_shape[-1] != len(class_names):
             raise ValueError(
                 f"{names_path} lists {len(class_names)} classes but {path} predicts "
                 f"{model.output_shape[-1]}"
             )
 
+        labels = {i: (None, name) for i, name in enumerate(class_names)}  # no WordNet ids
+
         def decode(probabilities, top):
-            return [
-                [(None, class_names[i], float(p[i])) for i in p.argsort()[::-1][:top]]
-                for p in probabilities
-            ]
+            return top_classes(probabilities, top, labels)
 
         # The model preprocesses its raw 0-255 input itself.
         return cls(model, lambda batch: batch, decode, fast=fast)

@@ -159,12 +159,12 @@ def build_model(args):
 
 
 def load_classifier(path, tclasses, size):
-    import keras
+    from keras_nets import finetune
 
     try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # noqa: BLE001 - a broken file is bad input, not a crash
-        raise ValueError(f"--weights {path}: cannot be loaded as a Keras model ({error})") from None
+        model = finetune.load_trained(path)
+    except ValueError as error:
+        raise ValueError(f"--weights {error}") from None
     trained_classes = model.output_shape[-1]
     if tclasses is not None and tclasses != trained_classes:
         raise ValueError(f"--tclasses {tclasses}: {path} was trained on {trained_classes} classes")
