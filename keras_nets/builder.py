@@ -12,7 +12,7 @@ import os
 import keras
 from keras import layers
 
-from keras_nets import registry, weights as weights_lib
+from keras_nets import pretrained, registry
 
 POOLING_CHOICES = (None, "avg", "max")
 
@@ -162,7 +162,7 @@ def _check_weights(config, weights, weights_variant, include_top):
                 "use weights=None (random initialisation) or the path of your own weights file"
             )
         try:
-            weights_lib.check_published(weights_variant, family=config.name)
+            pretrained.check_published(weights_variant, model=config.name)
         except ValueError as error:
             raise ValueError(f"weights='imagenet': {error}") from None
         return
@@ -212,7 +212,7 @@ def finish_model(
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
     model = keras.Model(inputs, outputs, name=name)
     if weights == "imagenet":
-        weights_lib.load_published_weights(model, weights_variant or model_name, include_top)
+        pretrained.load_published_weights(model, weights_variant or model_name, include_top)
     elif weights is not None:
-        weights_lib.load_weights_file(model, weights)
+        pretrained.load_weights_file(model, weights)
     return model

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_nets import MobileNetV3Large, MobileNetV3Small, weights
+from keras_nets import MobileNetV3Large, MobileNetV3Small, pretrained
 from keras_nets.mobilenet_v3 import preprocess_input
 from published_layout import assert_loads_published_layout
 
@@ -90,6 +90,6 @@ def test_preprocess_input_is_a_pass_through():
 )
 def test_imagenet_weights_are_the_manifest_variant_of_the_arguments(monkeypatch, builder, kwargs, key):
     loaded = []
-    monkeypatch.setattr(weights, "load_published_weights", lambda model, k, top: loaded.append((k, top)))
+    monkeypatch.setattr(pretrained, "load_published_weights", lambda model, k, top: loaded.append((k, top)))
     builder(weights="imagenet", **kwargs)
     assert loaded == [(key, kwargs.get("include_top", True))]

@@ -18,7 +18,7 @@ from generated_data import (
     write_images_of_every_mode,
 )
 from keras_nets.cli import main
-from keras_nets.images import ImageError, load_rgb
+from keras_nets.image_files import ImageError, load_rgb
 from PIL import Image
 
 TABLE_ROW = re.compile(r"^\s+(\d+)\. (\S+)\s+(n\d{8})\s+(\d+\.\d\d)%$")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_nets import cli, weights
+from keras_nets import cli, pretrained
 from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5
 
 
@@ -21,7 +21,7 @@ def test_list_shows_every_variant_its_file_and_whether_it_is_cached(published, c
     assert out.splitlines()[2].split() == ["tiny", "notop", "-", NOTOP_FILE]
     assert out.splitlines()[-1] == f"cache: {keras_home / 'models'}"
 
-    weights.fetch("tiny")
+    pretrained.fetch("tiny")
     size = (keras_home / "models" / TOP_FILE).stat().st_size
     _, out, _ = run(capsys, "list", "--cached")
     assert out.splitlines()[1].split() == ["tiny", "top", f"{size / 1e3:.1f}", "kB", TOP_FILE]
@@ -29,10 +29,10 @@ def test_list_shows_every_variant_its_file_and_whether_it_is_cached(published, c
 
 
 def test_list_covers_the_packaged_manifest(monkeypatch, capsys, keras_home):
-    monkeypatch.delenv(weights.MANIFEST_ENV, raising=False)
+    monkeypatch.delenv(pretrained.MANIFEST_ENV, raising=False)
     _, out, _ = run(capsys, "list")
     listed = {tuple(line.split()[:2]) for line in out.splitlines()[1:-1]}
-    assert listed == {(key, part) for key in weights.manifest() for part in ("top", "notop")}
+    assert listed == {(key, part) for key in pretrained.manifest() for part in ("top", "notop")}
 
 
 def test_download_prefetches_into_the_cache(published, capsys, keras_home):
@@ -66,8 +66,8 @@ def test_download_needs_keys_or_all(published, capsys, argv):
 
 
 def test_verify_reports_good_and_bad_cached_files(published, capsys, keras_home):
-    weights.fetch("tiny")
-    weights.fetch("tiny", include_top=False)
+    pretrained.fetch("tiny")
+    pretrained.fetch("tiny", include_top=False)
     code, out, _ = run(capsys, "verify")
     assert code == 0
     assert f"ok   {keras_home / 'models' / TOP_FILE} (md5)" in out
@@ -85,7 +85,7 @@ def test_verify_reports_good_and_bad_cached_files(published, capsys, keras_home)
 
 def test_verify_checks_structure_where_no_md5_is_published(published, capsys, keras_home):
     published.use_manifest(top=published.entry(TOP_FILE, md5=None))
-    weights.fetch("tiny")
+    pretrained.fetch("tiny")
     code, out, _ = run(capsys, "verify", "tiny")
     assert code == 0
     assert "(HDF5 structure (no md5 published))" in out
@@ -97,20 +97,20 @@ def test_path_tells_where_the_file_is_or_goes(published, capsys, keras_home):
     assert out == f"{keras_home / 'models' / NOTOP_FILE}\n"
     assert "not cached yet" in err and published.server.url("files", NOTOP_FILE) in err
 
-    weights.fetch("tiny", include_top=False)
+    pretrained.fetch("tiny", include_top=False)
     code, out, err = run(capsys, "path", "tiny", "--notop")
     assert (out, err) == (f"{keras_home / 'models' / NOTOP_FILE}\n", "")
 
 
 def test_unreadable_manifest_is_an_error_not_a_traceback(monkeypatch, capsys, tmp_path):
-    monkeypatch.setenv(weights.MANIFEST_ENV, str(tmp_path / "missing.json"))
+    monkeypatch.setenv(pretrained.MANIFEST_ENV, str(tmp_path / "missing.json"))
     code, _, err = run(capsys, "list")
     assert code == 2
     assert "cannot read the weights manifest, KERAS_NETS_MANIFEST=" in err
 
 
 def test_unknown_key_lists_the_published_variants(monkeypatch, capsys):
-    monkeypatch.delenv(weights.MANIFEST_ENV, raising=False)
+    monkeypatch.delenv(pretrained.MANIFEST_ENV, raising=False)
     code, _, err = run(capsys, "path", "mobilenet_v2")
     assert code == 2
     assert "no published ImageNet weights for 'mobilenet_v2'" in err

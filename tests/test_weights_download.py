@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_nets import weights
+from keras_nets import pretrained
 from published_layout import randomize_weights, write_legacy_h5
 from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5, tiny_model
 
@@ -24,31 +24,31 @@ from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5, tiny_model
 
 
 def test_first_download_lands_in_the_keras_cache_and_loads(published, keras_home):
-    path = weights.fetch("tiny", include_top=True)
+    path = pretrained.fetch("tiny", include_top=True)
 
     assert path == str(keras_home / "models" / TOP_FILE)
     assert md5(path) == published.md5(TOP_FILE)
     assert cache_contents(keras_home) == [TOP_FILE]
     model = tiny_model()
-    weights.load_published_weights(model, "tiny", include_top=True)
+    pretrained.load_published_weights(model, "tiny", include_top=True)
     for ours, reference in zip(model.get_weights(), published.reference_weights):
         np.testing.assert_array_equal(ours, reference)
 
 
 def test_notop_file_is_fetched_for_include_top_false(published, keras_home):
     model = tiny_model(include_top=False)
-    weights.load_published_weights(model, "tiny", include_top=False)
+    pretrained.load_published_weights(model, "tiny", include_top=False)
     assert cache_contents(keras_home) == [NOTOP_FILE]
     np.testing.assert_array_equal(model.get_weights()[0], published.reference_weights[0])
 
 
 def test_cached_file_is_used_with_the_server_stopped(published):
-    first = weights.fetch("tiny")
+    first = pretrained.fetch("tiny")
     published.server.stop()
     requests = list(published.server.requests)
 
-    assert weights.fetch("tiny") == first
-    weights.load_published_weights(tiny_model(), "tiny", include_top=True)
+    assert pretrained.fetch("tiny") == first
+    pretrained.load_published_weights(tiny_model(), "tiny", include_top=True)
     assert published.server.requests == requests
 
 
@@ -58,8 +58,8 @@ def test_a_copy_placed_in_the_cache_by_hand_is_used_offline(published, keras_hom
     manual.parent.mkdir()
     manual.write_bytes((published.source_dir / TOP_FILE).read_bytes())
 
-    assert weights.fetch("tiny") == str(manual)
-    assert weights.cache_path("tiny") == str(manual)
+    assert pretrained.fetch("tiny") == str(manual)
+    assert pretrained.cache_path("tiny") == str(manual)
 
 
 def test_a_cache_file_name_keeps_another_library_s_file_of_the_same_name(published, keras_home):
@@ -69,38 +69,38 @@ def test_a_cache_file_name_keeps_another_library_s_file_of_the_same_name(publish
     theirs.parent.mkdir()
     theirs.write_bytes(b"keras.applications' own, different file")
 
-    assert weights.fetch("tiny") == str(keras_home / "models" / "tiny_weights_ours.h5")
+    assert pretrained.fetch("tiny") == str(keras_home / "models" / "tiny_weights_ours.h5")
     assert theirs.read_bytes() == b"keras.applications' own, different file"
     assert published.server.requests == ["/files/" + TOP_FILE]  # the mirror name is the file's
 
 
 def test_mirror_is_used_when_the_manifest_urls_are_dead(published, monkeypatch):
     published.use_manifest(top=published.entry(TOP_FILE, urls=[published.dead + "/" + TOP_FILE]))
-    monkeypatch.setenv(weights.MIRROR_ENV, published.server.base + "/files/")
+    monkeypatch.setenv(pretrained.MIRROR_ENV, published.server.base + "/files/")
 
-    path = weights.fetch("tiny")
+    path = pretrained.fetch("tiny")
     assert md5(path) == published.md5(TOP_FILE)
     assert published.server.requests == [f"/files/{TOP_FILE}"]
 
 
 def test_mirror_comes_before_the_manifest_urls(published, monkeypatch):
-    monkeypatch.setenv(weights.MIRROR_ENV, published.server.base + "/files")  # no trailing slash
+    monkeypatch.setenv(pretrained.MIRROR_ENV, published.server.base + "/files")  # no trailing slash
     published.use_manifest(top=published.entry(TOP_FILE, kind="page"))
-    weights.fetch("tiny")
+    pretrained.fetch("tiny")
     assert published.server.requests == [f"/files/{TOP_FILE}"]
 
 
 def test_a_dead_mirror_falls_back_to_the_manifest_urls(published, monkeypatch):
-    monkeypatch.setenv(weights.MIRROR_ENV, published.dead)
-    assert md5(weights.fetch("tiny")) == published.md5(TOP_FILE)
+    monkeypatch.setenv(pretrained.MIRROR_ENV, published.dead)
+    assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
 
 
 @pytest.mark.parametrize("as_url", [True, False])
 def test_a_local_directory_works_as_mirror(published, monkeypatch, as_url):
     published.server.stop()
     directory = published.source_dir
-    monkeypatch.setenv(weights.MIRROR_ENV, directory.as_uri() if as_url else str(directory))
-    assert md5(weights.fetch("tiny")) == published.md5(TOP_FILE)
+    monkeypatch.setenv(pretrained.MIRROR_ENV, directory.as_uri() if as_url else str(directory))
+    assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
 
 
 # Every way it goes wrong -----------------------------------------------------------------------
@@ -110,8 +110,8 @@ def test_no_network_and_no_cache_names_file_urls_failures_and_cache_path(publish
     urls = [published.dead + "/original/" + TOP_FILE, published.dead + "/mirror/" + TOP_FILE]
     published.use_manifest(top=published.entry(TOP_FILE, urls=urls))
 
-    with pytest.raises(weights.WeightsDownloadError) as raised:
-        weights.fetch("tiny")
+    with pytest.raises(pretrained.WeightsDownloadError) as raised:
+        pretrained.fetch("tiny")
     message = str(raised.value)
     assert f"could not download {TOP_FILE}" in message
     for url in urls:
@@ -123,8 +123,8 @@ def test_no_network_and_no_cache_names_file_urls_failures_and_cache_path(publish
 def test_md5_mismatch_names_file_and_both_hashes_and_keeps_nothing(published, keras_home):
     published.use_manifest(top=published.entry(TOP_FILE, md5="0" * 32))
 
-    with pytest.raises(weights.WeightsDownloadError) as raised:
-        weights.fetch("tiny")
+    with pytest.raises(pretrained.WeightsDownloadError) as raised:
+        pretrained.fetch("tiny")
     message = str(raised.value)
     assert TOP_FILE in message
     assert f"md5 mismatch: expected {'0' * 32}, got {published.md5(TOP_FILE)}" in message
@@ -134,7 +134,7 @@ def test_md5_mismatch_names_file_and_both_hashes_and_keeps_nothing(published, ke
 def test_md5_mismatch_at_one_url_moves_on_to_the_next(published):
     urls = [published.server.url("page", TOP_FILE), published.server.url("files", TOP_FILE)]
     published.use_manifest(top=published.entry(TOP_FILE, urls=urls))
-    assert md5(weights.fetch("tiny")) == published.md5(TOP_FILE)
+    assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
 
 
 def test_cached_file_with_the_wrong_md5_is_replaced(published, keras_home):
@@ -143,7 +143,7 @@ def test_cached_file_with_the_wrong_md5_is_replaced(published, keras_home):
     cached.write_bytes(b"an older, different file")
 
     with pytest.warns(UserWarning, match=r"cached .*tiny_weights\.h5 was removed: md5 mismatch"):
-        path = weights.fetch("tiny")
+        path = pretrained.fetch("tiny")
     assert md5(path) == published.md5(TOP_FILE)
 
 
@@ -153,8 +153,8 @@ def test_bad_cached_file_is_removed_even_when_the_download_fails(published, kera
     cached.parent.mkdir()
     cached.write_bytes(b"garbage")
 
-    with pytest.warns(UserWarning), pytest.raises(weights.WeightsDownloadError, match="was removed"):
-        weights.fetch("tiny")
+    with pytest.warns(UserWarning), pytest.raises(pretrained.WeightsDownloadError, match="was removed"):
+        pretrained.fetch("tiny")
     assert cache_contents(keras_home) == []
 
 
@@ -164,15 +164,15 @@ def test_truncated_body_is_reported_and_not_cached(published, keras_home, md5_pu
         top=published.entry(TOP_FILE, kind="truncated", md5="" if md5_published else None)
     )
     incomplete = r"truncated download, discarded \(retrieval incomplete: got only \d+ out of \d+ bytes"
-    with pytest.raises(weights.WeightsDownloadError, match=incomplete):
-        weights.fetch("tiny")
+    with pytest.raises(pretrained.WeightsDownloadError, match=incomplete):
+        pretrained.fetch("tiny")
     assert cache_contents(keras_home) == []
 
 
 def test_truncated_body_without_length_and_without_md5_is_caught_as_truncated_hdf5(published, keras_home):
     published.use_manifest(top=published.entry(TOP_FILE, kind="unsized", md5=None))
-    with pytest.raises(weights.WeightsDownloadError) as raised:
-        weights.fetch("tiny")
+    with pytest.raises(pretrained.WeightsDownloadError) as raised:
+        pretrained.fetch("tiny")
     assert TOP_FILE in str(raised.value)
     assert "truncated or damaged HDF5 file" in str(raised.value)
     assert cache_contents(keras_home) == []
@@ -180,8 +180,8 @@ def test_truncated_body_without_length_and_without_md5_is_caught_as_truncated_hd
 
 def test_a_page_instead_of_the_file_is_reported_as_not_hdf5(published, keras_home):
     published.use_manifest(top=published.entry(TOP_FILE, kind="page", md5=None))
-    with pytest.raises(weights.WeightsDownloadError, match=r"not an HDF5 file \(it starts with b'<!DOCTYPE"):
-        weights.fetch("tiny")
+    with pytest.raises(pretrained.WeightsDownloadError, match=r"not an HDF5 file \(it starts with b'<!DOCTYPE"):
+        pretrained.fetch("tiny")
     assert cache_contents(keras_home) == []
 
 
@@ -195,7 +195,7 @@ def test_an_interrupted_download_leaves_nothing_under_the_final_name(published, 
 
     monkeypatch.setattr(file_utils, "urlretrieve", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        weights.fetch("tiny")
+        pretrained.fetch("tiny")
     assert cache_contents(keras_home) == []
 
 
@@ -205,17 +205,17 @@ def test_leftovers_of_a_killed_download_are_cleared_but_not_a_running_one(publis
     for leftover in (killed, running):
         leftover.mkdir(parents=True)
         (leftover / TOP_FILE).write_bytes(b"half a file")
-    two_days_ago = killed.stat().st_mtime - 2 * weights.STALE_SECONDS
+    two_days_ago = killed.stat().st_mtime - 2 * pretrained.STALE_SECONDS
     os.utime(killed, (two_days_ago, two_days_ago))
 
-    weights.fetch("tiny")
+    pretrained.fetch("tiny")
     assert cache_contents(keras_home) == sorted([TOP_FILE, running.name])
 
 
 def test_two_processes_downloading_at_once_both_succeed_with_one_valid_file(published, keras_home):
     # The server answers neither request before both have arrived, so the downloads overlap.
     published.use_manifest(top=published.entry(TOP_FILE, kind="together"))
-    code = "from keras_nets import weights; print(weights.fetch('tiny'))"
+    code = "from keras_nets import pretrained; print(pretrained.fetch('tiny'))"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     processes = [
         subprocess.Popen(
@@ -236,7 +236,7 @@ def test_two_processes_downloading_at_once_both_succeed_with_one_valid_file(publ
 def test_weights_of_another_variant_name_model_and_file(published):
     top_file = published.source_dir / TOP_FILE
     with pytest.raises(ValueError) as raised:
-        weights.load_weights_file(tiny_model(include_top=False), top_file)
+        pretrained.load_weights_file(tiny_model(include_top=False), top_file)
     message = str(raised.value)
     assert f"the weights file {top_file} does not fit model 'tiny'" in message
     assert "the file has 3 layers with weights (conv ... predictions), the model 2 (conv ... bn)" in message
@@ -245,7 +245,7 @@ def test_weights_of_another_variant_name_model_and_file(published):
 def test_weights_of_another_width_name_model_and_file(published):
     top_file = published.source_dir / TOP_FILE
     with pytest.raises(ValueError, match=rf"{top_file} does not fit model 'tiny': Shape mismatch") as raised:
-        weights.load_weights_file(tiny_model(filters=5), top_file)
+        pretrained.load_weights_file(tiny_model(filters=5), top_file)
     assert "another model or variant" in str(raised.value)
 
 
@@ -257,7 +257,7 @@ def test_a_wrong_file_without_md5_is_removed_when_it_does_not_fit(published, ker
     published.use_manifest(top={"file": TOP_FILE, "urls": [mislabelled], "md5": None})
 
     with pytest.raises(ValueError, match="(?s)does not fit model 'tiny'.*it was removed from the cache"):
-        weights.load_published_weights(tiny_model(), "tiny", include_top=True)
+        pretrained.load_published_weights(tiny_model(), "tiny", include_top=True)
     assert cache_contents(keras_home) == []
 
 
@@ -265,13 +265,13 @@ def test_non_hdf5_and_truncated_user_files_are_named(tmp_path):
     page = tmp_path / "weights.h5"
     page.write_text("<html>not found</html>")
     with pytest.raises(ValueError, match=rf"the weights file {page} is not an HDF5 file"):
-        weights.load_weights_file(tiny_model(), page)
+        pretrained.load_weights_file(tiny_model(), page)
 
     full = write_legacy_h5(tiny_model(), tmp_path / "full.h5")
     cut = tmp_path / "cut.h5"
     cut.write_bytes(full.read_bytes()[:-100])
     with pytest.raises(ValueError, match=rf"the weights file {cut} is a truncated or damaged HDF5 file"):
-        weights.load_weights_file(tiny_model(), cut)
+        pretrained.load_weights_file(tiny_model(), cut)
 
 
 def test_layer_names_split_over_several_attributes_are_read(published, tmp_path):
@@ -282,10 +282,10 @@ def test_layer_names_split_over_several_attributes_are_read(published, tmp_path)
         names = list(f.attrs.pop("layer_names"))
         f.attrs["layer_names0"], f.attrs["layer_names1"] = names[:2], names[2:]
     model = tiny_model()
-    weights.load_weights_file(model, path)
+    pretrained.load_weights_file(model, path)
     np.testing.assert_array_equal(model.get_weights()[-1], published.reference_weights[-1])
     with pytest.raises(ValueError, match="the file has 3 layers with weights"):
-        weights.load_weights_file(tiny_model(include_top=False), path)
+        pretrained.load_weights_file(tiny_model(include_top=False), path)
 
 
 def test_downloads_are_loaded_as_weights_never_as_models(published, monkeypatch):
@@ -303,7 +303,7 @@ def test_downloads_are_loaded_as_weights_never_as_models(published, monkeypatch)
     for module in (keras.models, keras.saving):
         monkeypatch.setattr(module, "load_model", forbidden)
     model = tiny_model()
-    weights.load_published_weights(model, "tiny", include_top=True)
+    pretrained.load_published_weights(model, "tiny", include_top=True)
     np.testing.assert_array_equal(model.get_weights()[0], published.reference_weights[0])
 
 
@@ -311,9 +311,9 @@ def test_downloads_are_loaded_as_weights_never_as_models(published, monkeypatch)
 
 
 def test_missing_manifest_override_is_named(monkeypatch, tmp_path):
-    monkeypatch.setenv(weights.MANIFEST_ENV, str(tmp_path / "nowhere.json"))
+    monkeypatch.setenv(pretrained.MANIFEST_ENV, str(tmp_path / "nowhere.json"))
     with pytest.raises(ValueError, match=r"KERAS_NETS_MANIFEST=.*nowhere\.json: No such file"):
-        weights.fetch("xception")
+        pretrained.fetch("xception")
 
 
 @pytest.mark.parametrize(
@@ -328,18 +328,18 @@ def test_missing_manifest_override_is_named(monkeypatch, tmp_path):
 def test_malformed_manifest_override_is_rejected(monkeypatch, tmp_path, entry, problem):
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps({"models": {"x": {"top": entry, "notop": entry}}}))
-    monkeypatch.setenv(weights.MANIFEST_ENV, str(path))
+    monkeypatch.setenv(pretrained.MANIFEST_ENV, str(path))
     with pytest.raises(ValueError, match=rf"{path} is not a valid weights manifest.*{problem}"):
-        weights.manifest()
+        pretrained.manifest()
 
 
 def test_manifest_override_is_reread_when_it_changes(published, monkeypatch):
     path = published.use_manifest()
-    assert list(weights.manifest()) == ["tiny"]
+    assert list(pretrained.manifest()) == ["tiny"]
     manifest = json.loads(path.read_text())
     manifest["models"]["tiny2"] = manifest["models"]["tiny"]
     path.write_text(json.dumps(manifest, indent=1))
-    assert list(weights.manifest()) == ["tiny", "tiny2"]
+    assert list(pretrained.manifest()) == ["tiny", "tiny2"]
 
 
 # The whole path through a builder --------------------------------------------------------------

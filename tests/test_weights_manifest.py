@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from keras_nets import weights
+from keras_nets import pretrained
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ORIGINAL = "https://github.com/"
@@ -35,8 +35,8 @@ EVERY_KEY = [
 
 @pytest.fixture
 def packaged(monkeypatch):
-    monkeypatch.delenv(weights.MANIFEST_ENV, raising=False)
-    return weights.manifest()
+    monkeypatch.delenv(pretrained.MANIFEST_ENV, raising=False)
+    return pretrained.manifest()
 
 
 def entries(manifest):
@@ -101,14 +101,14 @@ def test_files_are_distinct(packaged):
 
 def test_unknown_variant_lists_only_its_own_family(packaged):
     with pytest.raises(ValueError) as raised:
-        weights.check_published("mobilenet_0.3_128", family="mobilenet")
+        pretrained.check_published("mobilenet_0.3_128", model="mobilenet")
     listed = str(raised.value).split("are: ")[1].split(", ")
     assert listed == MOBILENET
 
     with pytest.raises(ValueError, match=r"mobilenet_v2_1\.3_224, mobilenet_v2_1\.4_224$"):
-        weights.check_published("mobilenet_v2_1.3_96", family="mobilenet_v2")
+        pretrained.check_published("mobilenet_v2_1.3_96", model="mobilenet_v2")
     with pytest.raises(ValueError, match=r"variants are: mobilenet_v3_small_0\.75, .*minimalistic_1\.0$"):
-        weights.check_published("mobilenet_v3_small_0.5", family="mobilenet_v3_small")
+        pretrained.check_published("mobilenet_v3_small_0.5", model="mobilenet_v3_small")
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_unknown_variant_lists_only_its_own_family(packaged):
 )
 def test_a_family_or_unknown_variant_instead_of_a_key_lists_the_keys(packaged, key, listed):
     with pytest.raises(ValueError) as raised:
-        weights.entry(key)
+        pretrained.entry(key)
     assert str(raised.value).split("are: ")[1].split(", ") == listed
 
 
@@ -125,8 +125,8 @@ def test_packaged_manifest_is_the_repository_file():
     """keras_nets/weights_manifest.json links to the top-level file (a wheel holds a copy)."""
     if not (REPO / "weights_manifest.json").exists():
         pytest.skip("installed package, not a source checkout")
-    assert weights.PACKAGED_MANIFEST.is_symlink()
-    assert weights.PACKAGED_MANIFEST.resolve() == (REPO / "weights_manifest.json").resolve()
+    assert pretrained.PACKAGED_MANIFEST.is_symlink()
+    assert pretrained.PACKAGED_MANIFEST.resolve() == (REPO / "weights_manifest.json").resolve()
 
 
 def test_generator_reproduces_the_manifest():

@@ -15,7 +15,7 @@ import keras
 import pytest
 from keras import layers
 
-from keras_nets import weights
+from keras_nets import pretrained
 from published_layout import randomize_weights, write_legacy_h5
 
 TOP_FILE = "tiny_weights.h5"
@@ -155,7 +155,7 @@ class PublishedTiny:
         }
         path = self.tmp_path / f"manifest_{len(list(self.tmp_path.glob('manifest_*')))}.json"
         path.write_text(json.dumps({"models": models}))
-        self.monkeypatch.setenv(weights.MANIFEST_ENV, str(path))
+        self.monkeypatch.setenv(pretrained.MANIFEST_ENV, str(path))
         return path
 
     def entry(self, name, kind="files", urls=None, md5=""):
@@ -168,7 +168,7 @@ class PublishedTiny:
 
 @pytest.fixture
 def published(published_files, tmp_path, keras_home, monkeypatch):
-    monkeypatch.delenv(weights.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(pretrained.MIRROR_ENV, raising=False)
     tiny = PublishedTiny(published_files, tmp_path, monkeypatch)
     yield tiny
     tiny.server.stop()

@@ -14,7 +14,7 @@ import os
 import pathlib
 import sys
 
-from keras_nets.images import ImageError, find_images, load_rgb
+from keras_nets.image_files import ImageError, find_images, load_rgb
 
 IMAGENET = "imagenet"
 DEFAULT_MODEL = "xception"

@@ -17,7 +17,7 @@ import pathlib
 import sys
 
 from keras_nets.commands.predict import positive_int
-from keras_nets.images import IMAGE_EXTENSIONS
+from keras_nets.image_files import IMAGE_EXTENSIONS
 
 SPLITS = ("train", "validation")
 MAX_LISTED = 10  # unreadable files named in the error, at most

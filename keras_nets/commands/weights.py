@@ -11,7 +11,7 @@ KEY is a manifest key: "xception", "mobilenet_v2_0.35_96", ... (`list` shows the
 import os
 import sys
 
-from keras_nets import weights
+from keras_nets import pretrained
 
 
 def add_parser(subparsers):
@@ -19,7 +19,7 @@ def add_parser(subparsers):
         "weights",
         help="list, download, verify and locate the published ImageNet weights files",
         description="The published ImageNet weights files and the local cache "
-        f"($KERAS_HOME/models, now {weights.cache_dir()}).",
+        f"($KERAS_HOME/models, now {pretrained.cache_dir()}).",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -54,11 +54,11 @@ def run(args):
 
 def run_list(args):
     rows = [("KEY", "PART", "CACHED", "FILE")]
-    for key, parts in weights.manifest().items():
+    for key, parts in pretrained.manifest().items():
         if args.keys and not any(key.startswith(prefix) for prefix in args.keys):
             continue
         for part, entry in parts.items():
-            path = weights.cached_file(entry)
+            path = pretrained.cached_file(entry)
             if os.path.exists(path):
                 rows.append((key, part, _size(os.path.getsize(path)), entry["file"]))
             elif not args.cached:
@@ -66,34 +66,34 @@ def run_list(args):
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
-    print(f"cache: {weights.cache_dir()}")
+    print(f"cache: {pretrained.cache_dir()}")
     return 0
 
 
 def run_download(args):
     if args.all == bool(args.keys):
         return _fail("download: give either KEY... or --all")
-    keys = list(weights.manifest()) if args.all else args.keys
+    keys = list(pretrained.manifest()) if args.all else args.keys
     failed = 0
     for key in keys:
         try:
-            print(weights.fetch(key, include_top=not args.notop))
-        except (ValueError, weights.WeightsDownloadError) as error:
+            print(pretrained.fetch(key, include_top=not args.notop))
+        except (ValueError, pretrained.WeightsDownloadError) as error:
             failed += 1
             print(f"keras-nets weights download {key}: {error}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def run_verify(args):
-    keys = args.keys or list(weights.manifest())
-    entries = [(key, part, weights.entry(key, part == "top")) for key in keys for part in ("top", "notop")]
+    keys = args.keys or list(pretrained.manifest())
+    entries = [(key, part, pretrained.entry(key, part == "top")) for key in keys for part in ("top", "notop")]
     bad = checked = 0
     for key, part, entry in entries:
-        path = weights.cached_file(entry)
+        path = pretrained.cached_file(entry)
         if not os.path.exists(path):
             continue
         checked += 1
-        problem = weights.file_problem(path, entry["md5"])
+        problem = pretrained.file_problem(path, entry["md5"])
         how = "md5" if entry["md5"] else "HDF5 structure (no md5 published)"
         if problem:
             bad += 1
@@ -101,18 +101,18 @@ def run_verify(args):
             print(f"BAD  {path}: {problem}; `keras-nets weights download {key}{notop}` replaces it")
         else:
             print(f"ok   {path} ({how})")
-    print(f"{checked} cached files checked, {bad} bad, in {weights.cache_dir()}")
+    print(f"{checked} cached files checked, {bad} bad, in {pretrained.cache_dir()}")
     return 1 if bad else 0
 
 
 def run_path(args):
-    entry = weights.entry(args.key, include_top=not args.notop)
-    path = weights.cached_file(entry)
+    entry = pretrained.entry(args.key, include_top=not args.notop)
+    path = pretrained.cached_file(entry)
     print(path)
     if not os.path.exists(path):
         print(
             "not cached yet: `keras-nets weights download` fetches it, or copy it there by hand "
-            "from:\n  " + "\n  ".join(weights.candidate_urls(entry)),
+            "from:\n  " + "\n  ".join(pretrained.candidate_urls(entry)),
             file=sys.stderr,
         )
     return 0

@@ -99,36 +99,36 @@ def _check_entry(entry):
         raise ValueError(f"md5 of {name} must be 32 lowercase hex digits or null, not {md5!r}")
 
 
-def family_of(key):
+def model_of(key):
     """The registry model a manifest key belongs to: the longest registry name it starts with."""
     names = [n for n in registry.MODELS if key == n or key.startswith(n + "_")]
     return max(names, key=len, default=key)
 
 
-def variants(family):
-    """The manifest keys under `family`: a registry model ("mobilenet" is not "mobilenet_v2") or
+def variants(prefix):
+    """The manifest keys under `prefix`: a registry model ("mobilenet" is not "mobilenet_v2") or
     any key prefix ("mobilenet_v3")."""
     return [
         key
         for key in manifest()
-        if (key == family or key.startswith(family + "_"))
-        and (family not in registry.MODELS or family_of(key) == family)
+        if (key == prefix or key.startswith(prefix + "_"))
+        and (prefix not in registry.MODELS or model_of(key) == prefix)
     ]
 
 
-def check_published(key, family):
-    """A ValueError listing the published variants of `family` unless `key` is one of them."""
+def check_published(key, model):
+    """A ValueError listing the published variants of `model` unless `key` is one of them."""
     if key in manifest():
         return
     raise ValueError(
-        f"no published ImageNet weights for {key!r}; published {family} variants are: "
-        f"{', '.join(variants(family)) or 'none'}"
+        f"no published ImageNet weights for {key!r}; published {model} variants are: "
+        f"{', '.join(variants(model)) or 'none'}"
     )
 
 
 def entry(key, include_top=True):
     """The manifest entry {"file", "urls", "md5"} of the top or notop weights of `key`."""
-    check_published(key, family=key if variants(key) else family_of(key))
+    check_published(key, model=key if variants(key) else model_of(key))
     return manifest()[key]["top" if include_top else "notop"]
 
 
