@@ -1,14 +1,18 @@
 """ImageNet input preprocessing and prediction decoding, shared by every model module.
 
 The arithmetic is `keras.applications.imagenet_utils`'; what this adds is that the caller's array is
-never modified (Keras scales float arrays in place) and that the class index ships with the package,
+never modified (Keras scales float arrays in place), that integer input of any kind is cast to float
+first (Keras subtracts the caffe mean in the input's own dtype, so uint8 tensors wrap round), that
+NaN scores are refused rather than ranked first, and that the class index ships with the package,
 so decoding works offline.
 """
 
 import functools
 import json
+import numbers
 import pathlib
 
+import keras
 import numpy as np
 from keras.applications import imagenet_utils
 
@@ -30,8 +34,16 @@ def preprocess_input(x, mode, data_format=None):
     """
     if mode not in PREPROCESSING_MODES:
         raise ValueError(f"mode={mode!r}: expected one of {PREPROCESSING_MODES}")
-    if isinstance(x, (np.ndarray, list, tuple)):
-        x = np.array(x, dtype="float32")  # a copy: Keras works in place on float arrays
+    if isinstance(x, (np.ndarray, np.generic)) or not hasattr(x, "dtype"):  # numpy, lists, ...
+        try:
+            x = np.array(x, dtype="float32")  # a copy: Keras works in place on float arrays
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"x of type {type(x).__name__}: expected images as numbers (pixel values 0-255), "
+                "a numpy array or a tensor"
+            ) from None
+    elif "float" not in keras.backend.standardize_dtype(x.dtype):  # a backend tensor of integers
+        x = keras.ops.cast(x, "float32")
     return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
 
 
@@ -52,23 +64,34 @@ def decode_predictions(preds, top=5):
     Returns:
       One list per sample of `(wordnet_id, label, score)` tuples, best first.
     """
-    preds = np.asarray(preds)
+    preds = keras.ops.convert_to_numpy(preds) if keras.ops.is_tensor(preds) else np.asarray(preds)
     if preds.ndim != 2 or preds.shape[1] != 1000:
+        hint = " (one prediction: pass preds[None])" if preds.shape == (1000,) else ""
         raise ValueError(
             f"preds has shape {preds.shape}; decode_predictions expects a batch of ImageNet "
-            "predictions of shape (samples, 1000)"
+            f"predictions of shape (samples, 1000){hint}"
         )
-    if not isinstance(top, int) or not 1 <= top <= 1000:
+    if preds.dtype.kind not in "biuf":
+        raise ValueError(f"preds has dtype {preds.dtype}; expected numbers (class scores)")
+    if not isinstance(top, numbers.Integral) or isinstance(top, bool) or not 1 <= top <= 1000:
         raise ValueError(f"top={top!r}: expected an integer from 1 to 1000")
-    return top_classes(preds, top, class_index())
+    return top_classes(preds, int(top), class_index())
 
 
 def top_classes(preds, top, labels):
     """For each row of `preds`, the `top` best classes as `(*labels[i], score)`, best first.
 
-    `labels` maps a class index to a tuple, e.g. (WordNet id, label) for ImageNet.
+    `labels` maps a class index to a tuple, e.g. (WordNet id, label) for ImageNet. A row with a
+    NaN score is a ValueError naming the row (argsort would rank NaN first).
     """
+    preds = np.asarray(preds)
+    nan_rows = np.flatnonzero(np.isnan(preds).any(axis=1))
+    if nan_rows.size:
+        raise ValueError(
+            f"preds row {nan_rows[0]} has NaN scores ({nan_rows.size} of {len(preds)} rows do): "
+            "NaN cannot be ranked; the model's weights or input are broken"
+        )
     return [
         [(*labels[int(i)], float(pred[i])) for i in np.argsort(pred)[::-1][:top]]
-        for pred in np.asarray(preds)
+        for pred in preds
     ]

@@ -11,13 +11,22 @@ Where `fetch` finds a weights file, in order:
   3. each URL of the manifest, in turn.
 
 A file is valid when its md5 is the published one or, where none is published, when it is a complete
-HDF5 weights file (its layer count is checked against the model when it is loaded).
+HDF5 weights file (its layer count is checked against the model when it is loaded). A file with no
+published md5 is never fetched over plain http (anyone on the way could swap it): only https, `file:`
+URLs and local folders, unless `KERAS_NETS_ALLOW_HTTP=1` says a plain-http mirror is trusted.
+
+When a file first enters the cache (downloaded, or first used after being copied there by hand), its
+sha256 is recorded beside it in `.<file>.sha256` (`sha256sum -c` format); every later use and
+`keras-nets weights verify` compare the file with it, so a file changed in the cache is an error
+naming it, never silently loaded.
 
 Downloads go through `keras.utils.get_file` (progress bar, HTTP errors, md5 check) into a private
 directory next to the cache. get_file writes straight to its final name and keeps a file that fails
 the hash check, so a file reaches its cache name here only once it is valid, by an atomic
 `os.replace`: an interrupted, truncated or concurrent download never leaves a partial file under the
-final name, and two processes fetching one file at once both end up with the same valid file.
+final name, and two processes fetching one file at once both end up with the same valid file (the
+first to finish puts it in place, by a hard link that never replaces an existing file, and records its
+sha256; the other uses that file).
 
 Weights files are only ever read with `model.load_weights`, never loaded as whole models, so no
 configuration or code inside a downloaded file is deserialised.
@@ -27,10 +36,13 @@ import functools
 import glob
 import hashlib
 import json
+import math
 import os
 import pathlib
 import re
 import shutil
+import stat as stat_module
+import sys
 import tempfile
 import time
 import urllib.error
@@ -43,12 +55,18 @@ from keras_nets import registry
 PACKAGED_MANIFEST = pathlib.Path(__file__).parent / "weights_manifest.json"
 MANIFEST_ENV = "KERAS_NETS_MANIFEST"
 MIRROR_ENV = "KERAS_NETS_WEIGHTS_URL"
+ALLOW_HTTP_ENV = "KERAS_NETS_ALLOW_HTTP"
+CHANGED = "it changed since it entered the cache"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 STALE_SECONDS = 24 * 3600  # a download directory older than this belongs to a killed process
 
 
 class WeightsDownloadError(RuntimeError):
     """No valid copy of a published weights file was in the cache or could be downloaded."""
+
+
+class CachedFileChanged(WeightsDownloadError):
+    """A cached weights file no longer has the sha256 recorded when it entered the cache."""
 
 
 # The manifest ----------------------------------------------------------------------------------
@@ -61,11 +79,13 @@ def manifest():
     changes.
     """
     path = os.environ.get(MANIFEST_ENV) or str(PACKAGED_MANIFEST)
+    source = f"{MANIFEST_ENV}={path}" if os.environ.get(MANIFEST_ENV) else f"the packaged {path}"
     try:
         stat = os.stat(path)
     except OSError as error:
-        source = f"{MANIFEST_ENV}={path}" if os.environ.get(MANIFEST_ENV) else f"the packaged {path}"
         raise ValueError(f"cannot read the weights manifest, {source}: {error.strerror}") from None
+    if not stat_module.S_ISREG(stat.st_mode):  # a directory, or a FIFO that would block forever
+        raise ValueError(f"cannot read the weights manifest, {source}: expected a JSON file")
     return _read_manifest(path, stat.st_mtime_ns, stat.st_size)
 
 
@@ -90,7 +110,12 @@ def _check_entry(entry):
     name = entry["file"]
     for field in ("file", "cache_file"):
         value = entry.get(field, name)
-        if not isinstance(value, str) or os.path.basename(value) != value or value.startswith("."):
+        if (
+            not isinstance(value, str)
+            or not value
+            or os.path.basename(value) != value
+            or value.startswith(".")
+        ):
             raise ValueError(f"{field} {value!r} must be a plain file name")
     if not isinstance(entry["urls"], list) or not all(isinstance(u, str) for u in entry["urls"]):
         raise ValueError(f"urls of {name} must be a list of URLs")
@@ -120,9 +145,14 @@ def check_published(key, model):
     """A ValueError listing the published variants of `model` unless `key` is one of them."""
     if key in manifest():
         return
+    published = variants(model) if model else []
     raise ValueError(
-        f"no published ImageNet weights for {key!r}; published {model} variants are: "
-        f"{', '.join(variants(model)) or 'none'}"
+        f"no published ImageNet weights for {key!r}; "
+        + (
+            f"published {model} variants are: {', '.join(published)}"
+            if published
+            else "`keras-nets weights list` shows every published key"
+        )
     )
 
 
@@ -158,24 +188,120 @@ def cached_file(item):
     return os.path.join(cache_dir(), item.get("cache_file", item["file"]))
 
 
-def file_problem(path, md5):
-    """Why `path` is not a valid copy of a file with this md5 (None: structural check), or None."""
+def file_problem(path, md5, digest=None):
+    """Why `path` is not a valid copy of a file with this md5 (None: structural check), or None.
+
+    `digest`: the file's `digests(path)`, when the caller has them already.
+    """
+    if not is_regular_file(path):
+        return "not a regular file"
     if md5 is not None:
-        actual = md5_of(path)
+        actual = (digest or digests(path))["md5"]
         return None if actual == md5 else f"md5 mismatch: expected {md5}, got {actual}"
     return hdf5_problem(path)
 
 
-def md5_of(path):
-    digest = hashlib.md5()
+def cached_problem(path, md5):
+    """Why the cached `path` fails its checks, or None.
+
+    Checks the md5 (or, where none is published, the HDF5 structure), then the sha256 recorded when
+    the file entered the cache (recording it if none is: `change_since_cached`).
+    """
+    if not is_regular_file(path):
+        return "not a regular file"
+    digest = digests(path)
+    return file_problem(path, md5, digest) or change_since_cached(path, digest)
+
+
+def is_regular_file(path):
+    """Whether `path` is a regular file (never open anything else: a FIFO blocks forever)."""
+    try:
+        return stat_module.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def digests(path):
+    """{"md5": hex, "sha256": hex} of the file at `path`, read once."""
+    hashes = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+            for digest in hashes.values():
+                digest.update(chunk)
+    return {name: digest.hexdigest() for name, digest in hashes.items()}
+
+
+def md5_of(path):
+    return digests(path)["md5"]
+
+
+# The sha256 recorded when a file enters the cache ----------------------------------------------
+
+
+def sha256_record(path):
+    """Where the sha256 of the cached `path` is recorded: `.<file>.sha256` beside it."""
+    directory, name = os.path.split(os.fspath(path))
+    return os.path.join(directory, f".{name}.sha256")
+
+
+def recorded_sha256(path):
+    """The sha256 recorded for the cached `path`, or None if none is (or it is unreadable)."""
+    record = sha256_record(path)
+    if not is_regular_file(record):
+        return None
+    try:
+        with open(record) as f:
+            value = f.read(200).split(maxsplit=1)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return value[0] if value and re.fullmatch(r"[0-9a-f]{64}", value[0]) else None
+
+
+def record_sha256(path, sha256):
+    """Records `sha256` for the cached `path`, atomically (a temporary file renamed into place)."""
+    directory, name = os.path.split(os.fspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(f"{sha256}  {name}\n")  # the format of `sha256sum`, so `sha256sum -c` checks it
+        os.replace(temporary, sha256_record(path))
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+
+
+def change_since_cached(path, digest):
+    """How the cached `path` differs from the sha256 recorded when it entered the cache, or None.
+
+    Records the sha256 when none is recorded yet (a file copied into the cache by hand).
+    """
+    recorded = recorded_sha256(path)
+    if recorded is None:
+        if os.path.lexists(sha256_record(path)) and not is_regular_file(sha256_record(path)):
+            return None  # something else under the record's name: leave it alone
+        try:
+            record_sha256(path, digest["sha256"])
+        except OSError:  # a read-only cache: the file is still usable, only not recorded
+            pass
+        return None
+    if recorded == digest["sha256"]:
+        return None
+    return (
+        f"{CHANGED} (sha256 recorded in {sha256_record(path)}: {recorded}, now {digest['sha256']})"
+    )
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def hdf5_problem(path):
     """Why `path` is not a complete Keras HDF5 weights file, or None if it is one."""
+    if not is_regular_file(path):
+        return "not a regular file"
     with open(path, "rb") as f:
         head = f.read(16)
     if not head.startswith(HDF5_SIGNATURE):
@@ -215,12 +341,14 @@ def _attribute(group, name):
 
 
 def _remove_if_unchanged(path, stat):
-    """Removes `path` unless another process replaced it since `stat` was taken."""
+    """Removes `path` unless another process replaced it since `stat` was taken; True if removed."""
     try:
         if os.stat(path).st_ino == stat.st_ino:
             os.remove(path)
+            return True
     except FileNotFoundError:
         pass
+    return False
 
 
 # Fetching --------------------------------------------------------------------------------------
@@ -235,24 +363,58 @@ def candidate_urls(item):
     return urls + list(item["urls"])
 
 
+def unchecked_source_problem(url, item):
+    """Why `url` may not be used for `item`, or None.
+
+    A file without a published md5 can only be trusted as far as its source: https or a local
+    file, never plain http (or ftp) that anyone on the way can rewrite, unless the user says the
+    mirror is trusted with KERAS_NETS_ALLOW_HTTP=1.
+    """
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if item["md5"] is not None or scheme in ("https", "file") or os.environ.get(ALLOW_HTTP_ENV) == "1":
+        return None
+    return (
+        f"refused: {scheme or 'this'} URL is not authenticated and no md5 is published for "
+        f"{item['file']} to check the download against; use https or a local mirror, or set "
+        f"{ALLOW_HTTP_ENV}=1 if you trust this one"
+    )
+
+
 def fetch(key, include_top=True):
     """The local path of the published weights file for manifest `key`, downloading it if needed.
 
     Raises WeightsDownloadError naming the file, every URL tried with its failure and the cache
-    path where a copy downloaded by hand is picked up.
+    path where a copy downloaded by hand is picked up; CachedFileChanged (a WeightsDownloadError)
+    when the cached file is no longer the one that entered the cache.
     """
     item = entry(key, include_top)
     target = cached_file(item)
+    again = f"`keras-nets weights download {key}{'' if include_top else ' --notop'}`"
+    _check_cache_dir(os.path.dirname(target))
     notes = []
     try:
         stat = os.stat(target)
     except FileNotFoundError:
         pass
     else:
-        problem = file_problem(target, item["md5"])
+        if not stat_module.S_ISREG(stat.st_mode):
+            raise WeightsDownloadError(
+                f"the weights cache path {target} is not a regular file (a directory, FIFO, ...); "
+                "move it away or set KERAS_HOME to another directory"
+            )
+        digest = digests(target)
+        problem = file_problem(target, item["md5"], digest)
         if problem is None:
-            return target
-        _remove_if_unchanged(target, stat)
+            change = change_since_cached(target, digest)
+            if change is None:
+                return target
+            raise CachedFileChanged(
+                f"the cached weights file {target} ({key!r}, include_top={include_top}): {change}. "
+                f"If you did not change it on purpose, delete it (and {sha256_record(target)}) and "
+                f"run {again} to fetch it again."
+            )
+        if _remove_if_unchanged(target, stat):
+            _remove_quietly(sha256_record(target))
         notes.append(f"The cached {target} was removed: {problem}.")
         warnings.warn(notes[-1] + " Downloading it again.", stacklevel=2)
 
@@ -265,6 +427,10 @@ def fetch(key, include_top=True):
         ) from None
     failures = []
     for url in candidate_urls(item):
+        refused = unchecked_source_problem(url, item)
+        if refused:
+            failures.append(f"  {url}\n    {refused}")
+            continue
         try:
             return _download(url, item, target)
         except Exception as error:  # noqa: BLE001 - every failure is reported together below
@@ -276,34 +442,49 @@ def fetch(key, include_top=True):
         f"could not download {item['file']} (the {key!r} weights, include_top={include_top}).\n"
         "Tried:\n" + "\n".join(failures or ["  (no URLs in the manifest)"]) + "\n"
         + "".join(note + "\n" for note in notes)
-        + f"Without network access, download the file elsewhere (`keras-nets weights download "
-        f"{key}{'' if include_top else ' --notop'}`, or any of the URLs above) and copy it to\n"
-        f"  {target}\nwhere it is picked up without network access; or set {MIRROR_ENV} to a "
-        "mirror that serves it."
+        + f"Without network access, download the file elsewhere ({again}, or any of the URLs "
+        f"above) and copy it to\n  {target}\nwhere it is picked up without network access; or set "
+        f"{MIRROR_ENV} to a mirror that serves it."
     )
 
 
+def _check_cache_dir(directory):
+    """A WeightsDownloadError unless `directory` is a directory or can become one."""
+    parent = os.path.abspath(directory)
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise WeightsDownloadError(
+            f"the weights cache {directory} cannot be created: {parent} is a file, not a "
+            "directory; set KERAS_HOME to a directory"
+        )
+
+
 def _download(url, item, target):
-    """Downloads `url` next to `target`, checks it and moves it to `target` atomically."""
+    """Downloads `url` next to `target`, checks it, puts it at `target` and records its sha256."""
     import keras  # here, so that `keras-nets weights list|path|verify` start without TensorFlow
 
     directory = os.path.dirname(target)
     pattern = os.path.join(glob.escape(directory), f".{glob.escape(item['file'])}.*.partial")
     for stale in glob.glob(pattern):
-        if os.path.getmtime(stale) < time.time() - STALE_SECONDS:  # left by a killed download
-            shutil.rmtree(stale, ignore_errors=True)
+        if os.path.getmtime(stale) < time.time() - STALE_SECONDS:  # left by a killed process
+            if os.path.isdir(stale):
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                _remove_quietly(stale)
     staging = tempfile.mkdtemp(prefix=f".{item['file']}.", suffix=".partial", dir=directory)
     try:
         downloaded = os.path.join(staging, item["file"])
         try:
-            keras.utils.get_file(
-                item["file"],
-                url,
-                file_hash=item["md5"],
-                hash_algorithm="md5",
-                cache_dir=staging,
-                cache_subdir=staging,
-            )
+            with _LineEndedOnError():
+                keras.utils.get_file(
+                    item["file"],
+                    url,
+                    file_hash=item["md5"],
+                    hash_algorithm="md5",
+                    cache_dir=staging,
+                    cache_subdir=staging,
+                )
         except ValueError:
             if not (item["md5"] and os.path.exists(downloaded)):
                 raise
@@ -316,10 +497,48 @@ def _download(url, item, target):
             problem = hdf5_problem(downloaded)
             if problem:
                 raise ValueError(f"the download is {problem}; it was discarded")
-        os.replace(downloaded, target)
+        sha256 = digests(downloaded)["sha256"]
+        try:
+            os.link(downloaded, target)  # never replaces: the first complete download wins
+        except FileExistsError:
+            return target  # another process put its copy, checked as ours was, in place first
+        except OSError:  # a file system without hard links
+            os.replace(downloaded, target)
+        record_sha256(target, sha256)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+class _LineEndedOnError:
+    """Ends the line of a progress bar cut short by an error, so the error starts on its own line.
+
+    Stands in for sys.stdout while get_file runs, noting whether the last text written ended its
+    line.
+    """
+
+    def __init__(self):
+        self.line_open = False
+
+    def __enter__(self):
+        self.original = sys.stdout
+        sys.stdout = self
+        return self
+
+    def write(self, text):
+        if text:
+            self.line_open = not text.endswith("\n")
+        return self.original.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.original, name)
+
+    def __exit__(self, kind, error, traceback):
+        sys.stdout = self.original
+        if error is not None and self.line_open:
+            self.original.write("\n")
+            self.original.flush()
+        return False
 
 
 # Loading ---------------------------------------------------------------------------------------
@@ -337,6 +556,7 @@ def load_published_weights(model, key, include_top):
     except ValueError as error:
         if entry(key, include_top)["md5"] is None:
             os.remove(path)
+            _remove_quietly(sha256_record(path))
             raise ValueError(
                 f"{error}\nNo md5 is published for {os.path.basename(path)}, and this copy does not "
                 "fit the model it was fetched for, so it was removed from the cache; the next use "
@@ -353,7 +573,9 @@ def load_weights_file(model, path, by_name=False):
 
     Takes legacy Keras HDF5 files (the published `.h5` format, also whole-model `.h5` files, of
     which only the weights are read) and Keras 3 `.weights.h5` files. A file that is not HDF5, is
-    truncated, or belongs to another model or variant is a ValueError naming the file and model.
+    truncated, or belongs to another model or variant is a one-line ValueError naming the file and
+    model (layer counts or weight shapes are compared first; Keras' own error is cut to its first
+    line and its warnings, one per skipped layer, become a single one).
     """
     path = os.fspath(path)
     problem = hdf5_problem(path)
@@ -364,6 +586,7 @@ def load_weights_file(model, path, by_name=False):
     ours = [layer.name for layer in model.layers if layer.weights]
     with h5py.File(path, "r") as f:
         theirs = weighted_layer_names(f)
+        shapes = None if theirs is not None else _weight_shapes(f)
     mismatch = f"the weights file {path} does not fit model {model.name!r}"
     hint = (
         "It holds the weights of another model or variant (or of the same model with the other "
@@ -374,10 +597,45 @@ def load_weights_file(model, path, by_name=False):
             f"{mismatch}: the file has {len(theirs)} layers with weights "
             f"({_span(theirs)}), the model {len(ours)} ({_span(ours)}). {hint}"
         )
-    try:
-        model.load_weights(path, by_name=True) if by_name else model.load_weights(path)
-    except ValueError as error:
-        raise ValueError(f"{mismatch}: {error}. {hint}") from error
+    model_shapes = sorted(tuple(weight.shape) for weight in model.weights)
+    if shapes is not None and shapes != model_shapes:  # a Keras 3 .weights.h5 file
+        raise ValueError(
+            f"{mismatch}: the file has {len(shapes)} weights ({_values(shapes)} values), the "
+            f"model {len(model_shapes)} ({_values(model_shapes)} values). {hint}"
+        )
+    with warnings.catch_warnings(record=True) as caught:  # Keras warns once per layer it skips
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path, by_name=True) if by_name else model.load_weights(path)
+        except ValueError as error:
+            raise ValueError(f"{mismatch}: {_first_line(error)}. {hint}") from None
+    if caught:
+        warnings.warn(
+            f"loading {path} into model {model.name!r}, Keras warned {len(caught)} time(s); the "
+            f"first: {_first_line(caught[0].message)}",
+            stacklevel=2,
+        )
+
+
+def _weight_shapes(h5file):
+    """The sorted shapes of every weight in a Keras 3 `.weights.h5` file."""
+    shapes = []
+    h5file.visititems(
+        lambda name, item: shapes.append(tuple(item.shape))
+        if isinstance(item, h5py.Dataset) and "/vars/" in f"/{name}"
+        else None
+    )
+    return sorted(shapes)
+
+
+def _values(shapes):
+    return f"{sum(math.prod(shape) for shape in shapes):,}"
+
+
+def _first_line(message, limit=300):
+    """The first line of a message, cut at `limit` characters (Keras' can hold whole arrays)."""
+    line = str(message).strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[:limit] + " ..."
 
 
 def _span(names):

@@ -3,7 +3,7 @@
 import pytest
 
 from keras_nets import cli, pretrained
-from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5
+from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5, with_records
 
 
 def run(capsys, *argv):
@@ -42,12 +42,12 @@ def test_download_prefetches_into_the_cache(published, capsys, keras_home):
 
     code, out, _ = run(capsys, "download", "tiny", "--notop")
     assert code == 0
-    assert cache_contents(keras_home) == sorted([TOP_FILE, NOTOP_FILE])
+    assert cache_contents(keras_home) == with_records(TOP_FILE, NOTOP_FILE)
 
 
 def test_download_all(published, capsys, keras_home):
     assert run(capsys, "download", "--all")[0] == 0
-    assert cache_contents(keras_home) == [TOP_FILE]
+    assert cache_contents(keras_home) == with_records(TOP_FILE)
 
 
 def test_download_failure_is_reported_with_exit_code_1(published, capsys, keras_home):
@@ -70,7 +70,7 @@ def test_verify_reports_good_and_bad_cached_files(published, capsys, keras_home)
     pretrained.fetch("tiny", include_top=False)
     code, out, _ = run(capsys, "verify")
     assert code == 0
-    assert f"ok   {keras_home / 'models' / TOP_FILE} (md5)" in out
+    assert f"ok   {keras_home / 'models' / TOP_FILE} (md5; sha256 unchanged since cached)" in out
     assert out.splitlines()[-1].startswith("2 cached files checked, 0 bad")
 
     (keras_home / "models" / NOTOP_FILE).write_bytes(b"corrupt")
@@ -84,11 +84,12 @@ def test_verify_reports_good_and_bad_cached_files(published, capsys, keras_home)
 
 
 def test_verify_checks_structure_where_no_md5_is_published(published, capsys, keras_home):
+    published.trust_http()
     published.use_manifest(top=published.entry(TOP_FILE, md5=None))
     pretrained.fetch("tiny")
     code, out, _ = run(capsys, "verify", "tiny")
     assert code == 0
-    assert "(HDF5 structure (no md5 published))" in out
+    assert "(HDF5 structure, no md5 published; sha256 unchanged since cached)" in out
 
 
 def test_path_tells_where_the_file_is_or_goes(published, capsys, keras_home):

@@ -5,6 +5,7 @@ weights files written from a tiny Keras model, listed in a test manifest given b
 KERAS_NETS_MANIFEST.
 """
 
+import hashlib
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 
 from keras_nets import pretrained
 from published_layout import randomize_weights, write_legacy_h5
-from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5, tiny_model
+from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5, tiny_model, with_records
 
 
 # Where a file comes from ---------------------------------------------------------------------
@@ -28,7 +29,7 @@ def test_first_download_lands_in_the_keras_cache_and_loads(published, keras_home
 
     assert path == str(keras_home / "models" / TOP_FILE)
     assert md5(path) == published.md5(TOP_FILE)
-    assert cache_contents(keras_home) == [TOP_FILE]
+    assert cache_contents(keras_home) == with_records(TOP_FILE)
     model = tiny_model()
     pretrained.load_published_weights(model, "tiny", include_top=True)
     for ours, reference in zip(model.get_weights(), published.reference_weights):
@@ -38,7 +39,7 @@ def test_first_download_lands_in_the_keras_cache_and_loads(published, keras_home
 def test_notop_file_is_fetched_for_include_top_false(published, keras_home):
     model = tiny_model(include_top=False)
     pretrained.load_published_weights(model, "tiny", include_top=False)
-    assert cache_contents(keras_home) == [NOTOP_FILE]
+    assert cache_contents(keras_home) == with_records(NOTOP_FILE)
     np.testing.assert_array_equal(model.get_weights()[0], published.reference_weights[0])
 
 
@@ -95,12 +96,60 @@ def test_a_dead_mirror_falls_back_to_the_manifest_urls(published, monkeypatch):
     assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
 
 
+@pytest.mark.parametrize("md5_published", [True, False])
 @pytest.mark.parametrize("as_url", [True, False])
-def test_a_local_directory_works_as_mirror(published, monkeypatch, as_url):
+def test_a_local_directory_works_as_mirror(published, monkeypatch, as_url, md5_published):
+    published.use_manifest(top=published.entry(TOP_FILE, md5="" if md5_published else None))
     published.server.stop()
     directory = published.source_dir
     monkeypatch.setenv(pretrained.MIRROR_ENV, directory.as_uri() if as_url else str(directory))
     assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
+
+
+def test_plain_http_without_md5_is_refused_unless_the_mirror_is_trusted(published, keras_home, monkeypatch):
+    published.use_manifest(top=published.entry(TOP_FILE, md5=None))
+    with pytest.raises(pretrained.WeightsDownloadError, match="refused: http URL is not authenticated"):
+        pretrained.fetch("tiny")
+    assert published.server.requests == [] and cache_contents(keras_home) == []
+
+    monkeypatch.setenv(pretrained.ALLOW_HTTP_ENV, "1")
+    assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
+
+
+# The sha256 recorded when a file enters the cache ----------------------------------------------
+
+
+def recorded(path):
+    return (path.parent / f".{path.name}.sha256").read_text()
+
+
+def test_a_download_records_its_sha256_beside_it_in_sha256sum_format(published, keras_home):
+    path = keras_home / "models" / TOP_FILE
+    pretrained.fetch("tiny")
+    assert recorded(path) == f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {TOP_FILE}\n"
+
+
+def test_a_copy_placed_by_hand_is_recorded_at_first_use_and_checked_after(published, keras_home):
+    manual = keras_home / "models" / TOP_FILE
+    manual.parent.mkdir()
+    manual.write_bytes((published.source_dir / TOP_FILE).read_bytes())
+    pretrained.fetch("tiny")
+    assert recorded(manual).startswith(hashlib.sha256(manual.read_bytes()).hexdigest())
+
+    pretrained.record_sha256(manual, "f" * 64)
+    with pytest.raises(pretrained.CachedFileChanged, match=rf"{TOP_FILE} .*it changed since it entered"):
+        pretrained.fetch("tiny")
+    assert manual.read_bytes() == (published.source_dir / TOP_FILE).read_bytes()  # not deleted
+
+
+def test_a_changed_file_without_md5_is_an_error_at_load_not_loaded(published, keras_home):
+    published.trust_http()
+    published.use_manifest(top=published.entry(TOP_FILE, md5=None))
+    pretrained.fetch("tiny")
+    with h5py.File(keras_home / "models" / TOP_FILE, "r+") as f:  # still fits the model
+        f["predictions"]["predictions"]["bias:0"][...] = 0
+    with pytest.raises(pretrained.CachedFileChanged, match="keras-nets weights download tiny"):
+        pretrained.load_published_weights(tiny_model(), "tiny", include_top=True)
 
 
 # Every way it goes wrong -----------------------------------------------------------------------
@@ -160,6 +209,7 @@ def test_bad_cached_file_is_removed_even_when_the_download_fails(published, kera
 
 @pytest.mark.parametrize("md5_published", [True, False])
 def test_truncated_body_is_reported_and_not_cached(published, keras_home, md5_published):
+    published.trust_http()
     published.use_manifest(
         top=published.entry(TOP_FILE, kind="truncated", md5="" if md5_published else None)
     )
@@ -170,6 +220,7 @@ def test_truncated_body_is_reported_and_not_cached(published, keras_home, md5_pu
 
 
 def test_truncated_body_without_length_and_without_md5_is_caught_as_truncated_hdf5(published, keras_home):
+    published.trust_http()
     published.use_manifest(top=published.entry(TOP_FILE, kind="unsized", md5=None))
     with pytest.raises(pretrained.WeightsDownloadError) as raised:
         pretrained.fetch("tiny")
@@ -179,6 +230,7 @@ def test_truncated_body_without_length_and_without_md5_is_caught_as_truncated_hd
 
 
 def test_a_page_instead_of_the_file_is_reported_as_not_hdf5(published, keras_home):
+    published.trust_http()
     published.use_manifest(top=published.entry(TOP_FILE, kind="page", md5=None))
     with pytest.raises(pretrained.WeightsDownloadError, match=r"not an HDF5 file \(it starts with b'<!DOCTYPE"):
         pretrained.fetch("tiny")
@@ -209,7 +261,7 @@ def test_leftovers_of_a_killed_download_are_cleared_but_not_a_running_one(publis
     os.utime(killed, (two_days_ago, two_days_ago))
 
     pretrained.fetch("tiny")
-    assert cache_contents(keras_home) == sorted([TOP_FILE, running.name])
+    assert cache_contents(keras_home) == sorted([*with_records(TOP_FILE), running.name])
 
 
 def test_two_processes_downloading_at_once_both_succeed_with_one_valid_file(published, keras_home):
@@ -230,7 +282,10 @@ def test_two_processes_downloading_at_once_both_succeed_with_one_valid_file(publ
         assert out.strip().splitlines()[-1] == str(keras_home / "models" / TOP_FILE)
     assert published.server.requests == [f"/together/{TOP_FILE}"] * 2
     assert md5(keras_home / "models" / TOP_FILE) == published.md5(TOP_FILE)
-    assert cache_contents(keras_home) == [TOP_FILE]
+    assert cache_contents(keras_home) == with_records(TOP_FILE)
+    assert recorded(keras_home / "models" / TOP_FILE).startswith(
+        hashlib.sha256((keras_home / "models" / TOP_FILE).read_bytes()).hexdigest()
+    )
 
 
 def test_weights_of_another_variant_name_model_and_file(published):
@@ -254,6 +309,7 @@ def test_a_wrong_file_without_md5_is_removed_when_it_does_not_fit(published, ker
     # only the layer count can tell.
     (published.source_dir / "mislabelled.h5").write_bytes((published.source_dir / NOTOP_FILE).read_bytes())
     mislabelled = published.server.url("files", "mislabelled.h5")
+    published.trust_http()
     published.use_manifest(top={"file": TOP_FILE, "urls": [mislabelled], "md5": None})
 
     with pytest.raises(ValueError, match="(?s)does not fit model 'tiny'.*it was removed from the cache"):
@@ -356,6 +412,6 @@ def test_builder_with_weights_imagenet_downloads_caches_and_loads(published, ker
     published.use_manifest(**{"mobilenet_v2_0.35_96": variant})
 
     model = MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), include_top=False, weights="imagenet")
-    assert cache_contents(keras_home) == [name]
+    assert cache_contents(keras_home) == with_records(name)
     for ours, theirs in zip(model.get_weights(), source.get_weights()):
         np.testing.assert_array_equal(ours, theirs)

@@ -144,6 +144,10 @@ class PublishedTiny:
     def md5(self, name):
         return md5(self.source_dir / name)
 
+    def trust_http(self):
+        """Lets files without a published md5 come from this plain-http server (opt-in)."""
+        self.monkeypatch.setenv(pretrained.ALLOW_HTTP_ENV, "1")
+
     def use_manifest(self, top=None, notop=None, **more):
         """Writes a manifest for key "tiny" (entries default to the healthy /files/ URLs)."""
         models = {
@@ -169,9 +173,15 @@ class PublishedTiny:
 @pytest.fixture
 def published(published_files, tmp_path, keras_home, monkeypatch):
     monkeypatch.delenv(pretrained.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(pretrained.ALLOW_HTTP_ENV, raising=False)
     tiny = PublishedTiny(published_files, tmp_path, monkeypatch)
     yield tiny
     tiny.server.stop()
+
+
+def with_records(*names):
+    """What the cache holds after `names` entered it: each file and its recorded sha256."""
+    return sorted(n for name in names for n in (name, f".{name}.sha256"))
 
 
 def cache_contents(keras_home):

@@ -34,7 +34,9 @@ def add_parser(subparsers):
     download.add_argument("--notop", action="store_true", help="the files without the classifier")
     download.set_defaults(action_run=run_download)
 
-    verify = actions.add_parser("verify", help="check the cached files against their md5")
+    verify = actions.add_parser(
+        "verify", help="check the cached files: md5 (where published) and the sha256 recorded"
+    )
     verify.add_argument("keys", nargs="*", metavar="KEY", help="only these keys (default: all)")
     verify.set_defaults(action_run=run_verify)
 
@@ -50,9 +52,14 @@ def run(args):
         return args.action_run(args)
     except ValueError as error:  # an unknown key, or a manifest that cannot be read
         return _fail(error)
+    except OSError as error:  # an unreadable cache file, ...
+        return _fail(f"{error.filename}: {error.strerror}" if error.filename else error)
 
 
 def run_list(args):
+    unknown = [k for k in args.keys if not any(key.startswith(k) for key in pretrained.manifest())]
+    if unknown:
+        return _fail(f"list: no published key starts with {unknown[0]!r}")
     rows = [("KEY", "PART", "CACHED", "FILE")]
     for key, parts in pretrained.manifest().items():
         if args.keys and not any(key.startswith(prefix) for prefix in args.keys):
@@ -90,17 +97,20 @@ def run_verify(args):
     bad = checked = 0
     for key, part, entry in entries:
         path = pretrained.cached_file(entry)
-        if not os.path.exists(path):
+        if not os.path.lexists(path):
             continue
         checked += 1
-        problem = pretrained.file_problem(path, entry["md5"])
-        how = "md5" if entry["md5"] else "HDF5 structure (no md5 published)"
-        if problem:
+        problem = pretrained.cached_problem(path, entry["md5"])
+        how = "md5" if entry["md5"] else "HDF5 structure, no md5 published"
+        download = f"`keras-nets weights download {key}{'' if part == 'top' else ' --notop'}`"
+        if problem is None:
+            print(f"ok   {path} ({how}; sha256 unchanged since cached)")
+        elif problem.startswith(pretrained.CHANGED):
             bad += 1
-            notop = "" if part == "top" else " --notop"
-            print(f"BAD  {path}: {problem}; `keras-nets weights download {key}{notop}` replaces it")
+            print(f"BAD  {path}: {problem}; delete it and run {download} to fetch it again")
         else:
-            print(f"ok   {path} ({how})")
+            bad += 1
+            print(f"BAD  {path}: {problem}; {download} replaces it")
     print(f"{checked} cached files checked, {bad} bad, in {pretrained.cache_dir()}")
     return 1 if bad else 0
 
