@@ -3,31 +3,42 @@
     from keras_nets import Xception
     from keras_nets.xception import preprocess_input, decode_predictions
 
-Builders are imported on first use, so `import keras_nets` stays cheap.
+Builders are imported on first use, so `import keras_nets` stays cheap. Models register
+themselves with `register_model` (see keras_nets.registry), your own too.
 """
 
 import importlib
 
-from keras_nets.registry import MODELS, create_model, get_config, list_models
+from keras_nets import registry
+from keras_nets.registry import create_model, get_config, list_models, register_model
 
 __version__ = "0.1.0"
 
-# Public name -> module that defines it, resolved on first use by __getattr__ below.
+# Public name -> module that defines it, resolved on first use by __getattr__ below; the
+# builders (Xception, ...) come from the registry, which imports Keras only when first asked.
 _LAZY_EXPORTS = {
-    **{config.builder: f"keras_nets.{config.family}" for config in MODELS.values()},
     "decode_predictions": "keras_nets.imagenet",
     "compile_for_inference": "keras_nets.inference",
     "export": "keras_nets.inference",
 }
 
-__all__ = ["create_model", "decode_predictions", "get_config", "list_models", *_LAZY_EXPORTS]
+_EAGER_EXPORTS = ["create_model", "get_config", "list_models", "register_model"]
+
+
+def _builders():
+    """{builder name: module name} of the registry's own models."""
+    own = [f"keras_nets.{module}" for module in registry.MODEL_MODULES]
+    return {c.builder: c.module_name for c in registry.models().values() if c.module_name in own}
 
 
 def __getattr__(name):
-    if name not in _LAZY_EXPORTS:
+    if name == "__all__":
+        return [*_EAGER_EXPORTS, *_LAZY_EXPORTS, *_builders()]
+    if name.startswith("_") or not (name in _LAZY_EXPORTS or name in _builders()):
         raise AttributeError(f"module 'keras_nets' has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+    module = _LAZY_EXPORTS.get(name) or _builders()[name]
+    return getattr(importlib.import_module(module), name)
 
 
 def __dir__():
-    return sorted(__all__)
+    return sorted(__getattr__("__all__"))

@@ -14,47 +14,28 @@ the reference model that made the 227x227 input size standard.
 from keras import layers
 
 from keras_nets import builder, imagenet
+from keras_nets.registry import register_model
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 
-def AlexNet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="alexnet",
-):
-    """Builds AlexNet (62.4M parameters; 227x227 inputs, 'caffe' preprocessing).
-
-    Args:
-      include_top: whether to end with the three dense layers and the `classes`-way classifier.
-      weights: None (random initialisation) or the path of a weights file; no published ImageNet
-        weights exist.
-      input_tensor: optional Keras tensor to use as the model's input.
-      input_shape: (height, width, channels); (227, 227, 3) by default and with the top, which
-        flattens a fixed 6x6x256 map; without it each side needs at least 67 pixels.
-      pooling: with `include_top=False`: None (the 6x6x256 feature map at 227x227), "avg" or "max"
-        (a 256-vector).
-      classes: number of classes of the top classifier.
-      classifier_activation: activation of the top layer; None returns logits.
-      name: the model's name.
-    """
-    img_input = builder.image_input(
-        "alexnet",
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+@register_model(
+    "alexnet", default_size=227, min_size=67, preprocessing="caffe", published_weights=False,
+    unfreeze_prefixes=("conv5", "conv3"),
+)
+@builder.with_args_doc(
+    top="the three dense layers and the `classes`-way classifier", imagenet=False,
+    input_shape="(height, width, channels); (227, 227, 3) by default and with the top, which\n"
+    "        flattens a fixed 6x6x256 map; without it each side needs at least 67 pixels.",
+    feature_map="the 6x6x256 feature map at 227x227", vector="a 256-vector",
+)
+def AlexNet(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+            classes=1000, classifier_activation="softmax", name="alexnet"):
+    """Builds AlexNet (62.4M parameters; 227x227 inputs, 'caffe' preprocessing); no published
+    ImageNet weights exist."""
+    build = builder.start("alexnet", locals())
 
     # Five convolutions ------------------------------------------------ 227x227x3
-    x = layers.Conv2D(96, (11, 11), strides=(4, 4), activation="relu", name="conv1")(img_input)
+    x = layers.Conv2D(96, (11, 11), strides=(4, 4), activation="relu", name="conv1")(build.input)
     x = layers.MaxPooling2D((3, 3), strides=(2, 2), name="pool1")(x)  # 27x27x96
     x = layers.Conv2D(256, (5, 5), padding="same", activation="relu", name="conv2")(x)
     x = layers.MaxPooling2D((3, 3), strides=(2, 2), name="pool2")(x)  # 13x13x256
@@ -64,25 +45,17 @@ def AlexNet(
     x = layers.MaxPooling2D((3, 3), strides=(2, 2), name="pool5")(x)  # 6x6x256
 
     # Three dense layers ----------------------------------------------- 9216
-    if include_top:
+    if build.include_top:
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(4096, activation="relu", name="fc6")(x)
         x = layers.Dropout(0.5, name="drop6")(x)
         x = layers.Dense(4096, activation="relu", name="fc7")(x)
         x = layers.Dropout(0.5, name="drop7")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+        x = layers.Dense(build.classes, activation=build.classifier_activation, name="predictions")(x)
     else:
-        x = builder.pooling_head(x, pooling)
+        x = build.pooled_features(x)
 
-    return builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name,
-        weights=weights,
-        include_top=include_top,
-        model_name="alexnet",
-    )
+    return build.finish(x)
 
 
 def preprocess_input(x, data_format=None):

@@ -1,12 +1,16 @@
 """What every builder shares, so that the model modules hold nothing but the network.
 
-A model module calls, in order:
-  1. `image_input(...)`: checks every argument up front and returns the input tensor;
+A builder calls, in order:
+  1. `build = builder.start("xception", locals())` first thing: checks every argument up front;
+     `build.input` is the input tensor;
   2. its layers, as the article writes them;
-  3. `classifier_head(...)` (global average pool + Dense) or `pooling_head(...)` for its own top;
-  4. `finish_model(...)`: makes the Model and loads the requested weights.
+  3. `build.top(x)` (global average pool + Dense, or the pooled features without the top), or
+     its own top and `build.pooled_features(x)`;
+  4. `return build.finish(x)`: makes the Model and loads the requested weights.
 """
 
+import dataclasses
+import numbers
 import os
 
 import keras
@@ -15,6 +19,113 @@ from keras import layers
 from keras_nets import pretrained, registry
 
 POOLING_CHOICES = (None, "avg", "max")
+
+
+def start(model_name, arguments, *, default_size=None, weights_variant=None):
+    """Checks a builder's arguments and returns the `Build` that carries them.
+
+    Args:
+      model_name: the registry name, e.g. "xception"; sizes come from its `ModelConfig`.
+      arguments: the builder's arguments, `locals()` as its first statement: include_top,
+        weights, input_tensor, input_shape, pooling, classes, classifier_activation, name (the
+        builder's other arguments are ignored here).
+      default_size, weights_variant: see `image_input`.
+    """
+    shared = {key: arguments[key] for key in _SHARED_ARGUMENTS}
+    tensor = image_input(
+        model_name, default_size=default_size, weights_variant=weights_variant, **shared
+    )
+    shared["classes"] = int(shared["classes"])  # a numpy integer too: Keras layers take ints
+    return Build(model_name, tensor, weights_variant, name=arguments["name"], **shared)
+
+
+ARGS_DOC = """
+
+    Args:
+      include_top: whether to end with {top}.
+      weights: None (random initialisation){imagenet} or the path of a weights file.
+      input_tensor: optional Keras tensor to use as the model's input.
+      input_shape: {input_shape}
+      pooling: with `include_top=False`: None ({feature_map}), "avg" or "max" ({vector}).
+      classes: number of classes of the top classifier (1000 with ImageNet weights).
+      classifier_activation: activation of the top layer; None returns logits.
+      name: the model's name.{more}
+    """
+
+
+def with_args_doc(*, input_shape, feature_map, vector, top="the 1000-class ImageNet classifier",
+                  imagenet=True, more=""):
+    """Decorator that appends the Args every builder shares (keras.applications' wording) to
+    the builder's one-line docstring; the keyword arguments fill in what differs."""
+    published = ', "imagenet" (published weights, downloaded once to the Keras cache)'
+
+    def document(builder_function):
+        builder_function.__doc__ += ARGS_DOC.format(
+            top=top, imagenet=published if imagenet else "", input_shape=input_shape,
+            feature_map=feature_map, vector=vector, more=more,
+        )
+        return builder_function
+
+    return document
+
+
+_SHARED_ARGUMENTS = (
+    "weights", "include_top", "input_tensor", "input_shape", "pooling", "classes",
+    "classifier_activation",
+)
+
+
+@dataclasses.dataclass
+class Build:
+    """One builder call's checked arguments, its input tensor and the steps around the network."""
+
+    model_name: str
+    input: object  # the Keras input tensor the network starts from
+    weights_variant: str
+    name: str
+    weights: object
+    include_top: bool
+    input_tensor: object
+    input_shape: tuple
+    pooling: str
+    classes: int
+    classifier_activation: object
+
+    def top(self, x, *, pool_name="avg_pool", dense_name="predictions", named_pooling=False):
+        """The usual ImageNet top, global average pooling and one Dense layer; without the top,
+        `pooled_features`. `named_pooling`: see `pooled_features`."""
+        if not self.include_top:
+            return self.pooled_features(x, named=named_pooling)
+        x = layers.GlobalAveragePooling2D(name=pool_name)(x)
+        return layers.Dense(self.classes, activation=self.classifier_activation, name=dense_name)(x)
+
+    def pooled_features(self, x, named=False):
+        """The output without the top: the last feature map, or its global average or max.
+
+        `named`: call the pooling layer "avg_pool" / "max_pool", as some references do
+        (DenseNet); the others leave it unnamed.
+        """
+        if self.pooling == "avg":
+            return layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
+        if self.pooling == "max":
+            return layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
+        return x
+
+    def finish(self, outputs, name=None):
+        """The Functional model from the input to `outputs`, with `weights` loaded.
+
+        `name` replaces the builder's `name` argument (for names computed from the arguments).
+        """
+        return finish_model(
+            self.input,
+            outputs,
+            input_tensor=self.input_tensor,
+            name=name or self.name,
+            weights=self.weights,
+            include_top=self.include_top,
+            weights_variant=self.weights_variant,
+            model_name=self.model_name,
+        )
 
 
 def image_input(
@@ -49,7 +160,7 @@ def image_input(
             "is the published 1000-class ImageNet one, so classes must be 1000; use "
             "include_top=False to put your own classifier on top"
         )
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+    if not is_integer(classes) or classes < 1:
         raise ValueError(f"classes={classes!r}: expected a positive integer")
     if pooling not in POOLING_CHOICES:
         raise ValueError(f"pooling={pooling!r}: expected one of None, 'avg' or 'max'")
@@ -100,7 +211,7 @@ def published_size(input_shape, sizes, default, input_tensor=None):
     if isinstance(input_shape, (tuple, list)) and len(input_shape) == 3:
         height, width = input_shape[:2]
         if height == width and height in sizes:
-            return height
+            return int(height)
     return default
 
 
@@ -114,13 +225,17 @@ def resolve_input_shape(
     if isinstance(input_shape, (str, bytes)):
         raise ValueError(f"input_shape={input_shape!r}: expected a tuple (height, width, channels)")
     try:
-        input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    except (TypeError, ValueError):
+        given = tuple(input_shape)
+    except TypeError:
+        given = None
+    if given is None or len(given) != 3 or not all(d is None or _is_size(d) for d in given):
         raise ValueError(
-            f"input_shape={input_shape!r}: expected a tuple (height, width, channels)"
-        ) from None
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape={input_shape!r}: expected a tuple (height, width, channels)")
+            f"input_shape={input_shape!r}: expected a tuple (height, width, channels) of "
+            "whole numbers"
+        )
+    input_shape = tuple(None if d is None else int(d) for d in given)
+    if input_shape[2] is not None and input_shape[2] < 1:
+        raise ValueError(f"input_shape={input_shape!r}: expected at least 1 channel")
     if require_default and input_shape != default_shape:
         raise ValueError(
             f"input_shape={input_shape!r}: with weights='imagenet' and include_top=True, "
@@ -143,6 +258,18 @@ def resolve_input_shape(
                 f"least {config.min_size} pixels"
             )
     return input_shape
+
+
+def is_integer(value):
+    """An int or a numpy integer scalar, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_size(value):
+    """A whole number: an integer, or a float such as 224.0 (not 224.5)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return is_integer(value) or float(value).is_integer()
+    return False
 
 
 def _shapes_agree(input_shape, tensor_shape):
@@ -172,37 +299,6 @@ def _check_weights(config, weights, weights_variant, include_top):
         f"weights={weights!r}: expected None (random initialisation), 'imagenet' (the published "
         "ImageNet weights) or the path of an existing weights file"
     )
-
-
-def classifier_head(
-    x,
-    *,
-    include_top,
-    pooling,
-    classes,
-    classifier_activation,
-    pool_name="avg_pool",
-    dense_name="predictions",
-    named_pooling=False,
-):
-    """The usual ImageNet top: global average pooling and one Dense layer; else `pooling_head`."""
-    if not include_top:
-        return pooling_head(x, pooling, named=named_pooling)
-    x = layers.GlobalAveragePooling2D(name=pool_name)(x)
-    return layers.Dense(classes, activation=classifier_activation, name=dense_name)(x)
-
-
-def pooling_head(x, pooling, named=False):
-    """The feature-extractor output: the last feature map, or its global average or max.
-
-    `named`: call the pooling layer "avg_pool" / "max_pool", as some references do (DenseNet);
-    the others leave it unnamed.
-    """
-    if pooling == "avg":
-        return layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
-    if pooling == "max":
-        return layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
-    return x
 
 
 def finish_model(

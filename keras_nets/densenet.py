@@ -12,96 +12,73 @@ from keras import layers
 
 from keras_nets import builder, imagenet
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.registry import register_model
 
 GROWTH_RATE = 32
 BN_EPSILON = 1.001e-5
 
 
-def DenseNet121(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet121",
-):
-    """Builds DenseNet-121 (8.1M parameters; 224x224 inputs, ImageNet mean/std normalised).
+DOC = """Builds DenseNet-{depth} ({parameters} parameters; 224x224 inputs, ImageNet mean/std
+    normalised): dense blocks of {blocks} layers, a {channels}-channel final feature map.
 
-    Dense blocks of 6, 12, 24 and 16 layers; a 1024-channel final feature map. The arguments
-    are `DenseNet`'s.
+    Args:
+      include_top: whether to end with the 1000-class ImageNet classifier.
+      weights: None (random initialisation), "imagenet" (published weights, downloaded once to
+        the Keras cache) or the path of a weights file.
+      input_tensor: optional Keras tensor to use as the model's input.
+      input_shape: (height, width, 3), each at least 32; only with `include_top=False` may it
+        differ from (224, 224, 3).
+      pooling: with `include_top=False`: None (the 7x7 final feature map at 224x224), "avg" or
+        "max" (a {channels}-vector).
+      classes: number of classes of the top classifier (1000 with ImageNet weights).
+      classifier_activation: activation of the top layer; None returns logits.
+      name: the model's name.
     """
-    return DenseNet(
-        (6, 12, 24, 16),
-        "densenet121",
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+
+# Layers in each of the four dense blocks.
+BLOCKS = {
+    "densenet121": (6, 12, 24, 16),
+    "densenet169": (6, 12, 32, 32),
+    "densenet201": (6, 12, 48, 32),
+}
 
 
-def DenseNet169(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet169",
-):
-    """Builds DenseNet-169 (14.3M parameters; 224x224 inputs, ImageNet mean/std normalised).
-
-    Dense blocks of 6, 12, 32 and 32 layers; a 1664-channel final feature map. The arguments
-    are `DenseNet`'s.
-    """
-    return DenseNet(
-        (6, 12, 32, 32),
-        "densenet169",
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+@register_model(
+    "densenet121", default_size=224, min_size=32, preprocessing="torch",
+    unfreeze_prefixes=("conv5_block1", "pool4"),
+)
+def DenseNet121(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax", name="densenet121"):
+    return DenseNet(BLOCKS["densenet121"], "densenet121", **locals())
 
 
-def DenseNet201(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet201",
-):
-    """Builds DenseNet-201 (20.2M parameters; 224x224 inputs, ImageNet mean/std normalised).
+@register_model(
+    "densenet169", default_size=224, min_size=32, preprocessing="torch",
+    unfreeze_prefixes=("conv5_block1", "pool4"),
+)
+def DenseNet169(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax", name="densenet169"):
+    return DenseNet(BLOCKS["densenet169"], "densenet169", **locals())
 
-    Dense blocks of 6, 12, 48 and 32 layers; a 1920-channel final feature map. The arguments
-    are `DenseNet`'s.
-    """
-    return DenseNet(
-        (6, 12, 48, 32),
-        "densenet201",
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+
+@register_model(
+    "densenet201", default_size=224, min_size=32, preprocessing="torch",
+    unfreeze_prefixes=("conv5_block1", "pool4"),
+)
+def DenseNet201(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax", name="densenet201"):
+    return DenseNet(BLOCKS["densenet201"], "densenet201", **locals())
+
+
+DenseNet121.__doc__ = DOC.format(
+    depth=121, parameters="8.1M", blocks="6, 12, 24 and 16", channels=1024
+)
+DenseNet169.__doc__ = DOC.format(
+    depth=169, parameters="14.3M", blocks="6, 12, 32 and 32", channels=1664
+)
+DenseNet201.__doc__ = DOC.format(
+    depth=201, parameters="20.2M", blocks="6, 12, 48 and 32", channels=1920
+)
 
 
 def DenseNet(
@@ -125,31 +102,12 @@ def DenseNet(
       blocks: the number of convolution blocks in each of the four dense blocks.
       model_name: the registry name ("densenet121", "densenet169" or "densenet201"): its input
         sizes and published weights apply.
-      include_top: whether to end with the 1000-class ImageNet classifier.
-      weights: None (random initialisation), "imagenet" (published weights, downloaded once to
-        the Keras cache) or the path of a weights file.
-      input_tensor: optional Keras tensor to use as the model's input.
-      input_shape: (height, width, 3), each at least 32; only with `include_top=False` may it
-        differ from (224, 224, 3).
-      pooling: with `include_top=False`: None (the 7x7 final feature map at 224x224), "avg" or
-        "max" (a vector, 1024 / 1664 / 1920 long).
-      classes: number of classes of the top classifier (1000 with ImageNet weights).
-      classifier_activation: activation of the top layer; None returns logits.
-      name: the model's name.
+      The others: those of `DenseNet121`.
     """
-    img_input = builder.image_input(
-        model_name,
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+    build = builder.start(model_name, locals())
 
     # Stem: 7x7 stride-2 convolution and 3x3 stride-2 max pool --------- 224x224x3
-    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(img_input)
+    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(build.input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)  # 112x112x64
@@ -168,23 +126,8 @@ def DenseNet(
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name="bn")(x)
     x = layers.Activation("relu", name="relu")(x)
 
-    x = builder.classifier_head(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        named_pooling=True,
-    )  # 1000 classes, or the features
-    return builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name,
-        weights=weights,
-        include_top=include_top,
-        model_name=model_name,
-    )
+    x = build.top(x, named_pooling=True)  # 1000 classes, or the features
+    return build.finish(x)
 
 
 def dense_block(x, blocks, name):

@@ -15,48 +15,28 @@ layers only.
 
 from keras import layers
 
-from keras_nets import builder, imagenet
+from keras_nets import blocks, builder, imagenet
+from keras_nets.registry import register_model
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 
-def InceptionResNetV2(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_resnet_v2",
-):
-    """Builds Inception-ResNet-v2 (55.9M parameters; 299x299 inputs scaled to [-1, 1]).
-
-    Args:
-      include_top: whether to end with the 1000-class ImageNet classifier.
-      weights: None (random initialisation), "imagenet" (published weights, downloaded once to
-        the Keras cache) or the path of a weights file.
-      input_tensor: optional Keras tensor to use as the model's input.
-      input_shape: (height, width, 3), each at least 75; only with `include_top=False` may it
-        differ from (299, 299, 3).
-      pooling: with `include_top=False`: None (the 8x8x1536 feature map at 299x299), "avg" or
-        "max" (a 1536-vector).
-      classes: number of classes of the top classifier (1000 with ImageNet weights).
-      classifier_activation: activation of the top layer; None returns logits.
-      name: the model's name.
-    """
-    img_input = builder.image_input(
-        "inception_resnet_v2",
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+@register_model(
+    "inception_resnet_v2", default_size=299, min_size=75, preprocessing="tf",
+    unfreeze_prefixes=("mixed_7a", "mixed_6a"),
+)
+@builder.with_args_doc(
+    input_shape="(height, width, 3), each at least 75; only with `include_top=False` may it\n"
+    "        differ from (299, 299, 3).",
+    feature_map="the 8x8x1536 feature map at 299x299", vector="a 1536-vector",
+)
+def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None,
+                      input_shape=None, pooling=None, classes=1000,
+                      classifier_activation="softmax", name="inception_resnet_v2"):
+    """Builds Inception-ResNet-v2 (55.9M parameters; 299x299 inputs scaled to [-1, 1])."""
+    build = builder.start("inception_resnet_v2", locals())
 
     # Stem ------------------------------------------------------------ 299x299x3
-    x = conv2d_bn(img_input, 32, 3, strides=2, padding="valid")  # 149x149x32
+    x = conv2d_bn(build.input, 32, 3, strides=2, padding="valid")  # 149x149x32
     x = conv2d_bn(x, 32, 3, padding="valid")  # 147x147x32
     x = conv2d_bn(x, 64, 3)  # 147x147x64
     x = layers.MaxPooling2D(3, strides=2)(x)  # 73x73x64
@@ -111,33 +91,23 @@ def InceptionResNetV2(
 
     x = conv2d_bn(x, 1536, 1, name="conv_7b")  # 8x8x1536
 
-    x = builder.classifier_head(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )  # 1000 classes, or the features
-    return builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name,
-        weights=weights,
-        include_top=include_top,
-        model_name="inception_resnet_v2",
-    )
+    x = build.top(x)  # 1000 classes, or the features
+    return build.finish(x)
 
 
 def conv2d_bn(
     x, filters, kernel_size, strides=1, padding="same", activation="relu", use_bias=False, name=None
 ):
     """Convolution, BatchNormalization without gamma (unless the convolution has a bias), ReLU."""
-    x = layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, name=name
-    )(x)
     if not use_bias:
-        x = layers.BatchNormalization(scale=False, name=None if name is None else f"{name}_bn")(x)
+        return blocks.conv_bn(
+            x, filters, kernel_size, strides=strides, padding=padding, activation=activation,
+            conv_name=name, bn_name=None if name is None else f"{name}_bn",
+            activation_name=None if name is None else f"{name}_ac", scale=False,
+        )
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=True, name=name
+    )(x)
     if activation is not None:
         x = layers.Activation(activation, name=None if name is None else f"{name}_ac")(x)
     return x

@@ -14,42 +14,28 @@ layer order the published files follow, and it always starts freshly initialised
 import keras
 from keras import layers
 
-from keras_nets import builder, imagenet
+from keras_nets import blocks, builder, imagenet
+from keras_nets.registry import register_model
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 
-def InceptionV3(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_v3",
-    *,
-    aux_logits=False,
-):
-    """Builds Inception v3 (23.9M parameters; 299x299 inputs scaled to [-1, 1]).
-
-    Args:
-      include_top: whether to end with the 1000-class ImageNet classifier.
-      weights: None (random initialisation), "imagenet" (published weights, downloaded once to
-        the Keras cache) or the path of a weights file in the published layout.
-      input_tensor: optional Keras tensor to use as the model's input.
-      input_shape: (height, width, 3), each at least 75; only with `include_top=False` may it
-        differ from (299, 299, 3).
-      pooling: with `include_top=False`: None (the 8x8x2048 feature map at 299x299), "avg" or
-        "max" (a 2048-vector).
-      classes: number of classes of the top classifier (1000 with ImageNet weights).
-      classifier_activation: activation of the top layer (and of the auxiliary one); None
-        returns logits.
-      name: the model's name.
-      aux_logits: with `include_top=True`, also return the auxiliary classifier's output: the
-        model then has two outputs, `[predictions, aux_predictions]`, e.g. for
-        `compile(loss=[loss, loss], loss_weights=[1.0, 0.4])`. `weights` fill the main network;
-        the auxiliary classifier starts freshly initialised.
-    """
+@register_model(
+    "inception_v3", default_size=299, min_size=75, preprocessing="tf",
+    unfreeze_prefixes=("mixed8", "mixed7"),
+)
+@builder.with_args_doc(
+    input_shape="(height, width, 3), each at least 75; only with `include_top=False` may it\n"
+    "        differ from (299, 299, 3).",
+    feature_map="the 8x8x2048 feature map at 299x299", vector="a 2048-vector",
+    more="\n      aux_logits: with `include_top=True`, also return the auxiliary classifier's"
+    " output\n        (same activation): the model then has two outputs, `[predictions,"
+    " aux_predictions]`,\n        e.g. for `compile(loss=[loss, loss], loss_weights=[1.0, 0.4])`."
+    " `weights` fill the main\n        network; the auxiliary classifier starts freshly initialised.",
+)
+def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax",
+                name="inception_v3", *, aux_logits=False):
+    """Builds Inception v3 (23.9M parameters; 299x299 inputs scaled to [-1, 1])."""
     if aux_logits not in (True, False):
         raise ValueError(f"aux_logits={aux_logits!r}: expected True or False")
     if aux_logits and not include_top:
@@ -57,19 +43,10 @@ def InceptionV3(
             f"aux_logits=True with include_top={include_top!r}: the auxiliary classifier is a "
             "second classifier output, so it needs include_top=True"
         )
-    img_input = builder.image_input(
-        "inception_v3",
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+    build = builder.start("inception_v3", locals())
 
     # Stem ------------------------------------------------------------ 299x299x3
-    x = conv2d_bn(img_input, 32, 3, 3, strides=(2, 2), padding="valid")
+    x = conv2d_bn(build.input, 32, 3, 3, strides=(2, 2), padding="valid")
     x = conv2d_bn(x, 32, 3, 3, padding="valid")
     x = conv2d_bn(x, 64, 3, 3)
     x = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)  # 73x73x64
@@ -97,27 +74,13 @@ def InceptionV3(
     x = inception_c(x, index=0, name="mixed9")  # 8x8x2048
     x = inception_c(x, index=1, name="mixed10")  # 8x8x2048
 
-    x = builder.classifier_head(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )  # 1000 classes, or the features
-    model = builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name,
-        weights=weights,
-        include_top=include_top,
-        model_name="inception_v3",
-    )
+    x = build.top(x)  # 1000 classes, or the features
+    model = build.finish(x)
     if not aux_logits:
         return model
 
     # Auxiliary classifier on mixed7, added after loading ---------------- 17x17x768
-    aux = auxiliary_classifier(model.get_layer("mixed7").output, classes, classifier_activation)
+    aux = auxiliary_classifier(model.get_layer("mixed7").output, build.classes, classifier_activation)
     return keras.Model(model.input, [model.output, aux], name=name)
 
 
@@ -127,14 +90,11 @@ def conv2d_bn(x, filters, num_row, num_col, padding="same", strides=(1, 1), name
     With a `name`, the layers are `name + "_conv"`, `name + "_bn"` and `name`; without one they
     get Keras' automatic names, as in the reference code.
     """
-    conv_name = None if name is None else f"{name}_conv"
-    bn_name = None if name is None else f"{name}_bn"
-    x = layers.Conv2D(
-        filters, (num_row, num_col), strides=strides, padding=padding, use_bias=False,
-        name=conv_name,
-    )(x)
-    x = layers.BatchNormalization(axis=3, scale=False, name=bn_name)(x)
-    return layers.Activation("relu", name=name)(x)
+    return blocks.conv_bn(
+        x, filters, (num_row, num_col), strides=strides, padding=padding,
+        conv_name=None if name is None else f"{name}_conv",
+        bn_name=None if name is None else f"{name}_bn", activation_name=name, axis=3, scale=False,
+    )
 
 
 def inception_a(x, pool_filters, name):

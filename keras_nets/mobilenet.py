@@ -7,17 +7,21 @@ Applications" (2017). Layer names and weighted-layer order are those of
 `model.load_weights(path)`. The classifier is a 1x1 convolution on the pooled features, as there.
 """
 
-import numbers
-
 from keras import layers
 
 from keras_nets import builder, imagenet
+from keras_nets.blocks import check_width_multiplier
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.registry import register_model
 
 PUBLISHED_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 PUBLISHED_SIZES = (128, 160, 192, 224)
 
 
+@register_model(
+    "mobilenet", default_size=224, min_size=32, preprocessing="tf",
+    unfreeze_prefixes=("conv_dw_12", "conv_dw_7"),
+)
 def MobileNet(
     input_shape=None,
     alpha=1.0,
@@ -51,31 +55,21 @@ def MobileNet(
       classifier_activation: activation of the top layer; None returns logits.
       name: the model's name; default `mobilenet_<alpha>_<rows>`, e.g. "mobilenet_1.00_224".
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
-        raise ValueError(f"alpha={alpha!r}: expected a positive number (the width multiplier)")
-    if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier < 1:
+    check_width_multiplier(alpha)
+    if not builder.is_integer(depth_multiplier) or depth_multiplier < 1:
         raise ValueError(f"depth_multiplier={depth_multiplier!r}: expected a positive integer")
     rows = builder.published_size(input_shape, PUBLISHED_SIZES, 224, input_tensor=input_tensor)
     weights_variant = None
     if weights == "imagenet":
         weights_variant = published_variant(alpha, depth_multiplier, rows)
-    img_input = builder.image_input(
-        "mobilenet",
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        default_size=rows,
-        weights_variant=weights_variant,
+    build = builder.start(
+        "mobilenet", locals(), default_size=rows, weights_variant=weights_variant
     )
 
     # A full convolution, then thirteen depthwise-separable blocks ----- 224x224x3
     x = layers.Conv2D(
         int(32 * alpha), (3, 3), strides=(2, 2), padding="same", use_bias=False, name="conv1"
-    )(img_input)
+    )(build.input)
     x = layers.BatchNormalization(name="conv1_bn")(x)
     x = layers.ReLU(6.0, name="conv1_relu")(x)  # 112x112x32
     x = depthwise_block(x, 64, alpha, depth_multiplier, block=1)  # 112x112x64
@@ -94,27 +88,18 @@ def MobileNet(
     x = depthwise_block(x, 1024, alpha, depth_multiplier, block=13)  # 7x7x1024
 
     # Classifier: a 1x1 convolution on the pooled features ------------- 1x1x1024
-    if include_top:
+    if build.include_top:
         x = layers.GlobalAveragePooling2D(keepdims=True)(x)
         x = layers.Dropout(dropout, name="dropout")(x)
-        x = layers.Conv2D(classes, (1, 1), padding="same", name="conv_preds")(x)
-        x = layers.Reshape((classes,), name="reshape_2")(x)
-        x = layers.Activation(classifier_activation, name="predictions")(x)  # 1000 classes
+        x = layers.Conv2D(build.classes, (1, 1), padding="same", name="conv_preds")(x)
+        x = layers.Reshape((build.classes,), name="reshape_2")(x)
+        x = layers.Activation(build.classifier_activation, name="predictions")(x)  # 1000 classes
     else:
-        x = builder.pooling_head(x, pooling)
+        x = build.pooled_features(x)
 
     if weights != "imagenet":
-        rows = img_input.shape[1]  # the model's own size; with ImageNet weights, theirs
-    return builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name or f"mobilenet_{alpha:0.2f}_{rows}",
-        weights=weights,
-        include_top=include_top,
-        weights_variant=weights_variant,
-        model_name="mobilenet",
-    )
+        rows = build.input.shape[1]  # the model's own size; with ImageNet weights, theirs
+    return build.finish(x, name=name or f"mobilenet_{alpha:0.2f}_{rows}")
 
 
 def depthwise_block(x, filters, alpha, depth_multiplier, block, strides=1):

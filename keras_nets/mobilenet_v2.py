@@ -7,18 +7,22 @@ and 1.0 at 96, 128, 160, 192 and 224 pixels; alpha 1.3 and 1.4 at 224) load with
 `model.load_weights(path)`.
 """
 
-import numbers
-
 from keras import layers
 
 from keras_nets import builder, imagenet
+from keras_nets.blocks import MOBILENET_BN as BN
+from keras_nets.blocks import check_width_multiplier, make_divisible, stride2_padding
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.registry import register_model
 
 PUBLISHED_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 PUBLISHED_SIZES = (96, 128, 160, 192, 224)
-BN = dict(epsilon=1e-3, momentum=0.999)  # every BatchNormalization of the reference
 
 
+@register_model(
+    "mobilenet_v2", default_size=224, min_size=32, preprocessing="tf",
+    unfreeze_prefixes=("block_13", "block_16"),
+)
 def MobileNetV2(
     input_shape=None,
     alpha=1.0,
@@ -48,27 +52,17 @@ def MobileNetV2(
       classifier_activation: activation of the top layer; None returns logits.
       name: the model's name; default `mobilenetv2_<alpha>_<rows>`, e.g. "mobilenetv2_1.00_224".
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
-        raise ValueError(f"alpha={alpha!r}: expected a positive number (the width multiplier)")
+    check_width_multiplier(alpha)
     rows = builder.published_size(input_shape, PUBLISHED_SIZES, 224, input_tensor=input_tensor)
     weights_variant = published_variant(alpha, rows) if weights == "imagenet" else None
-    img_input = builder.image_input(
-        "mobilenet_v2",
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        default_size=rows,
-        weights_variant=weights_variant,
+    build = builder.start(
+        "mobilenet_v2", locals(), default_size=rows, weights_variant=weights_variant
     )
 
     # Stem: one full 3x3 convolution ----------------------------------- 224x224x3
     x = layers.Conv2D(
         make_divisible(32 * alpha), 3, strides=(2, 2), padding="same", use_bias=False, name="Conv1"
-    )(img_input)
+    )(build.input)
     x = layers.BatchNormalization(**BN, name="bn_Conv1")(x)
     x = layers.ReLU(6.0, name="Conv1_relu")(x)  # 112x112x32
 
@@ -103,26 +97,10 @@ def MobileNetV2(
     x = layers.BatchNormalization(**BN, name="Conv_1_bn")(x)
     x = layers.ReLU(6.0, name="out_relu")(x)  # 7x7x1280
 
-    x = builder.classifier_head(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        pool_name=None,  # unnamed in the reference
-    )  # 1000 classes, or the features
+    x = build.top(x, pool_name=None)  # 1000 classes, or the features; pool unnamed as there
     if weights != "imagenet":
-        rows = img_input.shape[1]  # the model's own size; with ImageNet weights, theirs
-    return builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name or f"mobilenetv2_{alpha:0.2f}_{rows}",
-        weights=weights,
-        include_top=include_top,
-        weights_variant=weights_variant,
-        model_name="mobilenet_v2",
-    )
+        rows = build.input.shape[1]  # the model's own size; with ImageNet weights, theirs
+    return build.finish(x, name=name or f"mobilenetv2_{alpha:0.2f}_{rows}")
 
 
 def inverted_res_block(inputs, expansion, filters, alpha, stride, block_id):
@@ -162,21 +140,6 @@ def inverted_res_block(inputs, expansion, filters, alpha, stride, block_id):
     if in_channels == pointwise_filters and stride == 1:
         return layers.Add(name=f"{prefix}add")([inputs, x])
     return x
-
-
-def make_divisible(v, divisor=8):
-    """`v` rounded to the nearest multiple of 8, at least 8 and never more than 10% below `v`."""
-    rounded = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * v else rounded
-
-
-def stride2_padding(x, kernel_size):
-    """Zero padding before a stride-2 'valid' convolution that matches TF's 'same': on an even
-    size the top and left get one pixel less than the bottom and right."""
-    height, width = x.shape[1:3]
-    adjust = (1, 1) if height is None else (1 - height % 2, 1 - width % 2)
-    half = kernel_size // 2
-    return ((half - adjust[0], half), (half - adjust[1], half))
 
 
 def published_variant(alpha, rows):

@@ -11,74 +11,15 @@ hard-sigmoid are the built-in Keras activations, so a model saves and loads as `
 custom objects.
 """
 
-import numbers
-
 from keras import layers
 
 from keras_nets import builder
+from keras_nets.blocks import MOBILENET_BN as BN
+from keras_nets.blocks import check_width_multiplier, make_divisible, stride2_padding
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.registry import register_model
 
-BN = dict(epsilon=1e-3, momentum=0.999)  # every BatchNormalization of the reference
-
-
-def MobileNetV3Small(
-    input_shape=None,
-    alpha=1.0,
-    minimalistic=False,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.2,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name="MobileNetV3Small",
-):
-    """Builds MobileNetV3-Small (2.55M parameters at alpha 1.0; 224x224 RGB inputs, 0-255).
-
-    Args: as `MobileNetV3Large`.
-    """
-
-    def stack(x, kernel, activation, se_ratio):
-        def depth(d):
-            return make_divisible(d * alpha)
-
-        # expansion, filters, kernel, stride, squeeze-excite, activation, block ---- 112x112x16
-        x = inverted_res_block(x, 1, depth(16), 3, 2, se_ratio, "relu", 0)  # 56x56x16
-        x = inverted_res_block(x, 72 / 16, depth(24), 3, 2, None, "relu", 1)  # 28x28x24
-        x = inverted_res_block(x, 88 / 24, depth(24), 3, 1, None, "relu", 2)
-        x = inverted_res_block(x, 4, depth(40), kernel, 2, se_ratio, activation, 3)  # 14x14x40
-        x = inverted_res_block(x, 6, depth(40), kernel, 1, se_ratio, activation, 4)
-        x = inverted_res_block(x, 6, depth(40), kernel, 1, se_ratio, activation, 5)
-        x = inverted_res_block(x, 3, depth(48), kernel, 1, se_ratio, activation, 6)  # 14x14x48
-        x = inverted_res_block(x, 3, depth(48), kernel, 1, se_ratio, activation, 7)
-        x = inverted_res_block(x, 6, depth(96), kernel, 2, se_ratio, activation, 8)  # 7x7x96
-        x = inverted_res_block(x, 6, depth(96), kernel, 1, se_ratio, activation, 9)
-        return inverted_res_block(x, 6, depth(96), kernel, 1, se_ratio, activation, 10)
-
-    return mobilenet_v3(
-        "small", stack, 1024, input_shape, alpha, minimalistic, include_top, weights,
-        input_tensor, classes, pooling, dropout_rate, classifier_activation,
-        include_preprocessing, name,
-    )
-
-
-def MobileNetV3Large(
-    input_shape=None,
-    alpha=1.0,
-    minimalistic=False,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.2,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name="MobileNetV3Large",
-):
-    """Builds MobileNetV3-Large (5.51M parameters at alpha 1.0; 224x224 RGB inputs, 0-255).
+DOC = """Builds MobileNetV3-{size} ({parameters} parameters at alpha 1.0; 224x224 RGB, 0-255).
 
     Args:
       input_shape: (height, width, 3), each at least 32; default (224, 224, 3) with the top,
@@ -97,103 +38,121 @@ def MobileNetV3Large(
       name: the model's name.
     """
 
-    def stack(x, kernel, activation, se_ratio):
-        def depth(d):
-            return make_divisible(d * alpha)
 
-        # expansion, filters, kernel, stride, squeeze-excite, activation, block ---- 112x112x16
-        x = inverted_res_block(x, 1, depth(16), 3, 1, None, "relu", 0)
-        x = inverted_res_block(x, 4, depth(24), 3, 2, None, "relu", 1)  # 56x56x24
-        x = inverted_res_block(x, 3, depth(24), 3, 1, None, "relu", 2)
-        x = inverted_res_block(x, 3, depth(40), kernel, 2, se_ratio, "relu", 3)  # 28x28x40
-        x = inverted_res_block(x, 3, depth(40), kernel, 1, se_ratio, "relu", 4)
-        x = inverted_res_block(x, 3, depth(40), kernel, 1, se_ratio, "relu", 5)
-        x = inverted_res_block(x, 6, depth(80), 3, 2, None, activation, 6)  # 14x14x80
-        x = inverted_res_block(x, 2.5, depth(80), 3, 1, None, activation, 7)
-        x = inverted_res_block(x, 2.3, depth(80), 3, 1, None, activation, 8)
-        x = inverted_res_block(x, 2.3, depth(80), 3, 1, None, activation, 9)
-        x = inverted_res_block(x, 6, depth(112), 3, 1, se_ratio, activation, 10)  # 14x14x112
-        x = inverted_res_block(x, 6, depth(112), 3, 1, se_ratio, activation, 11)
-        x = inverted_res_block(x, 6, depth(160), kernel, 2, se_ratio, activation, 12)  # 7x7x160
-        x = inverted_res_block(x, 6, depth(160), kernel, 1, se_ratio, activation, 13)
-        return inverted_res_block(x, 6, depth(160), kernel, 1, se_ratio, activation, 14)
-
-    return mobilenet_v3(
-        "large", stack, 1280, input_shape, alpha, minimalistic, include_top, weights,
-        input_tensor, classes, pooling, dropout_rate, classifier_activation,
-        include_preprocessing, name,
-    )
+@register_model(
+    "mobilenet_v3_small", default_size=224, min_size=32, preprocessing="none",
+    unfreeze_prefixes=("expanded_conv_8", "expanded_conv_3"),
+)
+def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
+                     weights="imagenet", input_tensor=None, classes=1000, pooling=None,
+                     dropout_rate=0.2, classifier_activation="softmax",
+                     include_preprocessing=True, name="MobileNetV3Small"):
+    return MobileNetV3("small", small_stack, 1024, locals())
 
 
-def mobilenet_v3(
-    model_type, stack, last_point_ch, input_shape, alpha, minimalistic, include_top, weights,
-    input_tensor, classes, pooling, dropout_rate, classifier_activation, include_preprocessing,
-    name,
-):
-    """The stem, the stack of inverted residual blocks, the last convolutions and the top."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
-        raise ValueError(f"alpha={alpha!r}: expected a positive number (the width multiplier)")
+@register_model(
+    "mobilenet_v3_large", default_size=224, min_size=32, preprocessing="none",
+    unfreeze_prefixes=("expanded_conv_12", "expanded_conv_6"),
+)
+def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
+                     weights="imagenet", input_tensor=None, classes=1000, pooling=None,
+                     dropout_rate=0.2, classifier_activation="softmax",
+                     include_preprocessing=True, name="MobileNetV3Large"):
+    return MobileNetV3("large", large_stack, 1280, locals())
+
+
+MobileNetV3Small.__doc__ = DOC.format(size="Small", parameters="2.55M")
+MobileNetV3Large.__doc__ = DOC.format(size="Large", parameters="5.51M")
+
+
+def small_stack(x, alpha, kernel, activation, se_ratio):
+    """MobileNetV3-Small's inverted residual blocks (table 2 of the paper)."""
+
+    def depth(d):
+        return make_divisible(d * alpha)
+
+    # expansion, filters, kernel, stride, squeeze-excite, activation, block ---- 112x112x16
+    x = inverted_res_block(x, 1, depth(16), 3, 2, se_ratio, "relu", 0)  # 56x56x16
+    x = inverted_res_block(x, 72 / 16, depth(24), 3, 2, None, "relu", 1)  # 28x28x24
+    x = inverted_res_block(x, 88 / 24, depth(24), 3, 1, None, "relu", 2)
+    x = inverted_res_block(x, 4, depth(40), kernel, 2, se_ratio, activation, 3)  # 14x14x40
+    x = inverted_res_block(x, 6, depth(40), kernel, 1, se_ratio, activation, 4)
+    x = inverted_res_block(x, 6, depth(40), kernel, 1, se_ratio, activation, 5)
+    x = inverted_res_block(x, 3, depth(48), kernel, 1, se_ratio, activation, 6)  # 14x14x48
+    x = inverted_res_block(x, 3, depth(48), kernel, 1, se_ratio, activation, 7)
+    x = inverted_res_block(x, 6, depth(96), kernel, 2, se_ratio, activation, 8)  # 7x7x96
+    x = inverted_res_block(x, 6, depth(96), kernel, 1, se_ratio, activation, 9)
+    return inverted_res_block(x, 6, depth(96), kernel, 1, se_ratio, activation, 10)
+
+
+def large_stack(x, alpha, kernel, activation, se_ratio):
+    """MobileNetV3-Large's inverted residual blocks (table 1 of the paper)."""
+
+    def depth(d):
+        return make_divisible(d * alpha)
+
+    # expansion, filters, kernel, stride, squeeze-excite, activation, block ---- 112x112x16
+    x = inverted_res_block(x, 1, depth(16), 3, 1, None, "relu", 0)
+    x = inverted_res_block(x, 4, depth(24), 3, 2, None, "relu", 1)  # 56x56x24
+    x = inverted_res_block(x, 3, depth(24), 3, 1, None, "relu", 2)
+    x = inverted_res_block(x, 3, depth(40), kernel, 2, se_ratio, "relu", 3)  # 28x28x40
+    x = inverted_res_block(x, 3, depth(40), kernel, 1, se_ratio, "relu", 4)
+    x = inverted_res_block(x, 3, depth(40), kernel, 1, se_ratio, "relu", 5)
+    x = inverted_res_block(x, 6, depth(80), 3, 2, None, activation, 6)  # 14x14x80
+    x = inverted_res_block(x, 2.5, depth(80), 3, 1, None, activation, 7)
+    x = inverted_res_block(x, 2.3, depth(80), 3, 1, None, activation, 8)
+    x = inverted_res_block(x, 2.3, depth(80), 3, 1, None, activation, 9)
+    x = inverted_res_block(x, 6, depth(112), 3, 1, se_ratio, activation, 10)  # 14x14x112
+    x = inverted_res_block(x, 6, depth(112), 3, 1, se_ratio, activation, 11)
+    x = inverted_res_block(x, 6, depth(160), kernel, 2, se_ratio, activation, 12)  # 7x7x160
+    x = inverted_res_block(x, 6, depth(160), kernel, 1, se_ratio, activation, 13)
+    return inverted_res_block(x, 6, depth(160), kernel, 1, se_ratio, activation, 14)
+
+
+def MobileNetV3(model_type, stack, last_point_ch, arguments):
+    """The stem, the `stack` of inverted residual blocks, the last convolutions and the top, for
+    the builder `arguments` of MobileNetV3Small / MobileNetV3Large."""
+    alpha, minimalistic = arguments["alpha"], arguments["minimalistic"]
+    check_width_multiplier(alpha)
     model_name = f"mobilenet_v3_{model_type}"
     weights_variant = None
-    if weights == "imagenet":
+    if arguments["weights"] == "imagenet":
         weights_variant = published_variant(model_type, alpha, minimalistic)
-    img_input = builder.image_input(
-        model_name,
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        weights_variant=weights_variant,
-    )
+    build = builder.start(model_name, arguments, weights_variant=weights_variant)
     if minimalistic:  # 3x3 kernels, ReLU, no squeeze-excite
         kernel, activation, se_ratio = 3, "relu", None
     else:
         kernel, activation, se_ratio = 5, "hard_swish", 0.25
 
     # Stem ------------------------------------------------------------- 224x224x3
-    x = img_input
-    if include_preprocessing:
+    x = build.input
+    if arguments["include_preprocessing"]:
         x = layers.Rescaling(scale=1.0 / 127.5, offset=-1.0)(x)  # 0-255 to [-1, 1]
     x = layers.Conv2D(16, 3, strides=(2, 2), padding="same", use_bias=False, name="conv")(x)
     x = layers.BatchNormalization(name="conv_bn", **BN)(x)
     x = activate(x, activation)  # 112x112x16
 
-    x = stack(x, kernel, activation, se_ratio)  # 7x7x96 (small) or 7x7x160 (large)
+    x = stack(x, alpha, kernel, activation, se_ratio)  # 7x7x96 (small) or 7x7x160 (large)
 
     # Last stage: 1x1 convolution to six times the channels ------------ 7x7
     x = layers.Conv2D(make_divisible(x.shape[-1] * 6), 1, padding="same", use_bias=False, name="conv_1")(x)
     x = layers.BatchNormalization(name="conv_1_bn", **BN)(x)
     x = activate(x, activation)  # 7x7x576 (small) or 7x7x960 (large)
 
-    if include_top:
+    if build.include_top:
         if alpha > 1.0:
             last_point_ch = make_divisible(last_point_ch * alpha)
         x = layers.GlobalAveragePooling2D(keepdims=True)(x)
         x = layers.Conv2D(last_point_ch, 1, padding="same", use_bias=True, name="conv_2")(x)
         x = activate(x, activation)  # 1x1x1024 (small) or 1x1x1280 (large)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate)(x)
-        x = layers.Conv2D(classes, 1, padding="same", name="logits")(x)
+        if arguments["dropout_rate"] > 0:
+            x = layers.Dropout(arguments["dropout_rate"])(x)
+        x = layers.Conv2D(build.classes, 1, padding="same", name="logits")(x)
         x = layers.Flatten()(x)
-        x = layers.Activation(classifier_activation, name="predictions")(x)  # 1000 classes
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-
-    return builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name,
-        weights=weights,
-        include_top=include_top,
-        weights_variant=weights_variant,
-        model_name=model_name,
-    )
+        x = layers.Activation(build.classifier_activation, name="predictions")(x)  # 1000 classes
+    else:
+        x = build.pooled_features(x, named=True)
+    return build.finish(x)
 
 
 def inverted_res_block(x, expansion, filters, kernel_size, stride, se_ratio, activation, block):
@@ -248,21 +207,6 @@ def activate(x, activation):
     if activation == "relu":
         return layers.ReLU()(x)
     return layers.Activation(activation)(x)
-
-
-def make_divisible(v, divisor=8):
-    """`v` rounded to the nearest multiple of 8, at least 8 and never more than 10% below `v`."""
-    rounded = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * v else rounded
-
-
-def stride2_padding(x, kernel_size):
-    """Zero padding before a stride-2 'valid' convolution, matching TF-slim's 'same' (top-left
-    gets one pixel less on even sizes)."""
-    height, width = x.shape[1:3]
-    adjust = (1, 1) if height is None else (1 - height % 2, 1 - width % 2)
-    half = kernel_size // 2
-    return ((half - adjust[0], half), (half - adjust[1], half))
 
 
 def published_variant(model_type, alpha, minimalistic):

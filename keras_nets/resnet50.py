@@ -13,47 +13,26 @@ reference code.
 from keras import layers
 
 from keras_nets import builder, imagenet
+from keras_nets.registry import register_model
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 
-def ResNet50(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet50",
-):
-    """Builds ResNet50 (25.6M parameters; 224x224 BGR inputs minus the ImageNet mean).
-
-    Args:
-      include_top: whether to end with the 1000-class ImageNet classifier.
-      weights: None (random initialisation), "imagenet" (published weights, downloaded once to
-        the Keras cache) or the path of a weights file.
-      input_tensor: optional Keras tensor to use as the model's input.
-      input_shape: (height, width, 3), each at least 32; only with `include_top=False` may it
-        differ from (224, 224, 3).
-      pooling: with `include_top=False`: None (the 7x7x2048 feature map at 224x224), "avg" or
-        "max" (a 2048-vector).
-      classes: number of classes of the top classifier (1000 with ImageNet weights).
-      classifier_activation: activation of the top layer; None returns logits.
-      name: the model's name.
-    """
-    img_input = builder.image_input(
-        "resnet50",
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+@register_model(
+    "resnet50", default_size=224, min_size=32, preprocessing="caffe",
+    unfreeze_prefixes=("res5a", "res4a"),
+)
+@builder.with_args_doc(
+    input_shape="(height, width, 3), each at least 32; only with `include_top=False` may it\n"
+    "        differ from (224, 224, 3).",
+    feature_map="the 7x7x2048 feature map at 224x224", vector="a 2048-vector",
+)
+def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+             pooling=None, classes=1000, classifier_activation="softmax", name="resnet50"):
+    """Builds ResNet50 (25.6M parameters; 224x224 BGR inputs minus the ImageNet mean)."""
+    build = builder.start("resnet50", locals())
 
     # Stage 1: 7x7/2 convolution and 3x3/2 max pool ------------------- 224x224x3
-    x = layers.ZeroPadding2D(padding=(3, 3), name="conv1_pad")(img_input)
+    x = layers.ZeroPadding2D(padding=(3, 3), name="conv1_pad")(build.input)
     x = layers.Conv2D(64, (7, 7), strides=(2, 2), kernel_initializer="he_normal", name="conv1")(x)
     x = layers.BatchNormalization(axis=3, name="bn_conv1")(x)
     x = layers.Activation("relu")(x)  # 112x112x64
@@ -84,23 +63,8 @@ def ResNet50(
     x = identity_block(x, 3, [512, 512, 2048], stage=5, block="b")
     x = identity_block(x, 3, [512, 512, 2048], stage=5, block="c")  # 7x7x2048
 
-    x = builder.classifier_head(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dense_name="fc1000",
-    )  # 1000 classes, or the features
-    return builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name,
-        weights=weights,
-        include_top=include_top,
-        model_name="resnet50",
-    )
+    x = build.top(x, dense_name="fc1000")  # 1000 classes, or the features
+    return build.finish(x)
 
 
 def identity_block(input_tensor, kernel_size, filters, stage, block):

@@ -13,6 +13,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_nets import builder, imagenet
+from keras_nets.registry import register_model
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 # Output channels of stages 2, 3, 4 and of conv5, per scale (the paper's Table 5).
@@ -25,51 +26,31 @@ STAGE_CHANNELS = {
 STAGE_REPEATS = (4, 8, 4)
 
 
-def ShuffleNetV2(
-    scale=1.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-):
-    """Builds ShuffleNet V2 (2.28M trainable parameters at scale 1.0; 224x224 inputs).
-
-    Args:
-      scale: the network width, one of 0.5, 1.0, 1.5 or 2.0 (the paper's "0.5x" to "2x").
-      include_top: whether to end with the `classes`-way classifier.
-      weights: None (random initialisation) or the path of a weights file; no published ImageNet
-        weights exist.
-      input_tensor: optional Keras tensor to use as the model's input.
-      input_shape: (height, width, channels), each at least 32; only with `include_top=False` may
-        height and width be left None.
-      pooling: with `include_top=False`: None (the 7x7x1024 conv5 feature map at 224x224), "avg"
-        or "max" (a vector).
-      classes: number of classes of the top classifier.
-      classifier_activation: activation of the top layer; None returns logits.
-      name: the model's name; default "shufflenet_v2_<scale>x", e.g. "shufflenet_v2_1.0x".
-    """
+@register_model(
+    "shufflenet_v2", default_size=224, min_size=32, preprocessing="torch",
+    published_weights=False, unfreeze_prefixes=("stage4", "stage3"),
+)
+@builder.with_args_doc(
+    top="the `classes`-way classifier", imagenet=False,
+    input_shape="(height, width, channels), each at least 32; only with `include_top=False`\n"
+    "        may height and width be left None.",
+    feature_map="the 7x7x1024 conv5 feature map at 224x224", vector="a vector",
+    more="\n      scale: the network width, one of 0.5, 1.0, 1.5 or 2.0 (the paper's \"0.5x\" to"
+    " \"2x\");\n        the default name is \"shufflenet_v2_<scale>x\", e.g. \"shufflenet_v2_1.0x\".",
+)
+def ShuffleNetV2(scale=1.0, include_top=True, weights=None, input_tensor=None, input_shape=None,
+                 pooling=None, classes=1000, classifier_activation="softmax", name=None):
+    """Builds ShuffleNet V2 (2.28M trainable parameters at scale 1.0; 224x224 inputs); no
+    published ImageNet weights exist."""
     if scale not in STAGE_CHANNELS:
         raise ValueError(
             f"scale={scale!r}: expected one of {', '.join(map(str, STAGE_CHANNELS))}"
         )
-    img_input = builder.image_input(
-        "shufflenet_v2",
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+    build = builder.start("shufflenet_v2", locals())
     *stage_channels, conv5_channels = STAGE_CHANNELS[scale]
 
     # conv1 and max pool ----------------------------------------------- 224x224x3
-    x = layers.Conv2D(24, 3, strides=2, padding="same", use_bias=False, name="conv1")(img_input)
+    x = layers.Conv2D(24, 3, strides=2, padding="same", use_bias=False, name="conv1")(build.input)
     x = layers.BatchNormalization(name="conv1_bn")(x)
     x = layers.ReLU(name="conv1_relu")(x)  # 112x112x24
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="maxpool")(x)  # 56x56x24
@@ -85,23 +66,8 @@ def ShuffleNetV2(
     x = layers.BatchNormalization(name="conv5_bn")(x)
     x = layers.ReLU(name="conv5_relu")(x)  # 7x7x1024
 
-    x = builder.classifier_head(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        pool_name="global_pool",
-    )  # classes, or the features
-    return builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name or f"shufflenet_v2_{scale}x",
-        weights=weights,
-        include_top=include_top,
-        model_name="shufflenet_v2",
-    )
+    x = build.top(x, pool_name="global_pool")  # classes, or the features
+    return build.finish(x, name=name or f"shufflenet_v2_{scale}x")
 
 
 def basic_unit(x, prefix):

@@ -9,47 +9,26 @@ The 1x1 shortcut convolutions stay unnamed, as in the reference code.
 from keras import layers
 
 from keras_nets import builder, imagenet
+from keras_nets.registry import register_model
 from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 
-def Xception(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="xception",
-):
-    """Builds Xception (22.9M parameters; 299x299 inputs scaled to [-1, 1]).
-
-    Args:
-      include_top: whether to end with the 1000-class ImageNet classifier.
-      weights: None (random initialisation), "imagenet" (published weights, downloaded once to
-        the Keras cache) or the path of a weights file.
-      input_tensor: optional Keras tensor to use as the model's input.
-      input_shape: (height, width, 3), each at least 71; only with `include_top=False` may it
-        differ from (299, 299, 3).
-      pooling: with `include_top=False`: None (the 10x10x2048 feature map at 299x299), "avg" or
-        "max" (a 2048-vector).
-      classes: number of classes of the top classifier (1000 with ImageNet weights).
-      classifier_activation: activation of the top layer; None returns logits.
-      name: the model's name.
-    """
-    img_input = builder.image_input(
-        "xception",
-        weights=weights,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+@register_model(
+    "xception", default_size=299, min_size=71, preprocessing="tf",
+    unfreeze_prefixes=("block13", "block14"),
+)
+@builder.with_args_doc(
+    input_shape="(height, width, 3), each at least 71; only with `include_top=False` may it\n"
+    "        differ from (299, 299, 3).",
+    feature_map="the 10x10x2048 feature map at 299x299", vector="a 2048-vector",
+)
+def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+             pooling=None, classes=1000, classifier_activation="softmax", name="xception"):
+    """Builds Xception (22.9M parameters; 299x299 inputs scaled to [-1, 1])."""
+    build = builder.start("xception", locals())
 
     # Entry flow ------------------------------------------------------ 299x299x3
-    x = layers.Conv2D(32, (3, 3), strides=(2, 2), use_bias=False, name="block1_conv1")(img_input)
+    x = layers.Conv2D(32, (3, 3), strides=(2, 2), use_bias=False, name="block1_conv1")(build.input)
     x = layers.BatchNormalization(name="block1_conv1_bn")(x)
     x = layers.Activation("relu", name="block1_conv1_act")(x)
     x = layers.Conv2D(64, (3, 3), use_bias=False, name="block1_conv2")(x)
@@ -84,22 +63,8 @@ def Xception(
     x = layers.BatchNormalization(name="block14_sepconv2_bn")(x)
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)  # 10x10x2048
 
-    x = builder.classifier_head(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )  # 1000 classes, or the features
-    return builder.finish_model(
-        img_input,
-        x,
-        input_tensor=input_tensor,
-        name=name,
-        weights=weights,
-        include_top=include_top,
-        model_name="xception",
-    )
+    x = build.top(x)  # 1000 classes, or the features
+    return build.finish(x)
 
 
 def entry_block(x, filters, block, activate_input=True):

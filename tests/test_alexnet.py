@@ -38,13 +38,6 @@ def test_classes_are_configurable():
     assert model.count_params() == 62_378_344 - 4_097_000 + 4096 * 10 + 10
 
 
-def test_feature_extractor_accepts_the_smallest_input():
-    model = AlexNet(include_top=False, input_shape=(67, 67, 3), pooling="avg")
-    assert model.output_shape == (None, 256)
-    with pytest.raises(ValueError, match=r"input_shape=\(66, 66, 3\).*at least 67"):
-        AlexNet(include_top=False, input_shape=(66, 66, 3))
-
-
 def test_imagenet_weights_do_not_exist():
     with pytest.raises(ValueError, match="weights='imagenet': no published ImageNet weights"):
         AlexNet(weights="imagenet")

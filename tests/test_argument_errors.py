@@ -1,4 +1,4 @@
-"""Every argument check of builder.image_input, on the four seed models.
+"""Every argument check of builder.image_input, on every registry model.
 
 Bad arguments fail before any layer is built, with a ValueError that names the argument and the
 value. The checks that need weights="imagenet" stop before any download is attempted.
@@ -8,17 +8,18 @@ import json
 import re
 
 import keras
+import numpy as np
 import pytest
 
-from keras_nets import InceptionV3, MobileNetV2, ResNet50, Xception
+import keras_nets
+from keras_nets import MobileNetV2
 
-# builder, default input size, smallest input size
-SEED_MODELS = {
-    "xception": (Xception, 299, 71),
-    "inception_v3": (InceptionV3, 299, 75),
-    "resnet50": (ResNet50, 224, 32),
-    "mobilenet_v2": (MobileNetV2, 224, 32),
+# registry name -> (builder, default input size, smallest input size)
+MODELS = {
+    name: (config.function, config.default_size, config.min_size)
+    for name, config in ((name, keras_nets.get_config(name)) for name in keras_nets.list_models())
 }
+PUBLISHED = [name for name in MODELS if keras_nets.get_config(name).published_weights]
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +36,15 @@ def download_attempts(keras_home, monkeypatch):
     return attempts
 
 
-@pytest.fixture(params=list(SEED_MODELS))
+@pytest.fixture(params=list(MODELS))
 def model(request):
-    return SEED_MODELS[request.param]
+    return MODELS[request.param]
+
+
+@pytest.fixture(params=PUBLISHED)
+def published_model(request):
+    """A model with published ImageNet weights, for the checks of weights="imagenet"."""
+    return MODELS[request.param]
 
 
 def raises(pattern):
@@ -51,8 +58,8 @@ def test_weights_must_be_none_imagenet_or_an_existing_file(model):
             builder(weights=weights)
 
 
-def test_imagenet_top_needs_1000_classes(model):
-    builder, _, _ = model
+def test_imagenet_top_needs_1000_classes(published_model):
+    builder, _, _ = published_model
     with raises(r"classes=10: with weights='imagenet' and include_top=True .* must be 1000"):
         builder(weights="imagenet", classes=10)
 
@@ -71,8 +78,8 @@ def test_pooling_must_be_none_avg_or_max(model):
             builder(weights=None, include_top=False, pooling=pooling)
 
 
-def test_imagenet_top_takes_only_softmax_or_logits(model):
-    builder, _, _ = model
+def test_imagenet_top_takes_only_softmax_or_logits(published_model):
+    builder, _, _ = published_model
     with raises(r"classifier_activation='relu': with weights='imagenet' and include_top=True"):
         builder(weights="imagenet", classifier_activation="relu")
 
@@ -84,8 +91,8 @@ def test_input_below_the_minimum_size(model):
         builder(weights=None, include_top=False, input_shape=shape)
 
 
-def test_imagenet_top_takes_only_the_default_shape(model):
-    builder, size, _ = model
+def test_imagenet_top_takes_only_the_default_shape(published_model):
+    builder, size, _ = published_model
     with raises(
         rf"input_shape=\(200, 200, 3\): with weights='imagenet' and include_top=True, "
         rf".* takes input_shape=\({size}, {size}, 3\)"
@@ -93,8 +100,8 @@ def test_imagenet_top_takes_only_the_default_shape(model):
         builder(weights="imagenet", input_shape=(200, 200, 3))
 
 
-def test_imagenet_weights_need_3_channels(model):
-    builder, size, _ = model
+def test_imagenet_weights_need_3_channels(published_model):
+    builder, size, _ = published_model
     with raises(rf"input_shape=\({size}, {size}, 1\): ImageNet weights expect 3 input channels"):
         builder(weights="imagenet", include_top=False, input_shape=(size, size, 1))
 
@@ -179,3 +186,39 @@ def test_mobilenet_v2_other_sizes_use_the_224_weights_like_keras(download_attemp
     assert set(download_attempts) == {
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
     }
+
+
+# input_shape entries and integer arguments (issue 10): one row per case, every registry model --
+
+BAD_INPUT_SHAPES = [
+    ((64, 64, 0), r"input_shape=\(64, 64, 0\): expected at least 1 channel"),
+    ((224.5, 224, 3), r"input_shape=\(224.5, 224, 3\): expected a tuple .* of whole numbers"),
+    ((224, 224, 2.5), r"input_shape=\(224, 224, 2.5\): expected a tuple .* of whole numbers"),
+    ((224, True, 3), r"input_shape=\(224, True, 3\): expected a tuple .* of whole numbers"),
+]
+
+
+@pytest.mark.parametrize("name", keras_nets.list_models())
+@pytest.mark.parametrize("shape, message", BAD_INPUT_SHAPES)
+def test_input_shape_entries_must_be_whole_sizes_and_channels(name, shape, message):
+    with raises(message):
+        keras_nets.create_model(name, weights=None, include_top=False, input_shape=shape)
+
+
+# numpy integer scalars are accepted wherever Python ints are
+NUMPY_INTEGER_ROWS = [
+    ("mobilenet_v2", dict(classes=np.int64(5), alpha=0.35,
+                          input_shape=(np.int64(96), np.int32(96), np.int64(3))), (None, 5)),
+    ("mobilenet", dict(classes=np.int32(4), input_shape=(96, 96, 3), alpha=0.25,
+                       depth_multiplier=np.int64(1)), (None, 4)),
+    ("mobilenet_v3_small", dict(classes=np.int64(3), alpha=np.float64(0.75),
+                                input_shape=(64, 64, 3)), (None, 3)),
+    ("shufflenet_v2", dict(classes=np.int16(2), scale=np.float64(0.5),
+                           input_shape=(64, 64, 3)), (None, 2)),
+]
+
+
+@pytest.mark.parametrize("name, arguments, output_shape", NUMPY_INTEGER_ROWS)
+def test_numpy_integer_scalars_work_like_python_ints(name, arguments, output_shape):
+    model = keras_nets.create_model(name, weights=None, **arguments)
+    assert model.output_shape == output_shape

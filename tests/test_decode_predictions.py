@@ -14,7 +14,8 @@ import keras_nets
 from keras_nets import imagenet, registry
 
 KERAS_CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"  # the file keras.applications downloads
-FAMILIES = sorted({config.family for config in registry.MODELS.values()})
+# Every module that defines a builder, and the keras.applications-style vgg16 / vgg19 paths.
+MODULES = sorted({c.module_name.split(".")[-1] for c in registry.models().values()} | {"vgg16", "vgg19"})
 
 
 @pytest.fixture
@@ -72,9 +73,9 @@ def test_every_model_module_decodes_the_same(offline):
     preds = softmax_predictions()
     expected = imagenet.decode_predictions(preds)
     assert keras_nets.decode_predictions(preds) == expected
-    for family in FAMILIES:
-        module = importlib.import_module(f"keras_nets.{family}")
-        assert module.decode_predictions(preds) == expected, family
+    for module_name in MODULES:
+        module = importlib.import_module(f"keras_nets.{module_name}")
+        assert module.decode_predictions(preds) == expected, module_name
 
 
 @pytest.mark.parametrize("shape", [(2, 10), (1000,), (1, 1000, 1), (2, 1001)])

@@ -44,16 +44,6 @@ def test_loads_keras_applications_notop_layout(tmp_path):
     )
 
 
-def test_feature_extractor_accepts_the_smallest_input():
-    model = DenseNet121(weights=None, include_top=False, input_shape=(32, 32, 3), pooling="max")
-    assert model.output_shape == (None, 1024)
-
-
-def test_rejects_input_below_minimum():
-    with pytest.raises(ValueError, match=r"input_shape=\(32, 31, 3\).*at least 32"):
-        DenseNet169(weights=None, include_top=False, input_shape=(32, 31, 3))
-
-
 def test_preprocess_input_is_torch_style_and_leaves_input_unchanged():
     images = np.full((1, 2, 2, 3), 255.0, dtype="float32")
     x = densenet.preprocess_input(images)

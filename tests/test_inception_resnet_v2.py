@@ -83,11 +83,6 @@ def test_each_residual_is_scaled_then_added_under_the_block_name(feature_extract
         feature_extractor.get_layer("block8_10_ac")  # the last block adds without a ReLU
 
 
-def test_rejects_input_below_minimum():
-    with pytest.raises(ValueError, match=r"input_shape=\(74, 75, 3\).*at least 75"):
-        InceptionResNetV2(weights=None, include_top=False, input_shape=(74, 75, 3))
-
-
 def test_preprocess_input_scales_to_plus_minus_one_and_leaves_input_unchanged():
     images = np.array([[[[0.0, 127.5, 255.0]]]], dtype="float32")
     np.testing.assert_allclose(inception_resnet_v2.preprocess_input(images), [[[[-1.0, 0.0, 1.0]]]])

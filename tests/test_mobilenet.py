@@ -68,11 +68,6 @@ def test_imagenet_weights_reject_unpublished_arguments(keras_home, kwargs, messa
         MobileNet(weights="imagenet", **kwargs)
 
 
-def test_rejects_input_below_minimum():
-    with pytest.raises(ValueError, match=r"input_shape=\(31, 31, 3\).*at least 32"):
-        MobileNet(weights=None, include_top=False, input_shape=(31, 31, 3))
-
-
 def test_preprocess_input_scales_to_plus_minus_one():
     assert preprocess_input([[[[0.0, 127.5, 255.0]]]]).tolist() == [[[[-1.0, 0.0, 1.0]]]]
 

@@ -2,6 +2,7 @@
 it never modifies the caller's array."""
 
 import importlib
+import importlib.util
 
 import numpy as np
 import pytest
@@ -9,14 +10,24 @@ from keras.applications import imagenet_utils
 
 from keras_nets import registry
 
-FAMILIES = sorted({config.family: config for config in registry.MODELS.values()}.items())
 
 
-def keras_preprocess_input(family, mode):
-    """keras.applications.<family>.preprocess_input; the registry's mode where Keras has no such
+def import_path(config):
+    """The module users import a model's preprocess_input from: keras_nets.<name> where it
+    exists (keras_nets.vgg16), else the defining module (keras_nets.densenet)."""
+    if importlib.util.find_spec(f"keras_nets.{config.name}") is not None:
+        return config.name
+    return config.module_name.split(".")[-1]
+
+
+MODULES = sorted({import_path(c): c for c in registry.models().values()}.items())
+
+
+def keras_preprocess_input(module_name, mode):
+    """keras.applications.<module_name>.preprocess_input; the registry's mode where Keras has no such
     module (ResNet50 included: keras.applications.resnet50 is caffe mode, like the v0.2 weights)."""
     try:
-        module = importlib.import_module(f"keras.applications.{family}")
+        module = importlib.import_module(f"keras.applications.{module_name}")
     except ImportError:
         return lambda x: imagenet_utils.preprocess_input(x, mode=mode)
     return module.preprocess_input
@@ -26,12 +37,12 @@ def images(dtype, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (2, 8, 8, 3)).astype(dtype)
 
 
-@pytest.fixture(params=FAMILIES, ids=[family for family, _ in FAMILIES])
+@pytest.fixture(params=MODULES, ids=[module_name for module_name, _ in MODULES])
 def modules(request):
     """(our module, Keras' preprocess_input) for one model module."""
-    family, config = request.param
-    ours = importlib.import_module(f"keras_nets.{family}")
-    return ours, keras_preprocess_input(family, config.preprocessing)
+    module_name, config = request.param
+    ours = importlib.import_module(f"keras_nets.{module_name}")
+    return ours, keras_preprocess_input(module_name, config.preprocessing)
 
 
 def test_equals_keras_preprocess_input_on_float_and_uint8_images(modules):
@@ -62,8 +73,8 @@ def test_resnet50_is_caffe_mode():
     np.testing.assert_allclose(preprocess_input(x)[0, 0, 0], expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("family", ["inception_v3", "mobilenet_v2"])
-def test_tf_mode_scales_to_minus_one_one(family):
-    preprocess_input = importlib.import_module(f"keras_nets.{family}").preprocess_input
+@pytest.mark.parametrize("module_name", ["inception_v3", "mobilenet_v2"])
+def test_tf_mode_scales_to_minus_one_one(module_name):
+    preprocess_input = importlib.import_module(f"keras_nets.{module_name}").preprocess_input
     x = np.array([[[[0, 127.5, 255]]]], dtype="float32")
     np.testing.assert_allclose(preprocess_input(x), [[[[-1.0, 0.0, 1.0]]]])

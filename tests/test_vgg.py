@@ -48,11 +48,6 @@ def test_feature_extractor_pools_the_last_block(pooling, shape):
     assert model.output_shape == shape
 
 
-def test_rejects_input_below_minimum():
-    with pytest.raises(ValueError, match=r"input_shape=\(31, 32, 3\).*at least 32"):
-        VGG16(weights=None, include_top=False, input_shape=(31, 32, 3))
-
-
 @pytest.mark.parametrize("module", [vgg16, vgg19])
 def test_preprocess_input_is_caffe_style_and_leaves_input_unchanged(module):
     images = np.full((1, 2, 2, 3), 100.0, dtype="float32")

@@ -99,7 +99,7 @@ def test_files_are_distinct(packaged):
     assert len(files) == len(set(files))
 
 
-def test_unknown_variant_lists_only_its_own_family(packaged):
+def test_unknown_variant_lists_only_the_variants_of_its_model(packaged):
     with pytest.raises(ValueError) as raised:
         pretrained.check_published("mobilenet_0.3_128", model="mobilenet")
     listed = str(raised.value).split("are: ")[1].split(", ")
@@ -115,7 +115,7 @@ def test_unknown_variant_lists_only_its_own_family(packaged):
     "key, listed",
     [("mobilenet_v3", MOBILENET_V3), ("mobilenet", MOBILENET), ("mobilenet_v2_0.35_97", MOBILENET_V2)],
 )
-def test_a_family_or_unknown_variant_instead_of_a_key_lists_the_keys(packaged, key, listed):
+def test_a_model_name_or_unknown_variant_instead_of_a_key_lists_the_keys(packaged, key, listed):
     with pytest.raises(ValueError) as raised:
         pretrained.entry(key)
     assert str(raised.value).split("are: ")[1].split(", ") == listed
@@ -146,4 +146,7 @@ def test_generator_reproduces_the_manifest():
         generated["generated_from"] != recorded["generated_from"]
     ):
         pytest.skip(f"the installed sources {generated['generated_from']} differ from the manifest's")
+    # Only the models are generated from the sources: a newer Keras with the same weights files
+    # is no failure, so the versions recorded are compared to nothing.
+    generated["generated_from"] = recorded["generated_from"]
     assert make_weights_manifest.render(generated) == text

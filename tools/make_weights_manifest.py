@@ -26,10 +26,10 @@ import sys
 
 OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "weights_manifest.json"
 
-MOBILENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
-MOBILENET_ROWS = (128, 160, 192, 224)
-DENSENET_BLOCKS = {"densenet121": [6, 12, 24, 16], "densenet169": [6, 12, 32, 32],
-                   "densenet201": [6, 12, 48, 32]}
+sys.path.insert(0, str(OUTPUT.parent))  # the keras_nets of this checkout, installed or not
+from keras_nets.densenet import BLOCKS as DENSENET_BLOCKS  # noqa: E402
+from keras_nets.mobilenet import PUBLISHED_ALPHAS as MOBILENET_ALPHAS  # noqa: E402
+from keras_nets.mobilenet import PUBLISHED_SIZES as MOBILENET_ROWS  # noqa: E402
 
 
 def source_dirs():
@@ -48,7 +48,7 @@ def variants(keras_applications_source):
     for key in ("xception", "inception_v3", "resnet50", "vgg16", "vgg19", "inception_resnet_v2"):
         yield key, key, {}
     for key, blocks in DENSENET_BLOCKS.items():
-        yield key, "densenet", {"blocks": blocks}
+        yield key, "densenet", {"blocks": list(blocks)}
     for alpha, rows in mobilenet_v2_checkpoints(keras_applications_source):
         yield f"mobilenet_v2_{alpha}_{rows}", "mobilenet_v2", {"alpha": alpha, "rows": rows}
     for alpha in MOBILENET_ALPHAS:

@@ -1,0 +1,52 @@
+"""Pieces several networks share, written once: the model modules keep only what is their own.
+
+Each keeps the reference's arithmetic exactly, since the published weights depend on the channel
+counts and paddings it produces.
+"""
+
+import numbers
+
+from keras import layers
+
+# BatchNormalization of the TF-slim MobileNets (V2, V3): Keras' defaults are 1e-3 and 0.99.
+MOBILENET_BN = dict(epsilon=1e-3, momentum=0.999)
+
+
+def conv_bn(x, filters, kernel_size, *, strides=1, padding="same", activation="relu",
+            conv_name=None, bn_name=None, activation_name=None, **bn_args):
+    """Convolution without bias, BatchNormalization (`bn_args`, e.g. scale=False) and an
+    activation (None: none), as the Inception networks build every convolution.
+
+    Each layer's name is given apart because the references name them each their own way (or
+    not at all: None leaves Keras' automatic name).
+    """
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=conv_name
+    )(x)
+    x = layers.BatchNormalization(name=bn_name, **bn_args)(x)
+    if activation is None:
+        return x
+    return layers.Activation(activation, name=activation_name)(x)
+
+
+def make_divisible(v, divisor=8):
+    """`v` rounded to the nearest multiple of 8, at least 8 and never more than 10% below `v`
+    (the TF-slim MobileNets' channel rounding)."""
+    rounded = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * v else rounded
+
+
+def stride2_padding(x, kernel_size):
+    """Zero padding before a stride-2 'valid' convolution that matches TF's 'same' (Keras'
+    `correct_pad`): on an even size the top and left get one pixel less than the bottom and
+    right."""
+    height, width = x.shape[1:3]
+    adjust = (1, 1) if height is None else (1 - height % 2, 1 - width % 2)
+    half = kernel_size // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
+
+
+def check_width_multiplier(alpha):
+    """A ValueError unless `alpha` is a positive number (ints and numpy scalars included)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
+        raise ValueError(f"alpha={alpha!r}: expected a positive number (the width multiplier)")
