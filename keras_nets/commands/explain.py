@@ -1,0 +1,196 @@
+"""`keras-nets explain`: Grad-CAM pictures of where a model found each of its top classes.
+
+    keras-nets explain elephant.jpg --output cams/                # Xception, its top class
+    keras-nets explain photos/ --model resnet50 --top 3 --output cams/
+    keras-nets explain elephant.jpg --class tusker --output cams/ # or --class 101, n01871265
+    keras-nets explain photo.jpg --weights run/model.keras --output cams/ --json
+
+For each image and class it writes OUTPUT/<image name>_<label>.png, the photo with the heatmap of
+`keras_nets.explain.grad_cam` blended in (`explain.overlay`), and prints the label and the score
+(probability) the heatmap explains. Images, models and weights are read as `keras-nets predict`
+reads them (`keras_nets.prediction.Classifier`), with the same errors and exit statuses. A file
+already in OUTPUT is never replaced unless --overwrite is given; each picture appears under its
+name only once complete.
+"""
+
+import json
+import os
+import pathlib
+import re
+import sys
+
+import numpy as np
+
+from keras_nets.commands._common import FAILED, OK, USAGE, fail, positive_int
+from keras_nets.image_files import ImageError, find_images, read_image
+from keras_nets.prediction import DEFAULT_MODEL, IMAGENET, Classifier
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "explain",
+        help="Grad-CAM heatmaps of the top classes of images, as PNG overlays",
+        description="Writes, per image and class, the photo with its Grad-CAM heatmap blended in; "
+        "directories are walked for images (hidden files skipped).",
+    )
+    parser.add_argument(
+        "inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files, directories or URLs"
+    )
+    parser.add_argument("--output", required=True, metavar="DIR", help="where the PNGs go")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"registry name of the network (default {DEFAULT_MODEL}); keras_nets.list_models()",
+    )
+    parser.add_argument(
+        "--weights",
+        default=IMAGENET,
+        metavar="imagenet|PATH",
+        help="'imagenet' (published weights, downloaded once), a .h5 weights file for --model, "
+        "or a model.keras saved by `keras-nets train` (labels from its class_names.json)",
+    )
+    parser.add_argument(
+        "--class",
+        dest="class_",
+        default=None,
+        metavar="LABEL_OR_INDEX",
+        help="explain this class (a label, a WordNet id or an index) instead of the top ones",
+    )
+    parser.add_argument("--top", type=positive_int, default=1, help="top classes explained (1)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace PNGs already in the output directory"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from keras_nets import explain
+
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    output = pathlib.Path(args.output)
+    if output.exists() and not output.is_dir():
+        return fail("explain", f"--output {output}: not a directory", USAGE)
+    sources, missing = find_images(args.inputs)
+    for item in missing:
+        print(f"{item}: no such file or directory", file=sys.stderr)
+    failed = len(missing)
+    if not sources:
+        return fail("explain", "no images found", FAILED)
+    try:
+        classifier = Classifier.load(args.model, args.weights)
+        labels = class_labels(classifier)
+        wanted = None if args.class_ is None else class_of(args.class_, labels)
+        explain.default_layer(classifier.model)  # a model Grad-CAM cannot split fails here
+    except (ValueError, OSError, RuntimeError) as error:
+        return fail("explain", error, USAGE)
+    output.mkdir(parents=True, exist_ok=True)
+
+    written = set()
+    for source in sources:
+        try:
+            photo = read_image(source)
+        except ImageError as error:
+            print(f"{error}; skipped", file=sys.stderr)
+            failed += 1
+            continue
+        explanations = []
+        for index, score, heatmap in explain_image(classifier, photo, wanted, args.top):
+            wnid, label = labels[index]
+            path = output / unique_name(picture_name(source, label), written)
+            if path.exists() and not args.overwrite:
+                print(f"{path}: exists; not replaced (--overwrite replaces it)", file=sys.stderr)
+                failed += 1
+                continue
+            write_png(path, explain.overlay(photo, heatmap))
+            explanations.append((index, wnid, label, score, path))
+        show(source, explanations, as_json=args.json)
+    if failed:
+        print(f"keras-nets explain: {failed} input(s) or picture(s) failed", file=sys.stderr)
+    return FAILED if failed else OK
+
+
+def explain_image(classifier, photo, wanted, top):
+    """[(class index, probability, heatmap at the photo's size), ...] for one RGB photo."""
+    from keras import ops
+    from PIL import Image
+
+    from keras_nets import explain
+
+    height, width = classifier.size
+    resized = Image.fromarray(photo).resize((width, height), Image.Resampling.BILINEAR)
+    batch = classifier.preprocess(np.asarray(resized, dtype="float32")[None])
+    # A direct call: `predict` would first trace a graph, seconds for one image.
+    probabilities = ops.convert_to_numpy(classifier.model(batch, training=False))[0]
+    indices = [wanted] if wanted is not None else list(np.argsort(probabilities)[::-1][:top])
+    results = []
+    for index in indices:
+        heatmap = explain.grad_cam(classifier.model, batch, class_index=int(index))[0]
+        results.append((int(index), float(probabilities[index]), heatmap))
+    return results
+
+
+def class_labels(classifier):
+    """[(WordNet id or None, label), ...] by class index, as the classifier decodes them."""
+    count = int(classifier.model.outputs[0].shape[-1])
+    return [tuple(best[0][:2]) for best in classifier.decode(np.eye(count), 1)]
+
+
+def class_of(text, labels):
+    """The class index `--class` names: an index, a WordNet id or a label (unambiguous)."""
+    if text.isdigit():
+        if int(text) < len(labels):
+            return int(text)
+        raise ValueError(f"--class {text}: expected a class index below {len(labels)}")
+    matches = [i for i, (wnid, label) in enumerate(labels) if text in (wnid, label)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ValueError(
+            f"--class {text}: names classes {', '.join(map(str, matches))}; pass the index"
+        )
+    raise ValueError(f"--class {text}: not a class label, WordNet id or index of this model")
+
+
+def picture_name(source, label):
+    """"<image name without suffix>_<label>.png", with characters unsafe in file names as _."""
+    stem = pathlib.PurePosixPath(str(source).split("?")[0]).stem or "image"
+    return re.sub(r"[^\w.-]+", "_", f"{stem}_{label}") + ".png"
+
+
+def unique_name(name, taken):
+    """`name`, or `name` with _2, _3... when an earlier image of this run gave the same name."""
+    stem, suffix = os.path.splitext(name)
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}_{n}{suffix}"
+    taken.add(candidate)
+    return candidate
+
+
+def write_png(path, pixels):
+    from PIL import Image
+
+    from keras_nets.training import atomic_path
+
+    with atomic_path(path) as partial:
+        Image.fromarray(pixels).save(partial, format="PNG")
+
+
+def show(source, explanations, as_json):
+    if as_json:
+        record = {
+            "image": str(source),
+            "explanations": [
+                {"index": i, "wnid": wnid, "label": label, "score": score, "heatmap": str(path)}
+                for i, wnid, label, score, path in explanations
+            ],
+        }
+        print(json.dumps(record), flush=True)
+        return
+    print(source)
+    for _, wnid, label, score, path in explanations:
+        print(f"  {label:<28} {wnid or '':<10} {score:8.2%}  {path}")
+    print(flush=True)
