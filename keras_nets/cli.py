@@ -1,14 +1,36 @@
-"""`keras-nets` command line: `predict`, `train` and `weights`, one module each in commands/."""
+"""`keras-nets` command line: one module per command in keras_nets/commands/, found there.
+
+The contract of a command module `keras_nets/commands/NAME.py` (the command is `keras-nets NAME`):
+
+- `add_parser(subparsers)` adds the command's parser (`subparsers.add_parser(NAME, ...)`), its
+  arguments, and `parser.set_defaults(run=run)`;
+- `run(args) -> int` does the work through library functions (the command itself only reads
+  arguments and prints) and returns the exit status: 0 done, 1 some inputs failed (the others were
+  processed), 2 bad arguments or input (nothing done). Errors are one line on stderr, printed with
+  `keras_nets.commands._common.fail`; shared argument types live there too.
+
+Adding a command is adding that module: modules whose names start with "_" are not commands.
+Ctrl-C anywhere ends the command with status 130 and one line, "interrupted".
+"""
 
 import argparse
 import importlib
 import os
+import pkgutil
 import sys
 
 # TensorFlow's C++ info lines are noise in a command's output; users can still set it themselves.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SUBCOMMANDS = ("predict", "train", "weights")
+INTERRUPTED = 130
+
+
+def command_modules():
+    """The command modules in keras_nets.commands, by command name, in alphabetical order."""
+    from keras_nets import commands
+
+    names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+    return {name: importlib.import_module(f"keras_nets.commands.{name}") for name in names}
 
 
 def build_parser():
@@ -16,19 +38,18 @@ def build_parser():
         prog="keras-nets", description="Classic ImageNet CNNs in Keras 3: predict, train, weights."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        # Each command module registers its arguments and sets `run` as the parser's default.
-        importlib.import_module(f"keras_nets.commands.{name}").add_parser(subparsers)
+    for module in command_modules().values():
+        module.add_parser(subparsers)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.run(args) or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -18,6 +18,12 @@ inference mode whatever `training` says.)
 """
 
 import inspect
+import json
+import math
+import numbers
+import os
+import pathlib
+import zipfile
 
 import keras
 import numpy as np
@@ -72,9 +78,7 @@ def build_classifier(
             f"image_size={image_size!r}: {config.name} needs an integer of at least "
             f"{config.min_size}"
         )
-    unknown = set(base_kwargs) - set(
-        inspect.signature(getattr(config.module, config.builder)).parameters
-    )
+    unknown = set(base_kwargs) - set(inspect.signature(config.function).parameters)
     if unknown:
         raise ValueError(f"{', '.join(sorted(unknown))}: not an argument of {config.builder}")
     base_model = config.build(
@@ -120,15 +124,136 @@ def replace_classifier(model, classes, learning_rate=DEFAULT_LEARNING_RATE):
     return new_model
 
 
-def load_trained(path):
-    """A classifier saved as `.keras` (by `keras-nets train` or `model.save`), uncompiled.
+CLASS_NAMES_FILE = "class_names.json"  # beside a model.keras: its labels, in output order
 
-    A file Keras cannot load is a ValueError naming it, not a traceback from inside Keras.
+
+def load_trained(path):
+    """A model saved as `.keras` (by `keras-nets train` or `model.save`), uncompiled.
+
+    A missing file, or one Keras cannot load, is a ValueError naming it, not a traceback from
+    inside Keras (which reports a corrupt file as "File not found").
     """
+    from keras_nets.image_files import not_a_regular_file
+
+    problem = not_a_regular_file(path)
+    if problem:
+        raise ValueError(f"{path}: no such model file" if not os.path.lexists(path) else f"{path}: {problem}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a valid Keras model file (a .keras file is a zip archive)")
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - a broken file is bad input, not a crash
-        raise ValueError(f"{path}: cannot be loaded as a Keras model ({error})") from None
+        raise ValueError(f"{path}: not a valid Keras model file ({error})") from None
+
+
+def load_class_names(path):
+    """The list of class names in the JSON file `path`; a ValueError naming the file if not."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable JSON list of class names ({error})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
+        raise ValueError(f"{path}: expected a JSON list of class names (strings)")
+    return names
+
+
+def load_classifier(path):
+    """A classifier saved by `keras-nets train` and its labels: `(model, class_names)`.
+
+    Args:
+      path: the `.keras` file; its labels are the `class_names.json` beside it.
+
+    Returns:
+      The uncompiled model (0-255 RGB images in, one probability per class out) and its class
+      names in output order. Every problem (missing or invalid file, a model that does not end
+      in a class vector, a count that differs) is a ValueError naming the file.
+    """
+    path = pathlib.Path(path)
+    names_path = path.parent / CLASS_NAMES_FILE
+    if path.is_file() and not names_path.is_file():
+        raise ValueError(f"{path}: no {CLASS_NAMES_FILE} beside it (keras-nets train writes one)")
+    model = load_trained(path)
+    class_names = load_class_names(names_path)
+    if len(model.output_shape) != 2:
+        raise ValueError(
+            f"{path}: its output has shape {model.output_shape}, not a vector of class "
+            "probabilities (a model without its top?)"
+        )
+    if model.output_shape[-1] != len(class_names):
+        raise ValueError(
+            f"{names_path} lists {len(class_names)} classes but {path} predicts "
+            f"{model.output_shape[-1]}"
+        )
+    return model, class_names
+
+
+def classifier_to_train(
+    base,
+    classes,
+    *,
+    weights="imagenet",
+    trained_classes=None,
+    image_size=None,
+    freeze=True,
+    dropout=0.2,
+    learning_rate=DEFAULT_LEARNING_RATE,
+    **base_kwargs,
+):
+    """The compiled classifier `keras-nets train` trains: new, or continued from a trained one.
+
+    Args:
+      base: registry name of the base network (unused when `weights` is a `.keras` file).
+      classes: number of classes to train.
+      weights: "imagenet", None (random), a notop weights file for the base, or (continuing) a
+        `.keras` classifier or, with `trained_classes`, a weights file saved from one.
+      trained_classes: the number of classes the classifier in `weights` was trained on; its
+        classifier layer is replaced by a `classes`-way one.
+      image_size, dropout, **base_kwargs: as for `build_classifier`.
+      freeze: whether the base stays frozen (BatchNorm always does).
+      learning_rate: Adam learning rate.
+
+    Returns:
+      A compiled model; a ValueError says what is wrong with the arguments.
+    """
+    check_learning_rate(learning_rate)
+    common = dict(image_size=image_size, dropout=dropout, **base_kwargs)
+    if weights not in (None, "imagenet") and not os.path.isfile(weights):
+        raise ValueError(f"weights={weights}: no such file")
+    if str(weights).endswith(".keras"):
+        model = load_trained(weights)
+        found = model.output_shape[-1]
+        if trained_classes is not None and trained_classes != found:
+            raise ValueError(
+                f"trained_classes={trained_classes}: {weights} was trained on {found} classes"
+            )
+        if image_size is not None and tuple(model.input_shape[1:3]) != (image_size, image_size):
+            raise ValueError(
+                f"image_size={image_size}: {weights} takes {model.input_shape[1]}x"
+                f"{model.input_shape[2]} images"
+            )
+    elif trained_classes is not None:
+        if weights in (None, "imagenet"):
+            raise ValueError(
+                f"trained_classes={trained_classes} continues from a trained classifier: give its "
+                "file as weights (a model.keras or a .weights.h5 saved from it)"
+            )
+        model = build_classifier(base, trained_classes, weights=None, **common)
+        model.load_weights(weights)
+    else:
+        model = build_classifier(base, classes, weights=weights, **common)
+
+    if trained_classes is not None or model.output_shape[-1] != classes:
+        model = replace_classifier(model, classes)
+    set_base_frozen(model, freeze, learning_rate=learning_rate)
+    return model
+
+
+def check_learning_rate(learning_rate):
+    """A ValueError unless `learning_rate` is a finite number above 0 (numpy scalars welcome)."""
+    ok = isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool)
+    if not ok or not math.isfinite(learning_rate) or learning_rate <= 0:
+        raise ValueError(f"learning_rate={learning_rate!r}: expected a finite number above 0")
 
 
 def base_model_of(model):
@@ -150,8 +275,8 @@ def unfreeze_top(model, start, learning_rate=DEFAULT_FINE_TUNE_LEARNING_RATE):
 
     Args:
       model: a classifier built by `build_classifier`.
-      start: a layer name ("block_13_expand") or a block prefix ("block13", "conv5_block1",
-        "mixed9", "block_13"): the first base layer named `start` or `start_...` and every layer
+      start: a layer name ("block_13_expand") or a block prefix ("block13", "res5a",
+        "mixed8", "block_13"; each model's in `get_config(name).unfreeze_prefixes`): the first base layer named `start` or `start_...` and every layer
         after it become trainable (BatchNormalization layers excepted), the layers before it
         are frozen.
       learning_rate: the (low) Adam learning rate of the fine-tuning phase.
@@ -183,6 +308,7 @@ def set_trainable_from(base_model, first):
 
 
 def compile_classifier(model, learning_rate):
+    check_learning_rate(learning_rate)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",

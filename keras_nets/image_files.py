@@ -3,17 +3,28 @@
 `load_rgb` turns a file into an RGB uint8 array of a given size: grayscale, palette, RGBA, CMYK
 and 16-bit images are converted to 8-bit RGB (transparent pixels are put on white), and the EXIF
 orientation tag is applied, so a phone photo taken upright is predicted upright. A file that is
-not an image, or is truncated, raises `ImageError` naming the file.
+not an image, or is truncated, raises `ImageError` naming the file. A path that is not a regular
+file (a FIFO, a socket, a device) is an `ImageError` too and is never opened: reading a FIFO
+blocks forever. `read_image` also takes http(s) URLs, downloaded into memory with a size limit.
+
+`walk_images` is the one folder walker, with an explicit rule for hidden files.
 """
 
+import io
 import os
 import pathlib
+import stat
+import urllib.error
+import urllib.request
 
 import numpy as np
 from PIL import Image, ImageOps
 
 # What `keras.utils.image_dataset_from_directory` reads; `keras-nets predict` walks for the same.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+MAX_DOWNLOAD_BYTES = 64 * 2**20  # an image URL serving more than this is refused
+DOWNLOAD_TIMEOUT = 30  # seconds without data before a download is given up
+URL_SCHEMES = ("http://", "https://")
 
 
 class ImageError(ValueError):
@@ -23,16 +34,87 @@ class ImageError(ValueError):
 def load_rgb(path, size=None):
     """Reads `path` as an RGB image, resized to `size` = (height, width) when given.
 
+    Args:
+      path: an image file; anything but a regular file is refused without being opened.
+      size: (height, width) to resize to, or None for the stored size.
+
     Returns:
       A uint8 array of shape (height, width, 3).
     """
+    problem = not_a_regular_file(path)
+    if problem:
+        raise ImageError(f"{path}: {problem}")
+    return decode_rgb(path, path, size)
+
+
+def read_image(source, size=None):
+    """`load_rgb` for a path, or for an http(s) URL downloaded into memory (nothing written).
+
+    A URL that fails (HTTP error, no connection, more than MAX_DOWNLOAD_BYTES) is an ImageError
+    naming the URL.
+    """
+    if not is_url(source):
+        return load_rgb(source, size)
+    return decode_rgb(io.BytesIO(download(source)), source, size)
+
+
+def is_url(source):
+    return isinstance(source, str) and source.lower().startswith(URL_SCHEMES)
+
+
+def download(url, max_bytes=None):
+    """The bytes at an http(s) URL; an ImageError naming it if they cannot be had."""
+    max_bytes = MAX_DOWNLOAD_BYTES if max_bytes is None else max_bytes
+    too_large = f"{url}: larger than {max_bytes} bytes; not downloaded"
     try:
-        with Image.open(path) as image:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > max_bytes:
+                raise ImageError(too_large)
+            data = response.read(max_bytes + 1)
+    except urllib.error.HTTPError as error:
+        raise ImageError(f"{url}: HTTP error {error.code} ({error.reason})") from None
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        if isinstance(error, ImageError):
+            raise
+        reason = getattr(error, "reason", error)
+        raise ImageError(f"{url}: cannot be downloaded ({reason})") from None
+    if len(data) > max_bytes:
+        raise ImageError(too_large)
+    return data
+
+
+def not_a_regular_file(path):
+    """None for a regular file (symbolic links followed), else what the path is instead.
+
+    Only `os.stat`: a FIFO, socket or device is never opened.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ]
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    return f"not a regular file ({kind}); not opened"
+
+
+def decode_rgb(file, name, size):
+    """`load_rgb` on an open binary file or a path already known to be a regular file."""
+    try:
+        with Image.open(file) as image:
             image.load()  # decodes everything now: a truncated file fails here, not later
             image = ImageOps.exif_transpose(image)
             image = to_rgb(image)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{path}: not a readable image ({error})") from None
+        raise ImageError(f"{name}: not a readable image ({error})") from None
     if size is not None:
         height, width = size
         image = image.resize((width, height), Image.Resampling.BILINEAR)
@@ -54,26 +136,51 @@ def to_rgb(image):
     return image.convert("RGB")
 
 
-def find_images(inputs):
-    """The image files named by `inputs`: files as given, directories walked in sorted order.
+def walk_images(folder, include_hidden=False):
+    """The files with an image extension under `folder`, walked recursively, in sorted order.
 
-    Inside a directory only files with an image extension are taken (hidden files skipped); a file
-    named explicitly is always taken, so that a broken one gets reported rather than ignored.
-    Raises FileNotFoundError for an input that does not exist.
+    Args:
+      folder: the directory to walk (symbolic links to directories are not followed).
+      include_hidden: False (what `keras-nets predict` does) skips files and folders whose name
+        starts with "."; True takes them like any other, as
+        `keras.utils.image_dataset_from_directory` does inside a class folder, so that
+        `keras-nets train` checks exactly the files training will read.
+
+    Special files (FIFOs, ...) with an image extension are returned too: `load_rgb` reports them.
     """
-    paths = []
+    walked = []
+    for root, dirs, files in os.walk(folder):
+        if not include_hidden:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+        walked.append((root, files))
+    return [
+        pathlib.Path(root, name)
+        for root, files in sorted(walked, key=lambda entry: entry[0])  # Keras' order
+        for name in sorted(files)
+        if name.lower().endswith(IMAGE_EXTENSIONS) and (include_hidden or not name.startswith("."))
+    ]
+
+
+def find_images(inputs, include_hidden=False):
+    """The images named by `inputs`: files and URLs as given, directories walked.
+
+    Args:
+      inputs: paths of files or directories, or http(s) URLs.
+      include_hidden: for directories, see `walk_images` (default: hidden files skipped).
+
+    Returns:
+      (images, missing): the files (and URLs) to read, in order, and the inputs that do not
+      exist. A file named explicitly is always taken, so that a broken one gets reported rather
+      than ignored.
+    """
+    images, missing = [], []
     for item in inputs:
-        item = pathlib.Path(item)
-        if item.is_dir():
-            for root, dirs, files in os.walk(item):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                paths.extend(
-                    pathlib.Path(root, name)
-                    for name in sorted(files)
-                    if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
-                )
-        elif item.exists():
-            paths.append(item)
+        if is_url(item):
+            images.append(item)
+        elif os.path.isdir(item):
+            images.extend(walk_images(item, include_hidden))
+        elif os.path.lexists(item):
+            images.append(pathlib.Path(item))
         else:
-            raise FileNotFoundError(f"{item}: no such file or directory")
-    return paths
+            missing.append(item)
+    return images, missing

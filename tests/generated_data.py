@@ -1,7 +1,8 @@
 """Images, folder datasets and weights files made on the spot, for the predict/train/notebook tests.
 
-Nothing is downloaded: "ImageNet" weights are a model's own random initialisation saved to a file,
-and a "pretrained" base is a randomly initialised one whose BatchNormalization statistics were set
+Nothing is downloaded: "ImageNet" weights are a model's own random initialisation saved to a file
+(for tests that do not compare predictions; those use tests/informative_weights.py), and a
+"pretrained" base is a randomly initialised one whose BatchNormalization statistics were set
 from a batch of images, so that its features are neither exploding nor vanishing and a new head
 can learn on top of the frozen base in a few steps.
 """
@@ -26,10 +27,19 @@ def random_rgb(height=48, width=64, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype="uint8")
 
 
+def smooth_rgb(height=48, width=64):
+    """A picture JPEG keeps within a few levels: gradients and large blocks, no two sides alike."""
+    y, x = np.mgrid[0:height, 0:width].astype("float64")
+    blocks = ((y // 16 + x // 16) % 2) * 120 + 40
+    pixels = np.stack([255 * x / width, 255 * y / height, blocks], axis=-1)
+    return pixels.round().astype("uint8")
+
+
 def write_images_of_every_mode(folder):
-    """{description: path}: one image per PIL mode and format people meet, plus a rotated photo."""
+    """{description: path}: one picture (`smooth_rgb`) in every PIL mode and format people meet,
+    plus a photo stored sideways with an EXIF orientation."""
     os.makedirs(folder, exist_ok=True)
-    rgb = Image.fromarray(random_rgb())
+    rgb = Image.fromarray(smooth_rgb())
     sixteen_bit = np.random.default_rng(1).integers(0, 65536, (48, 64)).astype("uint16")
     exif = rgb.getexif()
     exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
@@ -88,21 +98,18 @@ def imagenet_like_weights(path, name=SMALL_MODEL, **kwargs):
 
 
 def calibrated_base_weights(path, name=SMALL_MODEL, size=SMALL_SIZE, **kwargs):
-    """A notop weights file whose BatchNorm statistics were measured on a batch of images."""
+    """A notop weights file whose BatchNorm statistics were measured on reddish and bluish images."""
+    from informative_weights import calibrate_batch_norm
+
     kwargs = SMALL_KWARGS if name == SMALL_MODEL and not kwargs else kwargs
     keras.utils.set_random_seed(0)
     model = keras_nets.create_model(
         name, weights=None, include_top=False, input_shape=(size, size, 3), **kwargs
     )
-    batch_norms = [
-        layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    for layer in batch_norms:
-        layer.momentum = 0.0  # one training-mode pass sets the moving statistics to the batch's
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (16, size, size, 3)).astype("float32")
     images[:8, ..., 0] = np.maximum(images[:8, ..., 0], 165)
     images[8:, ..., 2] = np.maximum(images[8:, ..., 2], 165)
-    model(keras_nets.get_config(name).preprocess_input(images), training=True)
+    calibrate_batch_norm(model, keras_nets.get_config(name).preprocess_input(images))
     model.save_weights(path)
     return str(path)

@@ -124,3 +124,28 @@ def test_fine_tune_notebook_trains_fine_tunes_and_saves(tmp_path):
     assert len(figures) == 2  # sample images, training curves
     assert json.loads((tmp_path / "out" / "class_names.json").read_text()) == ["blue", "red"]
     assert (tmp_path / "out" / "model.keras").is_file()
+
+
+GRAD_CAM = NOTEBOOKS / "03_grad_cam_elephant.ipynb"
+GRAD_CAM_MODELS = ["resnet50", "mobilenet_v2"]  # two of the four seed models keep it fast
+
+
+def test_grad_cam_notebook_is_stored_without_outputs():
+    test_notebooks_are_stored_without_outputs(GRAD_CAM)
+
+
+def test_grad_cam_notebook_explains_two_classes_per_model(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(random_rgb(120, 160)).save(photo)
+    weights = {
+        name: imagenet_like_weights(tmp_path / f"{name}.weights.h5", name)
+        for name in GRAD_CAM_MODELS
+    }
+    parameters = (
+        f"MODELS = {GRAD_CAM_MODELS!r}\nWEIGHTS = {weights!r}\nIMAGE = {str(photo)!r}\nSECOND = 2\n"
+    )
+    notebook = run_notebook(GRAD_CAM, parameters, tmp_path)
+    printed = "".join(output.text for output in outputs(notebook, "stream"))
+    assert "\nresnet50 " in printed and "\nmobilenet_v2 out_relu [(" in printed
+    figures = [o for o in outputs(notebook, "display_data") if "image/png" in o.data]
+    assert len(figures) == 1

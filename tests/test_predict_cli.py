@@ -7,18 +7,24 @@ import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
 from generated_data import (
     SMALL_MODEL,
-    imagenet_like_weights,
     random_rgb,
+    smooth_rgb,
     write_broken_images,
     write_images_of_every_mode,
 )
+from informative_weights import assert_informative, informative_weights
+
+import keras_nets
+from keras_nets import registry
 from keras_nets.cli import main
 from keras_nets.image_files import ImageError, load_rgb
+from keras_nets.imagenet import class_index
 from PIL import Image
 
 TABLE_ROW = re.compile(r"^\s+(\d+)\. (\S+)\s+(n\d{8})\s+(\d+\.\d\d)%$")
@@ -27,7 +33,8 @@ TABLE_ROW = re.compile(r"^\s+(\d+)\. (\S+)\s+(n\d{8})\s+(\d+\.\d\d)%$")
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """A 1000-class MobileNetV2 weights file standing in for the published ImageNet one."""
-    return imagenet_like_weights(tmp_path_factory.mktemp("weights") / "mobilenet_v2.weights.h5")
+    folder = tmp_path_factory.mktemp("weights")
+    return informative_weights(folder / "mobilenet_v2.weights.h5", SMALL_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +52,18 @@ def json_records(out):
     return [json.loads(line) for line in out.splitlines()]
 
 
+def score_vectors(out):
+    """The 1000 ImageNet scores of each JSON record, in class-index order."""
+    index = {wnid: i for i, (wnid, _) in class_index().items()}
+    vectors = []
+    for record in json_records(out):
+        vector = np.zeros(1000)
+        for p in record["predictions"]:
+            vector[index[p["wnid"]]] = p["score"]
+        vectors.append(vector)
+    return np.array(vectors)
+
+
 # --- reading images -----------------------------------------------------------------------------
 
 
@@ -52,6 +71,33 @@ def test_every_image_mode_is_read_as_8_bit_rgb(images):
     for description, path in images.items():
         pixels = load_rgb(path, size=(32, 40))
         assert pixels.shape == (32, 40, 3) and pixels.dtype == np.uint8, description
+
+
+def the_same_picture_as_rgb(description):
+    """(what load_rgb must return for `description`'s file, mean absolute tolerance)."""
+    original = smooth_rgb()  # the picture write_images_of_every_mode saved in every mode
+    image = Image.fromarray(original)
+    sixteen_bit = np.random.default_rng(1).integers(0, 65536, (48, 64))
+    grey = np.rint(sixteen_bit / 257.0).astype("uint8")
+    return {
+        "rgb": (original, 4.0),  # JPEG
+        "grayscale": (np.asarray(image.convert("L").convert("RGB")), 0.0),
+        "rgba": (original, 0.0),
+        "palette": (np.asarray(image.convert("P").convert("RGB")), 0.0),
+        "cmyk": (original, 4.0),  # JPEG
+        "16-bit": (np.stack([grey] * 3, axis=-1), 0.0),
+        "exif-rotated": (np.rot90(original, k=-1), 4.0),  # orientation 6: turn clockwise
+    }[description]
+
+
+@pytest.mark.parametrize(
+    "description", ["rgb", "grayscale", "rgba", "palette", "cmyk", "16-bit", "exif-rotated"]
+)
+def test_every_image_mode_gives_the_pixels_of_the_rgb_original(images, description):
+    expected, tolerance = the_same_picture_as_rgb(description)
+    pixels = load_rgb(images[description]).astype("float64")
+    assert pixels.shape == expected.shape
+    assert np.abs(pixels - expected).mean() <= tolerance, description
 
 
 def test_grayscale_and_16_bit_become_equal_rgb_channels_at_full_range(tmp_path):
@@ -183,14 +229,70 @@ def test_runs_as_a_module_with_bad_input_and_no_traceback(tmp_path, weights, ima
 
 def test_fast_predicts_the_same_probabilities(capsys, weights, images):
     pytest.importorskip("keras_nets.inference")
-    argv = (images["rgb"], images["palette"], "--weights", weights, "--json", "--top", "1000")
+    argv = (images["rgb"], images["16-bit"], "--weights", weights, "--json", "--top", "1000")
     _, plain, _ = predict(capsys, *argv)
     status, fast, err = predict(capsys, *argv, "--fast")
     assert status == 0, err
-    for expected, actual in zip(json_records(plain), json_records(fast), strict=True):
-        expected = {p["wnid"]: p["score"] for p in expected["predictions"]}
-        actual = {p["wnid"]: p["score"] for p in actual["predictions"]}
-        assert actual.keys() == expected.keys()
-        np.testing.assert_allclose(
-            [actual[k] for k in expected], list(expected.values()), rtol=1e-3
-        )
+    expected = score_vectors(plain)
+    assert_informative(expected, "predict's scores")
+    np.testing.assert_allclose(score_vectors(fast), expected, atol=1e-4)
+
+
+# One model per preprocessing mode, each with informative weights at its own default size.
+MODELS_BY_PREPROCESSING = {"tf": "mobilenet_v2", "caffe": "resnet50", "torch": "shufflenet_v2"}
+
+
+@pytest.mark.parametrize("mode", list(MODELS_BY_PREPROCESSING))
+def test_scores_are_the_model_on_its_own_preprocessing(capsys, tmp_path, images, mode):
+    name = MODELS_BY_PREPROCESSING[mode]
+    config = keras_nets.get_config(name)
+    assert config.preprocessing == mode
+    weights = informative_weights(tmp_path / f"{name}.weights.h5", name)
+    paths = [images["rgb"], images["16-bit"]]  # two different pictures
+    status = main(["predict", "--model", name, *paths, "--weights", weights, "--json",
+                   "--top", "1000"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+
+    model = config.build(weights=weights)
+    size = (config.default_size, config.default_size)
+    pixels = np.stack([load_rgb(path, size) for path in paths])
+    expected = model.predict(config.preprocess_input(pixels), verbose=0)
+    assert_informative(expected, f"{name} predictions")
+    np.testing.assert_allclose(score_vectors(out), expected, atol=1e-6)
+
+
+@pytest.fixture
+def tiny_net():
+    """A network registered from inside the test, as a user's own module would; nothing else edited."""
+
+    @keras_nets.register_model(
+        "tiny_net_predict", default_size=32, min_size=32, preprocessing="caffe",
+        published_weights=False,
+    )
+    def TinyNet(weights=None, **_):
+        inputs = keras.Input((32, 32, 3))
+        x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="tiny_conv")(inputs)
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        outputs = keras.layers.Dense(1000, activation="softmax", name="predictions")(x)
+        model = keras.Model(inputs, outputs, name="tiny_net_predict")
+        if weights is not None:
+            model.load_weights(weights)
+        return model
+
+    yield TinyNet
+    registry.unregister_model("tiny_net_predict")
+
+
+def test_a_model_registered_from_a_test_works_with_predict_model(capsys, tmp_path, tiny_net, images):
+    model = tiny_net()
+    weights = tmp_path / "tiny.weights.h5"
+    model.save_weights(weights)
+    paths = [images["rgb"], images["16-bit"]]
+    status = main(["predict", "--model", "tiny_net_predict", *paths, "--weights", str(weights),
+                   "--json", "--top", "1000"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    pixels = np.stack([load_rgb(path, (32, 32)) for path in paths])
+    expected = model.predict(keras_nets.get_config("tiny_net_predict").preprocess_input(pixels), verbose=0)
+    np.testing.assert_allclose(score_vectors(out), expected, atol=1e-6)

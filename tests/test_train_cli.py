@@ -15,9 +15,9 @@ from generated_data import (
     make_dataset,
     write_broken_images,
 )
-from keras_nets import finetune
+from keras_nets import finetune, training
 from keras_nets.cli import build_parser, main
-from keras_nets.commands import train as train_command
+from keras_nets.commands.train import classifier_arguments
 
 
 def train_argv(data_dir, output, *extra, classes=2):
@@ -66,6 +66,38 @@ def test_writes_the_model_class_names_history_and_best_checkpoint(trained):
     history = json.loads((trained / "history.json").read_text())
     assert set(history) == {"accuracy", "loss", "val_accuracy", "val_loss"}
     assert all(len(values) == 3 for values in history.values())
+
+
+def validation_loss(model_path, dataset):
+    """The sparse categorical cross-entropy of a saved classifier on the validation split."""
+    model = keras.saving.load_model(model_path, compile=False)
+    validation = keras.utils.image_dataset_from_directory(
+        dataset / "validation", image_size=(SMALL_SIZE, SMALL_SIZE), shuffle=False, verbose=False
+    )
+    losses = [
+        keras.losses.sparse_categorical_crossentropy(labels, model(images, training=False))
+        for images, labels in validation
+    ]
+    return float(np.mean(np.concatenate([keras.ops.convert_to_numpy(x) for x in losses])))
+
+
+def test_best_checkpoint_is_the_epoch_of_lowest_validation_loss(trained, dataset):
+    history = json.loads((trained / "history.json").read_text())
+    np.testing.assert_allclose(
+        validation_loss(trained / "best.keras", dataset), min(history["val_loss"]), rtol=1e-4
+    )
+
+
+def test_best_checkpoint_keeps_the_best_epoch_not_the_last(tmp_path):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, name="dense")])
+    checkpoint = training.BestCheckpoint(tmp_path / "best.keras")
+    checkpoint.set_model(model)
+    for epoch, val_loss in enumerate([0.5, 0.3, 0.4, float("nan")]):
+        model.get_layer("dense").set_weights([np.full((1, 1), epoch, "float32"), np.zeros(1)])
+        checkpoint.on_epoch_end(epoch, {"val_loss": val_loss})
+    saved = keras.saving.load_model(tmp_path / "best.keras")
+    assert float(saved.get_layer("dense").kernel.numpy()[0, 0]) == 1  # the epoch of 0.3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras"]  # no partial file
 
 
 def test_loss_goes_down(trained):
@@ -217,7 +249,7 @@ def test_missing_data_dir_and_weights_file(capsys, tmp_path, dataset):
 @pytest.mark.parametrize("flag, base_trains", [("--freeze", False), ("--no-freeze", True)])
 def test_freeze_flag_decides_whether_the_base_trains(tmp_path, flag, base_trains):
     args = build_parser().parse_args(train_argv(tmp_path, tmp_path, "--weights", "none", flag))
-    model = train_command.build_model(args)
+    model = finetune.classifier_to_train(args.model, args.classes, **classifier_arguments(args))
     trainable = {w.path.split("/")[0] for w in model.trainable_weights}
     assert ("Conv1" in trainable) == base_trains
     assert "predictions" in trainable

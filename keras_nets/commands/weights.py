@@ -12,6 +12,7 @@ import os
 import sys
 
 from keras_nets import pretrained
+from keras_nets.commands._common import fail
 
 
 def add_parser(subparsers):
@@ -133,5 +134,4 @@ def _size(size):
 
 
 def _fail(message):
-    print(f"keras-nets weights: error: {message}", file=sys.stderr)
-    return 2
+    return fail("weights", message)

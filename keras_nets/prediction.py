@@ -1,0 +1,110 @@
+"""Top-k classes of image files, for an ImageNet model or a classifier trained by keras-nets.
+
+    from keras_nets.prediction import Classifier
+    classifier = Classifier.load("resnet50")                  # published ImageNet weights
+    for result in classifier.predict_files(["elephant.jpg", "photos/cat.png"], top=3):
+        print(result.source, result.predictions or result.error)
+
+What `keras-nets predict` prints, as Python values. Each image is read by
+`image_files.read_image` (any PIL mode, EXIF orientation applied; files or http(s) URLs), resized
+to the model's input size and preprocessed the model's own way.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from keras_nets.image_files import ImageError, read_image
+
+IMAGENET = "imagenet"
+DEFAULT_MODEL = "xception"
+
+
+@dataclasses.dataclass
+class Result:
+    """One image's outcome: `predictions` [(wnid or None, label, score), ...] best first, or an
+    `error` (an ImageError: the file could not be read) and no predictions."""
+
+    source: object
+    predictions: list = None
+    error: Exception = None
+
+
+class Classifier:
+    """A model with its input size, preprocessing and label decoding."""
+
+    def __init__(self, model, preprocess, decode, fast=False):
+        self.model = model
+        self.size = tuple(model.input_shape[1:3])
+        self.preprocess = preprocess
+        self.decode = decode
+        if fast:
+            import keras_nets
+
+            self._predict = keras_nets.compile_for_inference(model).predict
+        else:
+            self._predict = lambda batch: model.predict(batch, verbose=0)
+
+    @classmethod
+    def load(cls, model=None, weights=IMAGENET, fast=False):
+        """The classifier for a registry model and its weights, or for a trained `.keras` file.
+
+        Args:
+          model: registry name (default "xception"); ignored for a `.keras` file.
+          weights: "imagenet", a `.h5` weights file for `model`, or a `model.keras` saved by
+            `keras-nets train` (labels from the class_names.json beside it).
+          fast: predict through `keras_nets.compile_for_inference`.
+        """
+        if str(weights).endswith(".keras"):
+            return cls.from_trained(weights, fast=fast)
+        from keras_nets import registry
+
+        config = registry.get_config(model or DEFAULT_MODEL)
+        built = config.build(weights=weights)
+        return cls(built, config.preprocess_input, imagenet_decoder, fast=fast)
+
+    @classmethod
+    def from_trained(cls, path, fast=False):
+        """A model.keras saved by `keras-nets train`; its labels are the class_names.json beside it."""
+        from keras_nets import finetune
+        from keras_nets.imagenet import top_classes
+
+        model, class_names = finetune.load_classifier(path)
+        labels = {i: (None, name) for i, name in enumerate(class_names)}  # no WordNet ids
+
+        def decode(probabilities, top):
+            return top_classes(probabilities, top, labels)
+
+        # The model preprocesses its raw 0-255 input itself.
+        return cls(model, lambda batch: batch, decode, fast=fast)
+
+    def predict(self, images, top):
+        """[(wnid or None, label, score), ...] best first, for each image (an RGB array) of a list."""
+        batch = self.preprocess(np.stack(images).astype("float32"))
+        probabilities = np.asarray(self._predict(batch))
+        return self.decode(probabilities, min(top, probabilities.shape[-1]))
+
+    def predict_files(self, sources, top=5, batch=32):
+        """Yields a `Result` per file path or URL, in order, reading and predicting `batch` at a time.
+
+        A source that cannot be read gives a Result with its ImageError; the others are predicted.
+        """
+        for start in range(0, len(sources), batch):
+            images, results = [], []
+            for source in sources[start : start + batch]:
+                try:
+                    images.append(read_image(source, self.size))
+                    results.append(Result(source))
+                except ImageError as error:
+                    results.append(Result(source, error=error))
+            good = [result for result in results if result.error is None]
+            if good:
+                for result, predictions in zip(good, self.predict(images, top)):
+                    result.predictions = predictions
+            yield from results
+
+
+def imagenet_decoder(probabilities, top):
+    from keras_nets.imagenet import decode_predictions
+
+    return decode_predictions(probabilities, top=top)
