@@ -8,6 +8,7 @@ themselves with `register_model` (see keras_nets.registry), your own too.
 """
 
 import importlib
+import importlib.util
 
 from keras_nets import registry
 from keras_nets.registry import create_model, get_config, list_models, register_model
@@ -34,7 +35,10 @@ def _builders():
 def __getattr__(name):
     if name == "__all__":
         return [*_EAGER_EXPORTS, *_LAZY_EXPORTS, *_builders()]
-    if name.startswith("_") or not (name in _LAZY_EXPORTS or name in _builders()):
+    # `from keras_nets import pretrained` asks here before importing the submodule: answering
+    # without the registry keeps commands such as `keras-nets weights` free of Keras' start-up.
+    is_submodule = importlib.util.find_spec(f"{__name__}.{name}") is not None
+    if name.startswith("_") or is_submodule or not (name in _LAZY_EXPORTS or name in _builders()):
         raise AttributeError(f"module 'keras_nets' has no attribute {name!r}")
     module = _LAZY_EXPORTS.get(name) or _builders()[name]
     return getattr(importlib.import_module(module), name)

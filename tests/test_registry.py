@@ -28,6 +28,7 @@ def test_import_keras_nets_and_the_model_names_import_neither_keras_nor_tensorfl
     model modules' declarations without importing them; they agree with the imported registry."""
     code = (
         "import json, sys, keras_nets\n"
+        "from keras_nets import pretrained  # as `keras-nets weights` does\n"
         "names = list(keras_nets.registry.MODELS)\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')]\n"
         "print(json.dumps([names, heavy]))"
