@@ -2,14 +2,15 @@
 
     python benchmarks/throughput.py                       # the four seed models, batch 1 and 8
     python benchmarks/throughput.py --models mobilenet_v2 --repeats 5 --json out.json --plot out.png
+    python benchmarks/throughput.py --models mobilenet_v2 --alpha 0.35 --size 96 --batches 1 --repeats 1
 
 For every model and batch size, all runtimes are set up first and then timed in turns, one call
 each per round, so that a slow spell of the machine hits them all alike; a row gives the median
 of the rounds. Runtimes:
   keras.applications .predict   the keras.applications twin, `model.predict(x)`
   keras_nets .predict           our builder, `model.predict(x)`
-  fast (<backend>)              `keras_nets.compile_for_inference(ours, backend).predict(x)`,
-                                for each installed backend
+  fast (<runtime>)              `keras_nets.compile_for_inference(ours, runtime).predict(x)`,
+                                for each installed runtime
   plain onnxruntime / openvino  the keras.applications model exported with Keras' own
                                 `model.export(format="onnx")`, run with default settings
 Weights are random; each model loads them back from a legacy-format .h5 file (the format of the
@@ -37,6 +38,7 @@ import numpy as np  # noqa: E402
 
 import keras_nets  # noqa: E402
 from keras_nets import inference, registry  # noqa: E402
+from keras_nets.inference import exporting, runtimes  # noqa: E402
 
 SEED_MODELS = ("mobilenet_v2", "resnet50", "inception_v3", "xception")
 KERAS = "keras.applications .predict"
@@ -47,7 +49,9 @@ def main(argv=None):
     args = parse_args(argv)
     results, setups = [], []
     for name in args.models:
-        model_results, setup = benchmark_model(name, args.batches, args.repeats, args.backends)
+        model_results, setup = benchmark_model(
+            name, args.batches, args.repeats, args.runtimes, args.size, args.alpha
+        )
         results += model_results
         setups.append(setup)
         print(f"{name} done", file=sys.stderr, flush=True)
@@ -68,8 +72,12 @@ def parse_args(argv):
                         help=f"registry names (default: {' '.join(SEED_MODELS)})")
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8], metavar="N")
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds per batch size")
-    parser.add_argument("--backends", nargs="+", default=inference.available_backends(),
-                        choices=inference.BACKENDS, help="fast-path backends to time")
+    parser.add_argument("--runtimes", nargs="+", default=inference.available_runtimes(),
+                        choices=inference.RUNTIMES, help="fast-path runtimes to time")
+    parser.add_argument("--size", type=int, metavar="PIXELS",
+                        help="input height and width (default: each model's default size)")
+    parser.add_argument("--alpha", type=float,
+                        help="width multiplier, for the models that take one (MobileNets)")
     parser.add_argument("--json", metavar="PATH",
                         help='write [{"model", "batch", "runtime", "images_per_s"}, ...] here')
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart here")
@@ -79,15 +87,26 @@ def parse_args(argv):
             registry.get_config(name)
         except ValueError as error:
             parser.error(str(error))
-    if args.repeats < 1 or any(b < 1 for b in args.batches):
-        parser.error("--repeats and --batches must be positive")
+    if args.repeats < 1 or any(b < 1 for b in args.batches) or (args.size or 1) < 1:
+        parser.error("--repeats, --batches and --size must be positive")
+    if args.alpha is not None and not args.alpha > 0:
+        parser.error(f"--alpha {args.alpha}: expected a positive width multiplier")
     return args
 
 
-def benchmark_model(name, batches, repeats, backends):
-    """Times every runtime on `name`; returns (throughput rows, setup row)."""
+def benchmark_model(name, batches, repeats, fast_runtimes, size=None, alpha=None):
+    """Times every runtime on `name`; returns (throughput rows, setup row).
+
+    `size` (input height and width) and `alpha` (width multiplier) go to both builders when given.
+    """
     config = registry.get_config(name)
     twin_builder = getattr(keras.applications, config.builder, None)
+    size = size or config.default_size
+    options = {"weights": None}
+    if size != config.default_size:
+        options["input_shape"] = (size, size, 3)
+    if alpha is not None:
+        options["alpha"] = alpha
     setup = {"model": name, "memory": {}, "compile_s": {}}
     runners = {}
 
@@ -95,28 +114,27 @@ def benchmark_model(name, batches, repeats, backends):
         weights_path = os.path.join(tmp, f"{name}.h5")
         if twin_builder is not None:
             with peak_memory(setup, KERAS), timed(setup, "build_keras_s"):
-                twin = twin_builder(weights=None)
+                twin = twin_builder(**options)
             write_legacy_weights(twin, weights_path)
             with timed(setup, "load_keras_s"):
                 twin.load_weights(weights_path)
             runners[KERAS] = lambda x: twin.predict(x, verbose=0)
         with peak_memory(setup, OURS), timed(setup, "build_ours_s"):
-            ours = keras_nets.create_model(name, weights=None)
+            ours = keras_nets.create_model(name, **options)
         write_legacy_weights(ours, weights_path)  # the twin's layer order may differ (resnet50)
         with timed(setup, "load_ours_s"):
             ours.load_weights(weights_path)
         runners[OURS] = lambda x: ours.predict(x, verbose=0)
 
-        for backend in backends:
-            runtime = f"fast ({backend})"
-            with peak_memory(setup, runtime), timed(setup["compile_s"], backend):
-                fast = keras_nets.compile_for_inference(ours, backend)
+        for fast_runtime in fast_runtimes:
+            runtime = f"fast ({fast_runtime})"
+            with peak_memory(setup, runtime), timed(setup["compile_s"], fast_runtime):
+                fast = keras_nets.compile_for_inference(ours, fast_runtime)
             runners[runtime] = fast.predict
         if twin_builder is not None:
             runners.update(plain_runtimes(twin, tmp, setup))
 
         results = []
-        size = config.default_size
         for batch in batches:
             x = np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)).astype("float32")
             for runtime, run in runners.items():
@@ -141,20 +159,19 @@ def benchmark_model(name, batches, repeats, backends):
 
 def plain_runtimes(twin, tmp, setup):
     """ONNX Runtime and OpenVINO with default settings on Keras' own ONNX export of `twin`."""
-    if not inference._importable("tf2onnx"):
+    if not exporting.onnx_converter_installed():
         return {}
     path = os.path.join(tmp, "keras_applications.onnx")
-    with inference._quiet_converters():
-        twin.export(path, format="onnx", verbose=False, input_signature=inference._input_signature(twin))
+    exporting.write_onnx(twin, path)
     runners = {}
-    if inference._importable("onnxruntime"):
+    if runtimes.get_runtime("onnxruntime").is_installed():
         import onnxruntime
 
         with peak_memory(setup, "plain onnxruntime"):
             session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
         runners["plain onnxruntime"] = lambda x: session.run(None, {input_name: x})[0]
-    if inference._importable("openvino"):
+    if runtimes.get_runtime("openvino").is_installed():
         import openvino
 
         with peak_memory(setup, "plain openvino"):

@@ -1,0 +1,148 @@
+"""BatchNormalization folding: a copy of a model where each foldable BatchNormalization is gone,
+absorbed into the kernel and bias of the convolution before it, with the same outputs.
+
+Both `compile_for_inference` and `export` start from such a copy, so a runtime sees one convolution
+with a bias where Keras runs a convolution and a normalisation. The original model is never changed.
+"""
+
+import keras
+import numpy as np
+
+FOLDABLE_CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+
+
+def check_graph_model(model):
+    """Raises a ValueError unless `model` is a Functional or Sequential Keras model with an input.
+
+    Folding, compiling and exporting transform the model's graph of layers; a subclassed model
+    (a `call` method) has none, and a Sequential model without an `Input` has no input yet.
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model={model!r}: expected a keras.Model")
+    if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
+        raise ValueError(
+            f"model={model.name!r} is a subclassed {type(model).__name__}: expected a Functional "
+            "or Sequential keras.Model (a subclassed model has no graph of layers to transform)"
+        )
+    try:
+        model.inputs
+    except (AttributeError, ValueError):
+        raise ValueError(
+            f"model={model.name!r} has no input yet: expected a model built on a keras.Input"
+        ) from None
+
+
+def fold_batch_norms(model):
+    """A copy of `model` with each BatchNormalization folded into the convolution before it.
+
+    A BatchNormalization is folded when it directly follows a Conv2D, DepthwiseConv2D or
+    SeparableConv2D (its pointwise part) that has no activation, normalises the convolution's
+    channel axis, and is that convolution's only consumer. The convolution then gets
+    `kernel * scale` and a bias `beta + (bias - mean) * scale`, `scale = gamma / sqrt(var + eps)`,
+    which is what the BatchNormalization computes in inference mode. Nested Functional models are
+    folded too; a Sequential model comes back as an unfolded copy. The copy has its own weights.
+
+    Args:
+      model: a Functional or Sequential keras.Model; it is not changed.
+
+    Returns:
+      The folded copy, a keras.Model of the same class.
+    """
+    check_graph_model(model)
+    if isinstance(model, keras.Sequential):
+        folded = keras.models.clone_model(model)
+        folded.set_weights(model.get_weights())
+        return folded
+
+    pairs = foldable_pairs(model)
+    folded_bns = {id(bn) for bn in pairs.values()}
+    copies = []  # (original layer, its copy)
+
+    def clone_layer(layer):
+        if id(layer) in folded_bns:
+            return layer  # never called: call_layer passes its input through
+        if isinstance(layer, keras.Model) and not isinstance(layer, keras.Sequential):
+            return fold_batch_norms(layer)
+        if not isinstance(layer, keras.layers.Layer):
+            return layer  # a stateless keras.ops operation; its config need not hold its arguments
+        config = layer.get_config()
+        if id(layer) in pairs:
+            config["use_bias"] = True
+        copy = layer.__class__.from_config(config)
+        copies.append((layer, copy))
+        return copy
+
+    def call_layer(layer, *args, **kwargs):
+        if id(layer) in folded_bns:
+            return args[0]
+        return layer(*args, **kwargs)
+
+    folded = keras.models.clone_model(model, clone_function=clone_layer, call_function=call_layer)
+    for layer, copy in copies:
+        if id(layer) in pairs:
+            copy.set_weights(_folded_conv_weights(layer, pairs[id(layer)]))
+        elif layer.weights:
+            copy.set_weights(layer.get_weights())
+    return folded
+
+
+def foldable_pairs(model):
+    """What `fold_batch_norms` would fold in the Functional `model` (not inside nested models).
+
+    Returns:
+      {id(convolution layer): the BatchNormalization layer folded into it}; empty when nothing
+      can be folded, e.g. in a model `fold_batch_norms` returned.
+    """
+    nodes = [node for depth in model._nodes_by_depth.values() for node in depth]
+    consumers = {}
+    for node in nodes:
+        for tensor in node.input_tensors:
+            consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
+    for tensor in model.outputs:  # a model output has a consumer outside the model
+        consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
+
+    pairs = {}
+    for node in nodes:
+        bn = node.operation
+        if not isinstance(bn, keras.layers.BatchNormalization) or len(node.input_tensors) != 1:
+            continue
+        tensor = node.input_tensors[0]
+        conv = tensor._keras_history.operation
+        if (
+            isinstance(conv, FOLDABLE_CONVOLUTIONS)
+            and len(conv._inbound_nodes) == 1
+            and len(bn._inbound_nodes) == 1
+            and consumers.get(id(tensor)) == 1
+            and conv.activation is keras.activations.linear
+            and _channel_axis(conv, len(tensor.shape)) == bn.axis % len(tensor.shape)
+        ):
+            pairs[id(conv)] = bn
+    return pairs
+
+
+def _channel_axis(conv, rank):
+    return rank - 1 if conv.data_format == "channels_last" else 1
+
+
+def _folded_conv_weights(conv, bn):
+    """The weights of `conv` with `use_bias=True` that compute `bn(conv(x))` in inference mode."""
+    mean = np.asarray(bn.moving_mean, dtype="float64")
+    variance = np.asarray(bn.moving_variance, dtype="float64")
+    gamma = np.asarray(bn.gamma, dtype="float64") if bn.scale else np.ones_like(mean)
+    beta = np.asarray(bn.beta, dtype="float64") if bn.center else np.zeros_like(mean)
+    scale = gamma / np.sqrt(variance + bn.epsilon)
+
+    weights = conv.get_weights()
+    bias = np.asarray(weights.pop(), dtype="float64") if conv.use_bias else np.zeros_like(mean)
+    new_bias = beta + (bias - mean) * scale
+    if isinstance(conv, keras.layers.SeparableConv2D):
+        depthwise, pointwise = weights  # the pointwise kernel makes the output channels
+        weights = [depthwise, pointwise * scale]
+    elif isinstance(conv, keras.layers.DepthwiseConv2D):
+        (kernel,) = weights  # (h, w, in, multiplier): output channel = in * multiplier + m
+        weights = [kernel * scale.reshape(kernel.shape[2:])]
+    else:
+        (kernel,) = weights  # (h, w, in / groups, out)
+        weights = [kernel * scale]
+    dtype = conv.get_weights()[0].dtype
+    return [w.astype(dtype) for w in weights] + [new_bias.astype(dtype)]

@@ -1,0 +1,42 @@
+"""ONNX Runtime on the model's ONNX export (`pip install keras-nets[onnx]`)."""
+
+import concurrent.futures
+import importlib.util
+
+from keras_nets.inference.exporting import onnx_bytes, onnx_converter_installed
+from keras_nets.inference.runtimes import split_per_core
+
+NAME = "onnxruntime"
+EXTRA = "onnx"
+
+
+def is_installed():
+    return onnx_converter_installed() and importlib.util.find_spec("onnxruntime") is not None
+
+
+def compile(model, threads):
+    """A batch of one runs on all cores, a larger batch as one single-threaded session call per
+    core, side by side (`session.run` releases the GIL, so Python threads are enough)."""
+    import onnxruntime
+
+    onnx_model = onnx_bytes(model)
+
+    def session(intra_op_threads):
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        return onnxruntime.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+
+    whole = session(threads)
+    input_name = whole.get_inputs()[0].name
+    if threads == 1:
+        return lambda batch: whole.run(None, {input_name: batch})
+    single = session(1)
+    pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="keras-nets-ort")
+    return split_per_core(
+        threads,
+        lambda batch: whole.run(None, {input_name: batch}),
+        lambda parts: list(pool.map(lambda part: single.run(None, {input_name: part}), parts)),
+    )

@@ -1,0 +1,59 @@
+"""OpenVINO on the model's ONNX export (`pip install keras-nets[openvino]`).
+
+It reads the ONNX export rather than the TensorFlow graph: its TensorFlow frontend, in openvino
+2026.4, mistranslates ShuffleNetV2's channel shuffle; the ONNX one does not.
+"""
+
+import importlib.util
+
+import numpy as np
+
+from keras_nets.inference.exporting import onnx_bytes, onnx_converter_installed
+from keras_nets.inference.runtimes import split_per_core
+
+NAME = "openvino"
+EXTRA = "openvino"
+
+
+def is_installed():
+    return onnx_converter_installed() and importlib.util.find_spec("openvino") is not None
+
+
+def compile(model, threads):
+    """A batch of one runs as a single request on all cores; a larger batch as parallel
+    single-threaded requests ("streams"), one part per core."""
+    import openvino
+
+    core = openvino.Core()
+    network = core.read_model(onnx_bytes(model), b"")
+    latency = core.compile_model(
+        network, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+    )
+    request = latency.create_infer_request()
+    n_outputs = len(latency.outputs)
+
+    def outputs_of(request):
+        return [np.array(request.get_output_tensor(i).data) for i in range(n_outputs)]
+
+    def run_whole(batch):
+        request.infer([batch])
+        return outputs_of(request)
+
+    if threads == 1:
+        return run_whole
+    throughput = core.compile_model(
+        network,
+        "CPU",
+        {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": threads, "INFERENCE_NUM_THREADS": threads},
+    )
+    queue = openvino.AsyncInferQueue(throughput, threads)
+    results = {}
+    queue.set_callback(lambda done, index: results.__setitem__(index, outputs_of(done)))
+
+    def run_parts(parts):
+        for index, part in enumerate(parts):
+            queue.start_async([part], index)
+        queue.wait_all()
+        return [results[index] for index in range(len(parts))]
+
+    return split_per_core(threads, run_whole, run_parts)
