@@ -30,6 +30,8 @@ FINE_TUNE = NOTEBOOKS / "02_fine_tune_frozen_base.ipynb"
 # All four seed models, as users run it: with random weights files it takes ~30 s on 2 cores
 # (~17 s with MobileNetV2 and ResNet50 alone).
 PREDICT_MODELS = ["xception", "inception_v3", "resnet50", "mobilenet_v2"]
+GRAD_CAM = NOTEBOOKS / "03_grad_cam_elephant.ipynb"
+GRAD_CAM_MODELS = ["resnet50", "mobilenet_v2"]  # two of the four seed models keep it fast
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +74,7 @@ def outputs(notebook, output_type):
     ]
 
 
-@pytest.mark.parametrize("path", [PREDICT, FINE_TUNE], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [PREDICT, FINE_TUNE, GRAD_CAM], ids=lambda p: p.name)
 def test_notebooks_are_stored_without_outputs(path):
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
@@ -80,17 +82,20 @@ def test_notebooks_are_stored_without_outputs(path):
     assert all(not cell.outputs and cell.execution_count is None for cell in code)
 
 
-def test_predict_notebook_shows_the_top_five_of_each_model(tmp_path):
+def run_on_a_generated_photo(path, models, tmp_path, parameters):
+    """Runs the notebook at `path` on a generated photo, each of `models` with generated
+    ImageNet-like weights; `parameters` adds to its first cell's MODELS, WEIGHTS and IMAGE."""
     photo = tmp_path / "photo.jpg"
     Image.fromarray(random_rgb(120, 160)).save(photo)
     weights = {
-        name: imagenet_like_weights(tmp_path / f"{name}.weights.h5", name)
-        for name in PREDICT_MODELS
+        name: imagenet_like_weights(tmp_path / f"{name}.weights.h5", name) for name in models
     }
-    parameters = (
-        f"MODELS = {PREDICT_MODELS!r}\nWEIGHTS = {weights!r}\nIMAGE = {str(photo)!r}\nTOP = 5\n"
-    )
-    notebook = run_notebook(PREDICT, parameters, tmp_path)
+    head = f"MODELS = {models!r}\nWEIGHTS = {weights!r}\nIMAGE = {str(photo)!r}\n"
+    return run_notebook(path, head + parameters, tmp_path)
+
+
+def test_predict_notebook_shows_the_top_five_of_each_model(tmp_path):
+    notebook = run_on_a_generated_photo(PREDICT, PREDICT_MODELS, tmp_path, "TOP = 5\n")
     printed = "".join(output.text for output in outputs(notebook, "stream"))
     for name in PREDICT_MODELS:
         assert f"\n{name} [(" in printed
@@ -126,25 +131,8 @@ def test_fine_tune_notebook_trains_fine_tunes_and_saves(tmp_path):
     assert (tmp_path / "out" / "model.keras").is_file()
 
 
-GRAD_CAM = NOTEBOOKS / "03_grad_cam_elephant.ipynb"
-GRAD_CAM_MODELS = ["resnet50", "mobilenet_v2"]  # two of the four seed models keep it fast
-
-
-def test_grad_cam_notebook_is_stored_without_outputs():
-    test_notebooks_are_stored_without_outputs(GRAD_CAM)
-
-
 def test_grad_cam_notebook_explains_two_classes_per_model(tmp_path):
-    photo = tmp_path / "photo.jpg"
-    Image.fromarray(random_rgb(120, 160)).save(photo)
-    weights = {
-        name: imagenet_like_weights(tmp_path / f"{name}.weights.h5", name)
-        for name in GRAD_CAM_MODELS
-    }
-    parameters = (
-        f"MODELS = {GRAD_CAM_MODELS!r}\nWEIGHTS = {weights!r}\nIMAGE = {str(photo)!r}\nSECOND = 2\n"
-    )
-    notebook = run_notebook(GRAD_CAM, parameters, tmp_path)
+    notebook = run_on_a_generated_photo(GRAD_CAM, GRAD_CAM_MODELS, tmp_path, "SECOND = 2\n")
     printed = "".join(output.text for output in outputs(notebook, "stream"))
     assert "\nresnet50 " in printed and "\nmobilenet_v2 out_relu [(" in printed
     figures = [o for o in outputs(notebook, "display_data") if "image/png" in o.data]

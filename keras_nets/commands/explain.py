@@ -21,9 +21,17 @@ import sys
 
 import numpy as np
 
-from keras_nets.commands._common import FAILED, OK, USAGE, fail, positive_int
+from keras_nets.commands._common import (
+    FAILED,
+    OK,
+    USAGE,
+    add_image_inputs,
+    add_model_arguments,
+    fail,
+    positive_int,
+)
 from keras_nets.image_files import ImageError, find_images, read_image
-from keras_nets.prediction import DEFAULT_MODEL, IMAGENET, Classifier
+from keras_nets.prediction import Classifier
 
 
 def add_parser(subparsers):
@@ -33,22 +41,9 @@ def add_parser(subparsers):
         description="Writes, per image and class, the photo with its Grad-CAM heatmap blended in; "
         "directories are walked for images (hidden files skipped).",
     )
-    parser.add_argument(
-        "inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files, directories or URLs"
-    )
+    add_image_inputs(parser)
     parser.add_argument("--output", required=True, metavar="DIR", help="where the PNGs go")
-    parser.add_argument(
-        "--model",
-        default=None,
-        help=f"registry name of the network (default {DEFAULT_MODEL}); keras_nets.list_models()",
-    )
-    parser.add_argument(
-        "--weights",
-        default=IMAGENET,
-        metavar="imagenet|PATH",
-        help="'imagenet' (published weights, downloaded once), a .h5 weights file for --model, "
-        "or a model.keras saved by `keras-nets train` (labels from its class_names.json)",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--class",
         dest="class_",
