@@ -19,8 +19,11 @@ __version__ = "0.1.0"
 # builders (Xception, ...) come from the registry, which imports Keras only when first asked.
 _LAZY_EXPORTS = {
     "decode_predictions": "keras_nets.imagenet",
+    "feature_info": "keras_nets.features",
     "compile_for_inference": "keras_nets.inference",
     "export": "keras_nets.inference",
+    "evaluate": "keras_nets.evaluation",
+    "eval_transform": "keras_nets.preprocessing",
 }
 
 _EAGER_EXPORTS = ["create_model", "get_config", "list_models", "register_model"]

@@ -21,6 +21,7 @@ from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the m
 @register_model(
     "alexnet", default_size=227, min_size=67, preprocessing="caffe", published_weights=False,
     unfreeze_prefixes=("conv5", "conv3"),
+    feature_layers=dict(P2="conv1", P3="conv2", P4="conv5", P5="pool5"),
 )
 @builder.with_args_doc(
     top="the three dense layers and the `classes`-way classifier", imagenet=False,

@@ -307,8 +307,11 @@ def finish_model(
     """Makes the Functional model and loads `weights`: "imagenet", a file path or None."""
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
     model = keras.Model(inputs, outputs, name=name)
+    # The weights go to the network from its own input on: layers before an `input_tensor`
+    # (in-graph preprocessing, say) must not shift the weighted layers a weights file lists.
+    network = model if img_input is model.inputs[0] else keras.Model(img_input, outputs, name=name)
     if weights == "imagenet":
-        pretrained.load_published_weights(model, weights_variant or model_name, include_top)
+        pretrained.load_published_weights(network, weights_variant or model_name, include_top)
     elif weights is not None:
-        pretrained.load_weights_file(model, weights)
+        pretrained.load_weights_file(network, weights)
     return model

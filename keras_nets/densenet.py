@@ -46,6 +46,7 @@ BLOCKS = {
 @register_model(
     "densenet121", default_size=224, min_size=32, preprocessing="torch",
     unfreeze_prefixes=("conv5_block1", "pool4"),
+    feature_layers=dict(P1="conv1_relu", P2="pool2_relu", P3="pool3_relu", P4="pool4_relu", P5="relu"),
 )
 def DenseNet121(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
                 pooling=None, classes=1000, classifier_activation="softmax", name="densenet121"):
@@ -55,6 +56,7 @@ def DenseNet121(include_top=True, weights="imagenet", input_tensor=None, input_s
 @register_model(
     "densenet169", default_size=224, min_size=32, preprocessing="torch",
     unfreeze_prefixes=("conv5_block1", "pool4"),
+    feature_layers=dict(P1="conv1_relu", P2="pool2_relu", P3="pool3_relu", P4="pool4_relu", P5="relu"),
 )
 def DenseNet169(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
                 pooling=None, classes=1000, classifier_activation="softmax", name="densenet169"):
@@ -64,6 +66,7 @@ def DenseNet169(include_top=True, weights="imagenet", input_tensor=None, input_s
 @register_model(
     "densenet201", default_size=224, min_size=32, preprocessing="torch",
     unfreeze_prefixes=("conv5_block1", "pool4"),
+    feature_layers=dict(P1="conv1_relu", P2="pool2_relu", P3="pool3_relu", P4="pool4_relu", P5="relu"),
 )
 def DenseNet201(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
                 pooling=None, classes=1000, classifier_activation="softmax", name="densenet201"):

@@ -15,6 +15,9 @@ trainable: they stay in inference mode, with their ImageNet statistics, in both 
 needed: Keras 3 lets the `training=True` of `fit` override the `training=False` recorded in a
 Functional graph, keras-team/keras#20285, and a non-trainable BatchNormalization layer runs in
 inference mode whatever `training` says.)
+
+For a detection or segmentation head on `create_model(name, features_only=True)`,
+`unfreeze_from(model, "P4")` freezes the backbone below pyramid level P4 (see keras_nets.features).
 """
 
 import inspect
@@ -30,6 +33,7 @@ import numpy as np
 from keras import layers
 
 from keras_nets import registry
+from keras_nets.features import unfreeze_from  # noqa: F401 - a features model from a level on
 
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_FINE_TUNE_LEARNING_RATE = 1e-5
@@ -45,6 +49,7 @@ def build_classifier(
     freeze=True,
     learning_rate=DEFAULT_LEARNING_RATE,
     name=None,
+    distribution=None,
     **base_kwargs,
 ):
     """A compiled `classes`-way classifier on the registry model `base`, its top replaced.
@@ -60,6 +65,10 @@ def build_classifier(
         BatchNormalization layers stay frozen, in inference mode, either way.
       learning_rate: Adam learning rate the model is compiled with.
       name: the model's name (default "<base>_classifier").
+      distribution: a strategy from `keras_nets.distribution.data_parallel` (or any object
+        with a `.scope()`: a `keras.distribution.Distribution`, a `tf.distribute.Strategy`): the
+        model is built and compiled in its scope, for data-parallel training; fit it in that
+        scope too (JAX needs it to split the batches).
       **base_kwargs: more arguments for the base builder, e.g. `alpha=0.35` for MobileNetV2.
 
     Returns:
@@ -67,6 +76,19 @@ def build_classifier(
       categorical cross-entropy and accuracy. Its layers: "image", the preprocessing, the base
       model (named as the base builder names it), "avg_pool", "dropout", "predictions".
     """
+    if distribution is not None:  # the weights are made (and mirrored) on every device
+        with distribution.scope():
+            return build_classifier(
+                base,
+                classes,
+                image_size=image_size,
+                weights=weights,
+                dropout=dropout,
+                freeze=freeze,
+                learning_rate=learning_rate,
+                name=name,
+                **base_kwargs,
+            )
     config = registry.get_config(base)
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
         raise ValueError(f"classes={classes!r}: expected an integer of at least 2")

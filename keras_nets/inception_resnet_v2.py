@@ -23,6 +23,7 @@ from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the m
 @register_model(
     "inception_resnet_v2", default_size=299, min_size=75, preprocessing="tf",
     unfreeze_prefixes=("mixed_7a", "mixed_6a"),
+    feature_layers=dict(P1="stem_conv3_ac", P2="stem_conv5_ac", P3="block35_10_ac", P4="block17_20_ac", P5="conv_7b_ac"),
 )
 @builder.with_args_doc(
     input_shape="(height, width, 3), each at least 75; only with `include_top=False` may it\n"
@@ -38,10 +39,10 @@ def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None,
     # Stem ------------------------------------------------------------ 299x299x3
     x = conv2d_bn(build.input, 32, 3, strides=2, padding="valid")  # 149x149x32
     x = conv2d_bn(x, 32, 3, padding="valid")  # 147x147x32
-    x = conv2d_bn(x, 64, 3)  # 147x147x64
+    x = conv2d_bn(x, 64, 3, name="stem_conv3")  # 147x147x64
     x = layers.MaxPooling2D(3, strides=2)(x)  # 73x73x64
     x = conv2d_bn(x, 80, 1, padding="valid")  # 73x73x80
-    x = conv2d_bn(x, 192, 3, padding="valid")  # 71x71x192
+    x = conv2d_bn(x, 192, 3, padding="valid", name="stem_conv5")  # 71x71x192
     x = layers.MaxPooling2D(3, strides=2)(x)  # 35x35x192
 
     # Mixed 5b (Inception-A) ------------------------------------------ 35x35x192

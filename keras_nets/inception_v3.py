@@ -22,6 +22,7 @@ from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the m
 @register_model(
     "inception_v3", default_size=299, min_size=75, preprocessing="tf",
     unfreeze_prefixes=("mixed8", "mixed7"),
+    feature_layers=dict(P1="stem_conv3", P2="stem_conv5", P3="mixed2", P4="mixed7", P5="mixed10"),
 )
 @builder.with_args_doc(
     input_shape="(height, width, 3), each at least 75; only with `include_top=False` may it\n"
@@ -48,11 +49,11 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
     # Stem ------------------------------------------------------------ 299x299x3
     x = conv2d_bn(build.input, 32, 3, 3, strides=(2, 2), padding="valid")
     x = conv2d_bn(x, 32, 3, 3, padding="valid")
-    x = conv2d_bn(x, 64, 3, 3)
+    x = conv2d_bn(x, 64, 3, 3, name="stem_conv3")
     x = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)  # 73x73x64
 
     x = conv2d_bn(x, 80, 1, 1, padding="valid")
-    x = conv2d_bn(x, 192, 3, 3, padding="valid")
+    x = conv2d_bn(x, 192, 3, 3, padding="valid", name="stem_conv5")
     x = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)  # 35x35x192
 
     # 35x35 Inception blocks ------------------------------------------

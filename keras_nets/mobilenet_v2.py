@@ -22,6 +22,7 @@ PUBLISHED_SIZES = (96, 128, 160, 192, 224)
 @register_model(
     "mobilenet_v2", default_size=224, min_size=32, preprocessing="tf",
     unfreeze_prefixes=("block_13", "block_16"),
+    feature_layers=dict(P1="expanded_conv_project_BN", P2="block_2_add", P3="block_5_add", P4="block_12_add", P5="out_relu"),
 )
 def MobileNetV2(
     input_shape=None,

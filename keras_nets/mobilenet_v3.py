@@ -39,9 +39,16 @@ DOC = """Builds MobileNetV3-{size} ({parameters} parameters at alpha 1.0; 224x22
     """
 
 
+# Evaluation pipeline: the accuracies Keras quotes for MobileNetV3 are TF-slim's (tensorflow/models
+# research/slim/nets/mobilenet), measured with inception_preprocessing.preprocess_for_eval: a
+# central 0.875 crop resized bilinearly. Hence crop_pct 0.875 (the default) and bilinear.
+
+
 @register_model(
     "mobilenet_v3_small", default_size=224, min_size=32, preprocessing="none",
+    interpolation="bilinear",  # TF-slim's evaluation, see above
     unfreeze_prefixes=("expanded_conv_8", "expanded_conv_3"),
+    feature_layers=dict(P1="conv_act", P2="expanded_conv_project_bn", P3="expanded_conv_2_add", P4="expanded_conv_7_add", P5="conv_1_act"),
 )
 def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
                      weights="imagenet", input_tensor=None, classes=1000, pooling=None,
@@ -52,7 +59,9 @@ def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_to
 
 @register_model(
     "mobilenet_v3_large", default_size=224, min_size=32, preprocessing="none",
+    interpolation="bilinear",  # TF-slim's evaluation, see above
     unfreeze_prefixes=("expanded_conv_12", "expanded_conv_6"),
+    feature_layers=dict(P1="expanded_conv_add", P2="expanded_conv_2_add", P3="expanded_conv_5_add", P4="expanded_conv_11_add", P5="conv_1_act"),
 )
 def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
                      weights="imagenet", input_tensor=None, classes=1000, pooling=None,
@@ -130,14 +139,14 @@ def MobileNetV3(model_type, stack, last_point_ch, arguments):
         x = layers.Rescaling(scale=1.0 / 127.5, offset=-1.0)(x)  # 0-255 to [-1, 1]
     x = layers.Conv2D(16, 3, strides=(2, 2), padding="same", use_bias=False, name="conv")(x)
     x = layers.BatchNormalization(name="conv_bn", **BN)(x)
-    x = activate(x, activation)  # 112x112x16
+    x = activate(x, activation, name="conv_act")  # 112x112x16
 
     x = stack(x, alpha, kernel, activation, se_ratio)  # 7x7x96 (small) or 7x7x160 (large)
 
     # Last stage: 1x1 convolution to six times the channels ------------ 7x7
     x = layers.Conv2D(make_divisible(x.shape[-1] * 6), 1, padding="same", use_bias=False, name="conv_1")(x)
     x = layers.BatchNormalization(name="conv_1_bn", **BN)(x)
-    x = activate(x, activation)  # 7x7x576 (small) or 7x7x960 (large)
+    x = activate(x, activation, name="conv_1_act")  # 7x7x576 (small) or 7x7x960 (large)
 
     if build.include_top:
         if alpha > 1.0:
@@ -202,11 +211,11 @@ def squeeze_excite(inputs, filters, se_ratio, prefix):
     return layers.Multiply(name=f"{prefix}squeeze_excite_mul")([inputs, x])
 
 
-def activate(x, activation):
+def activate(x, activation, name=None):
     """ReLU as a ReLU layer, hard-swish (x * relu6(x + 3) / 6) as the built-in activation."""
     if activation == "relu":
-        return layers.ReLU()(x)
-    return layers.Activation(activation)(x)
+        return layers.ReLU(name=name)(x)
+    return layers.Activation(activation, name=name)(x)
 
 
 def published_variant(model_type, alpha, minimalistic):

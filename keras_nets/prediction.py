@@ -6,8 +6,11 @@
         print(result.source, result.predictions or result.error)
 
 What `keras-nets predict` prints, as Python values. Each image is read by
-`image_files.read_image` (any PIL mode, EXIF orientation applied; files or http(s) URLs), resized
-to the model's input size and preprocessed the model's own way.
+`image_files.read_image` (any PIL mode, EXIF orientation applied; files or http(s) URLs), then
+goes through the model's evaluation pipeline (`preprocessing.eval_transform`: shorter side
+resized, centre crop, the model's interpolation and `preprocess_input`), the one `keras-nets
+evaluate` measures accuracy with. A classifier trained by keras-nets gets the whole image resized
+to its input size, as in training (`preprocessing.trained_transform`).
 """
 
 import dataclasses
@@ -15,6 +18,7 @@ import dataclasses
 import numpy as np
 
 from keras_nets.image_files import ImageError, read_image
+from keras_nets.preprocessing import trained_transform
 
 IMAGENET = "imagenet"
 DEFAULT_MODEL = "xception"
@@ -31,13 +35,14 @@ class Result:
 
 
 class Classifier:
-    """A model with its input size, preprocessing and label decoding."""
+    """A model with its evaluation pipeline (`preprocessing.EvalTransform`) and label decoding."""
 
-    def __init__(self, model, preprocess, decode, fast=False):
+    def __init__(self, model, transform, decode, fast=False, class_names=None):
         self.model = model
         self.size = tuple(model.input_shape[1:3])
-        self.preprocess = preprocess
+        self.transform = transform
         self.decode = decode
+        self.class_names = class_names  # a trained classifier's labels, in output order
         if fast:
             import keras_nets
 
@@ -46,7 +51,7 @@ class Classifier:
             self._predict = lambda batch: model.predict(batch, verbose=0)
 
     @classmethod
-    def load(cls, model=None, weights=IMAGENET, fast=False):
+    def load(cls, model=None, weights=IMAGENET, fast=False, crop_pct=None):
         """The classifier for a registry model and its weights, or for a trained `.keras` file.
 
         Args:
@@ -54,17 +59,20 @@ class Classifier:
           weights: "imagenet", a `.h5` weights file for `model`, or a `model.keras` saved by
             `keras-nets train` (labels from the class_names.json beside it).
           fast: predict through `keras_nets.compile_for_inference`.
+          crop_pct: overrides the evaluation pipeline's centre crop fraction.
         """
         if str(weights).endswith(".keras"):
-            return cls.from_trained(weights, fast=fast)
+            return cls.from_trained(weights, fast=fast, crop_pct=crop_pct)
         from keras_nets import registry
+        from keras_nets.preprocessing import eval_transform
 
         config = registry.get_config(model or DEFAULT_MODEL)
         built = config.build(weights=weights)
-        return cls(built, config.preprocess_input, imagenet_decoder, fast=fast)
+        transform = eval_transform(config, size=built.input_shape[1], crop_pct=crop_pct)
+        return cls(built, transform, imagenet_decoder, fast=fast)
 
     @classmethod
-    def from_trained(cls, path, fast=False):
+    def from_trained(cls, path, fast=False, crop_pct=None):
         """A model.keras saved by `keras-nets train`; its labels are the class_names.json beside it."""
         from keras_nets import finetune
         from keras_nets.imagenet import top_classes
@@ -76,13 +84,23 @@ class Classifier:
             return top_classes(probabilities, top, labels)
 
         # The model preprocesses its raw 0-255 input itself.
-        return cls(model, lambda batch: batch, decode, fast=fast)
+        transform = trained_transform(model.input_shape[1], crop_pct=crop_pct)
+        return cls(model, transform, decode, fast=fast, class_names=class_names)
+
+    def read(self, source):
+        """The model's input pixels for a file path or URL (`transform` applied); ImageError if
+        it cannot be read."""
+        return self.transform(read_image(source))
 
     def predict(self, images, top):
-        """[(wnid or None, label, score), ...] best first, for each image (an RGB array) of a list."""
-        batch = self.preprocess(np.stack(images).astype("float32"))
-        probabilities = np.asarray(self._predict(batch))
+        """[(wnid or None, label, score), ...] best first, for each image of a list (`read`'s
+        pixels)."""
+        probabilities = self.scores(images)
         return self.decode(probabilities, min(top, probabilities.shape[-1]))
+
+    def scores(self, images):
+        """The model's output (one score per class) for `read`'s pixels of each image of a list."""
+        return np.asarray(self._predict(self.transform.preprocess(np.stack(images))))
 
     def predict_files(self, sources, top=5, batch=32):
         """Yields a `Result` per file path or URL, in order, reading and predicting `batch` at a time.
@@ -93,7 +111,7 @@ class Classifier:
             images, results = [], []
             for source in sources[start : start + batch]:
                 try:
-                    images.append(read_image(source, self.size))
+                    images.append(self.read(source))
                     results.append(Result(source))
                 except ImageError as error:
                     results.append(Result(source, error=error))

@@ -16,8 +16,16 @@ import dataclasses
 import functools
 import importlib
 import importlib.util
+import inspect
 
 PREPROCESSING = ("tf", "caffe", "torch", "none")  # imagenet.preprocess_input modes, or built in
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")  # PIL's resampling filters
+# The evaluation pipeline of Keras' published accuracies (keras-applications' README table,
+# which keras.io repeats): shorter side resized to 256, central 224x224 crop (7/8), bicubic
+# (cv2.INTER_CUBIC), as the table's author, taehoonlee, describes it in keras-team/
+# keras-applications#88 and #99. Also the default where nothing is documented (timm's too).
+DEFAULT_CROP_PCT = 0.875
+DEFAULT_INTERPOLATION = "bicubic"
 # The modules under keras_nets that register models, in the order of README.md's model table.
 MODEL_MODULES = (
     "xception",
@@ -49,6 +57,13 @@ class ModelConfig:
       unfreeze_prefixes: block prefixes `finetune.unfreeze_top` accepts, the first documented:
         each names the first layer of a block, so that block and all after it train.
       function: the builder function itself (also for builders no module attribute names).
+      feature_layers: {level: layer name}, e.g. {"P1": "block1_conv2_act", ...}: the layer of
+        the model without its top that gives each pyramid level (stride 2**k for "Pk"), the last
+        block output at that stride, after its activation (see keras_nets.features).
+      crop_pct, interpolation: the evaluation pipeline of the published accuracy (see
+        `keras_nets.preprocessing.eval_transform`): the shorter side is resized to
+        round(size / crop_pct) with `interpolation` ("bicubic", "bilinear", ...), then the
+        central size x size square is cropped.
     """
 
     name: str
@@ -60,14 +75,31 @@ class ModelConfig:
     published_weights: bool = True
     unfreeze_prefixes: tuple = ()
     function: object = dataclasses.field(default=None, compare=False, repr=False)
+    feature_layers: dict = dataclasses.field(default_factory=dict)
+    crop_pct: float = DEFAULT_CROP_PCT
+    interpolation: str = DEFAULT_INTERPOLATION
 
     @property
     def module(self):
         return importlib.import_module(self.module_name)
 
-    def build(self, **kwargs):
-        """Builds the model: `create_model(name, **kwargs)` for this config."""
-        return (self.function or getattr(self.module, self.builder))(**kwargs)
+    def build(self, include_preprocessing=None, **kwargs):
+        """Builds the model: `create_model(name, **kwargs)` for this config.
+
+        `include_preprocessing=True`: the model takes raw 0-255 RGB and applies its own
+        `preprocess_input` in the graph (see `keras_nets.preprocessing.with_preprocessing`); a
+        builder with an `include_preprocessing` argument of its own (MobileNetV3) gets it.
+        """
+        builder = self.function or getattr(self.module, self.builder)
+        if "include_preprocessing" in inspect.signature(builder).parameters:
+            if include_preprocessing is not None:
+                kwargs["include_preprocessing"] = include_preprocessing
+            return builder(**kwargs)
+        if include_preprocessing:
+            from keras_nets import preprocessing  # imports Keras: not at `import keras_nets` time
+
+            return preprocessing.with_preprocessing(self, builder, kwargs)
+        return builder(**kwargs)
 
     def preprocess_input(self, x, **kwargs):
         """The model's `preprocess_input`: its pixels (0-255 RGB) as the network expects them."""
@@ -90,6 +122,9 @@ def register_model(
     preprocessing,
     published_weights=True,
     unfreeze_prefixes=(),
+    feature_layers=None,
+    crop_pct=DEFAULT_CROP_PCT,
+    interpolation=DEFAULT_INTERPOLATION,
 ):
     """Decorator that registers a builder under `name`; stack several for several entries.
 
@@ -101,8 +136,8 @@ def register_model(
 
     Args:
       name: the registry name; a ValueError if it is taken.
-      default_size, min_size, preprocessing, published_weights, unfreeze_prefixes: the
-        `ModelConfig` fields.
+      default_size, min_size, preprocessing, published_weights, unfreeze_prefixes,
+        feature_layers, crop_pct, interpolation: the `ModelConfig` fields.
 
     Returns:
       The decorator, which returns the builder unchanged.
@@ -119,6 +154,9 @@ def register_model(
             published_weights,
             tuple(unfreeze_prefixes),
             builder,
+            feature_layers=dict(feature_layers or {}),
+            crop_pct=float(crop_pct),
+            interpolation=interpolation,
         )
         if name in _MODELS and _MODELS[name] != config:
             raise ValueError(f"model={name!r} is registered already, by {_MODELS[name].builder}")
@@ -127,6 +165,10 @@ def register_model(
 
     if preprocessing not in PREPROCESSING:
         raise ValueError(f"preprocessing={preprocessing!r}: expected one of {PREPROCESSING}")
+    if not (isinstance(crop_pct, (int, float)) and 0 < crop_pct <= 1):
+        raise ValueError(f"crop_pct={crop_pct!r}: expected a fraction in (0, 1]")
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation={interpolation!r}: expected one of {INTERPOLATIONS}")
     return register
 
 
@@ -198,9 +240,14 @@ class _Models(collections.abc.Mapping):
 MODELS = _Models()
 
 
-def list_models():
-    """The registry names of every model, in the order of the model table in README.md."""
-    return list(models())
+def list_models(features_only=False):
+    """The registry names of every model, in the order of the model table in README.md.
+
+    Args:
+      features_only: list only the models that declare feature levels, i.e. that
+        `create_model(name, features_only=True)` builds (all of the package's own).
+    """
+    return [name for name, config in models().items() if config.feature_layers or not features_only]
 
 
 def get_config(name):
@@ -213,9 +260,22 @@ def get_config(name):
         ) from None
 
 
-def create_model(name, **kwargs):
+def create_model(name, features_only=False, out_levels=None, **kwargs):
     """Builds the model registered under `name`, e.g. `create_model("xception", weights=None)`.
 
     Keyword arguments go to the builder unchanged (`include_top`, `weights`, `input_shape`, ...).
+
+    Args:
+      name: the registry name.
+      features_only: build the feature extractor instead: a model whose output is a dict of
+        feature maps keyed by pyramid level, "P1" ... "P5" (see `keras_nets.features`).
+      out_levels: with `features_only=True`, the levels to output, e.g. ("P3", "P4", "P5");
+        None for every level the network has.
     """
+    if out_levels is not None and not features_only:
+        raise ValueError(f"out_levels={out_levels!r}: expected None unless features_only=True")
+    if features_only:
+        from keras_nets import features  # imports Keras: not at `import keras_nets` time
+
+        return features.create_features_model(name, out_levels=out_levels, **kwargs)
     return get_config(name).build(**kwargs)

@@ -20,6 +20,7 @@ from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the m
 @register_model(
     "resnet50", default_size=224, min_size=32, preprocessing="caffe",
     unfreeze_prefixes=("res5a", "res4a"),
+    feature_layers=dict(P1="conv1_relu", P2="res2c_out", P3="res3d_out", P4="res4f_out", P5="res5c_out"),
 )
 @builder.with_args_doc(
     input_shape="(height, width, 3), each at least 32; only with `include_top=False` may it\n"
@@ -35,7 +36,7 @@ def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shap
     x = layers.ZeroPadding2D(padding=(3, 3), name="conv1_pad")(build.input)
     x = layers.Conv2D(64, (7, 7), strides=(2, 2), kernel_initializer="he_normal", name="conv1")(x)
     x = layers.BatchNormalization(axis=3, name="bn_conv1")(x)
-    x = layers.Activation("relu")(x)  # 112x112x64
+    x = layers.Activation("relu", name="conv1_relu")(x)  # 112x112x64
     x = layers.ZeroPadding2D(padding=(1, 1), name="pool1_pad")(x)
     x = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)  # 56x56x64
 
@@ -71,7 +72,7 @@ def identity_block(input_tensor, kernel_size, filters, stage, block):
     """The bottleneck with the input added back unchanged (its channels equal `filters[2]`)."""
     x = bottleneck(input_tensor, kernel_size, filters, stage, block)
     x = layers.add([x, input_tensor])
-    return layers.Activation("relu")(x)
+    return layers.Activation("relu", name=f"res{stage}{block}_out")(x)
 
 
 def conv_block(input_tensor, kernel_size, filters, stage, block, strides=(2, 2)):
@@ -89,7 +90,7 @@ def conv_block(input_tensor, kernel_size, filters, stage, block, strides=(2, 2))
     shortcut = layers.BatchNormalization(axis=3, name=f"bn{stage}{block}_branch1")(shortcut)
 
     x = layers.add([x, shortcut])
-    return layers.Activation("relu")(x)
+    return layers.Activation("relu", name=f"res{stage}{block}_out")(x)
 
 
 def bottleneck(input_tensor, kernel_size, filters, stage, block, strides=(1, 1)):

@@ -29,6 +29,7 @@ STAGE_REPEATS = (4, 8, 4)
 @register_model(
     "shufflenet_v2", default_size=224, min_size=32, preprocessing="torch",
     published_weights=False, unfreeze_prefixes=("stage4", "stage3"),
+    feature_layers=dict(P1="conv1_relu", P2="maxpool", P3="stage2_unit4_concat", P4="stage3_unit8_concat", P5="conv5_relu"),
 )
 @builder.with_args_doc(
     top="the `classes`-way classifier", imagenet=False,

@@ -59,6 +59,7 @@ def train_classifier(
     seed=1337,
     overwrite=False,
     verbose=1,
+    distribution=None,
     **classifier_kwargs,
 ):
     """Trains a classifier on DATA_DIR and writes the run to OUTPUT; returns its history.
@@ -73,6 +74,9 @@ def train_classifier(
       seed: seed of the shuffling and of the new layers: the same run twice gives the same model.
       overwrite: replace an earlier run in OUTPUT (otherwise an OutputError).
       verbose: `model.fit`'s verbosity.
+      distribution: a strategy from `keras_nets.distribution.data_parallel`: the model is built
+        and trained on its devices, each batch of `batch_size` (the global batch) split across
+        them.
       **classifier_kwargs: `finetune.classifier_to_train` arguments (weights, trained_classes,
         image_size, freeze, dropout, learning_rate, alpha, ...).
 
@@ -94,7 +98,8 @@ def train_classifier(
     finetune.check_learning_rate(classifier_kwargs.get("learning_rate", finetune.DEFAULT_LEARNING_RATE))
     class_names = check_dataset(data_dir, classes)
     keras.utils.set_random_seed(seed)
-    model = finetune.classifier_to_train(base, classes, **classifier_kwargs)
+    with scope_of(distribution):
+        model = finetune.classifier_to_train(base, classes, **classifier_kwargs)
     size = tuple(model.input_shape[1:3])
     train, validation = (
         keras.utils.image_dataset_from_directory(
@@ -115,14 +120,15 @@ def train_classifier(
     write_json(output / CLASS_NAMES_FILE, class_names)
     pause_for_tests("before-fit")
     try:
-        history = model.fit(
-            train,
-            validation_data=validation,
-            epochs=epochs,
-            callbacks=[best_checkpoint_class()(output / "best.keras")],
-            shuffle=False,  # the training dataset reshuffles itself every epoch
-            verbose=verbose,
-        )
+        with scope_of(distribution):
+            history = model.fit(
+                train,
+                validation_data=validation,
+                epochs=epochs,
+                callbacks=[best_checkpoint_class()(output / "best.keras")],
+                shuffle=False,  # the training dataset reshuffles itself every epoch
+                verbose=verbose,
+            )
     except Exception as error:
         if not isinstance(error, MemoryError) and type(error).__name__ != "ResourceExhaustedError":
             raise
@@ -136,6 +142,11 @@ def train_classifier(
     history = {key: [float(v) for v in values] for key, values in history.history.items()}
     write_json(output / "history.json", history)
     return history
+
+
+def scope_of(distribution):
+    """`distribution.scope()`, or a scope that does nothing for None (one device)."""
+    return contextlib.nullcontext() if distribution is None else distribution.scope()
 
 
 def check_output(output, overwrite):

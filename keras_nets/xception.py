@@ -16,6 +16,7 @@ from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the m
 @register_model(
     "xception", default_size=299, min_size=71, preprocessing="tf",
     unfreeze_prefixes=("block13", "block14"),
+    feature_layers=dict(P1="block1_conv2_act", P2="block3_sepconv1_act", P3="block4_sepconv1_act", P4="block13_sepconv1_act", P5="block14_sepconv2_act"),
 )
 @builder.with_args_doc(
     input_shape="(height, width, 3), each at least 71; only with `include_top=False` may it\n"

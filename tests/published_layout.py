@@ -77,7 +77,7 @@ def random_images(shape, seed=0):
 
 def assert_same_outputs(actual, expected, rtol=1e-5):
     """Equal to a relative `rtol`, measured against the largest magnitude of `expected`."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
+    actual, expected = (np.asarray(keras.ops.convert_to_numpy(y)) for y in (actual, expected))
     assert actual.shape == expected.shape
     scale = float(np.max(np.abs(expected)))
     assert scale > 0, "the reference output is all zeros: the comparison would prove nothing"

@@ -246,6 +246,7 @@ def seed_model_and_images(weights, images):
     return model, keras_nets.get_config(SMALL_MODEL).preprocess_input(np.load(images))
 
 
+@pytest.mark.tensorflow_only  # compares TensorFlow here with the other backend in a child
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_heatmaps_are_the_same_on_tensorflow_and_other_backends(backend, tmp_path):
     """MobileNetV2 on TensorFlow here, on `backend` in a child process: the same heatmaps.

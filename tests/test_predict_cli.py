@@ -24,6 +24,7 @@ import keras_nets
 from keras_nets import registry
 from keras_nets.cli import main
 from keras_nets.image_files import ImageError, load_rgb
+from keras_nets.preprocessing import eval_transform
 from keras_nets.imagenet import class_index
 from PIL import Image
 
@@ -255,8 +256,8 @@ def test_scores_are_the_model_on_its_own_preprocessing(capsys, tmp_path, images,
     assert status == 0, err
 
     model = config.build(weights=weights)
-    size = (config.default_size, config.default_size)
-    pixels = np.stack([load_rgb(path, size) for path in paths])
+    # predict's pipeline is the model's evaluation pipeline (tested in test_eval_transform.py)
+    pixels = np.stack([eval_transform(name)(load_rgb(path)) for path in paths])
     expected = model.predict(config.preprocess_input(pixels), verbose=0)
     assert_informative(expected, f"{name} predictions")
     np.testing.assert_allclose(score_vectors(out), expected, atol=1e-6)
@@ -293,6 +294,6 @@ def test_a_model_registered_from_a_test_works_with_predict_model(capsys, tmp_pat
                    "--json", "--top", "1000"])
     out, err = capsys.readouterr()
     assert status == 0, err
-    pixels = np.stack([load_rgb(path, (32, 32)) for path in paths])
+    pixels = np.stack([eval_transform("tiny_net_predict")(load_rgb(path)) for path in paths])
     expected = model.predict(keras_nets.get_config("tiny_net_predict").preprocess_input(pixels), verbose=0)
     np.testing.assert_allclose(score_vectors(out), expected, atol=1e-6)

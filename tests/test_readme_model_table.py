@@ -1,12 +1,13 @@
 """README.md's model table has exactly one correct row per registry entry: name, builder, input
-size and parameter count, checked on each model built by `create_model` at its default size."""
+size and parameter count, checked on each model built by `create_model` at its default size,
+and the feature levels with their channels, as `feature_info` gives them."""
 
 import pathlib
 import re
 
 import pytest
 
-from keras_nets import create_model, get_config, list_models
+from keras_nets import create_model, feature_info, get_config, list_models
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
@@ -42,3 +43,12 @@ def test_create_model_builds_the_row_of_the_table(name):
     assert builder == f"`{config.builder}`"
     assert re.match(rf"{config.default_size}\b", size)
     assert int(parameters.replace(",", "")) == model.count_params()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_the_feature_levels_column_is_what_feature_info_says(name):
+    """`feature_info` (channels at the default width) written as "P1-P5: 64, 128, ..."."""
+    info = feature_info(name)
+    levels = f"{info[0]['level']}-{info[-1]['level']}"
+    channels = ", ".join(str(entry["channels"]) for entry in info)
+    assert table_rows()[name][-1] == f"{levels}: {channels}"

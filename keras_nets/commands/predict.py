@@ -42,10 +42,26 @@ def add_parser(subparsers):
     parser.add_argument(
         "--fast", action="store_true", help="predict through keras_nets.compile_for_inference"
     )
+    parser.add_argument(
+        "--output",
+        metavar="RESULTS.jsonl",
+        help="append one JSON line per image to this file as it is predicted (large folders: "
+        "listed lazily, decoded in parallel); nothing is printed per image",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="with --output: skip the images already in it"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="with --output: replace an existing file"
+    )
     parser.set_defaults(run=run)
 
 
 def run(args):
+    if args.output is not None:
+        return run_into_file(args)
+    if args.resume or args.overwrite:
+        return fail("predict", "--resume and --overwrite go with --output RESULTS.jsonl", USAGE)
     sources, missing = find_images_or_report(args.inputs)
     failed = len(missing)
     if not sources:
@@ -68,6 +84,34 @@ def run(args):
     if failed:
         print(f"keras-nets predict: {failed} input(s) could not be read", file=sys.stderr)
     return FAILED if failed else OK
+
+
+def run_into_file(args):
+    """`predict --output`: `folder_prediction.predict_folder`, a summary line on stderr."""
+    from keras_nets import folder_prediction
+
+    try:
+        counts = folder_prediction.predict_folder(
+            args.inputs,
+            args.output,
+            model=args.model,
+            weights=args.weights,
+            fast=args.fast,
+            top=args.top,
+            batch=args.batch,
+            resume=args.resume,
+            overwrite=args.overwrite,
+        )
+    except (ValueError, OSError, RuntimeError) as error:
+        return fail("predict", error, USAGE, {"output": "--output"})
+    for item in counts["missing"]:
+        print(f"{item}: no such file or directory", file=sys.stderr)
+    print(
+        f"keras-nets predict: {counts['predicted']} image(s) predicted into {args.output}, "
+        f"{counts['skipped']} already there, {counts['failed']} could not be read",
+        file=sys.stderr,
+    )
+    return FAILED if counts["failed"] or counts["missing"] else OK
 
 
 def show(path, predictions, as_json):

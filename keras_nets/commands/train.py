@@ -31,6 +31,7 @@ FLAGS = {
     "learning_rate": "--learning-rate",
     "classes": "--classes",
     "dropout": "--dropout",
+    "devices": "--devices",
 }
 
 
@@ -86,6 +87,20 @@ def add_parser(subparsers):
     parser.add_argument(
         "--seed", type=int, default=1337, help="seed of the shuffling and the new layers (1337)"
     )
+    parser.add_argument(
+        "--distribute",
+        choices=["data-parallel"],
+        default=None,
+        help="train on several local devices, each --batch split across them (JAX: "
+        "keras.distribution.DataParallel; TensorFlow: tf.distribute.MirroredStrategy)",
+    )
+    parser.add_argument(
+        "--devices",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="with --distribute: the first N local devices (default: all)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -103,8 +118,23 @@ def classifier_arguments(args):
     )
 
 
+def distribution_of(args):
+    """The strategy --distribute asks for (None: one device); says which devices it uses."""
+    if args.distribute is None:
+        if args.devices is not None:
+            raise ValueError("--devices N goes with --distribute data-parallel")
+        return None
+    from keras_nets import distribution
+
+    strategy = distribution.data_parallel(args.devices)
+    names = distribution.device_names(strategy)
+    print(f"training on {len(names)} device(s): {', '.join(names)}", flush=True)
+    return strategy
+
+
 def run(args):
     try:
+        strategy = distribution_of(args)
         training.train_classifier(
             args.data_dir,
             args.output,
@@ -114,6 +144,7 @@ def run(args):
             batch_size=args.batch,
             seed=args.seed,
             overwrite=args.overwrite,
+            distribution=strategy,
             **classifier_arguments(args),
         )
     except (ValueError, OSError, RuntimeError) as error:

@@ -107,6 +107,7 @@ class CompiledModel:
         self._input_shape = tuple(model.inputs[0].shape[1:])
         self._input_dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
         self._single_output = len(model.outputs) == 1
+        self._output_structure = model.output
 
     @property
     def backend(self):
@@ -140,6 +141,8 @@ class CompiledModel:
             raise ValueError(f"batch_size={batch_size!r}: expected a positive integer")
         chunks = [self._run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         outputs = [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*chunks)]
+        if isinstance(self._output_structure, dict):  # as model.predict: {name: array}
+            return keras.tree.pack_sequence_as(self._output_structure, outputs)
         return outputs[0] if self._single_output else outputs
 
     __call__ = predict

@@ -14,6 +14,8 @@ import importlib.util
 import logging
 import os
 import stat
+import subprocess
+import sys
 import tempfile
 import warnings
 
@@ -26,7 +28,7 @@ _SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "saved_model": ""}
 _KINDS = {"onnx": "an ONNX model", "tflite": "a TFLite model", "saved_model": "a SavedModel"}
 
 
-def export(model, path, format=None):
+def export(model, path, format=None, include_preprocessing=False):
     """Writes `model` (BatchNormalizations folded, see `fold_batch_norms`) for an inference runtime.
 
     Args:
@@ -41,6 +43,10 @@ def export(model, path, format=None):
         TensorFlow Lite) or "saved_model" (a TensorFlow SavedModel with a `serve` function);
         None picks it from the suffix of `path` (.onnx, .tflite, anything else: saved_model).
         The batch size stays free in every format.
+      include_preprocessing: the file's input is uint8 images (0-255 RGB), as serving code
+        decodes them, cast to float inside. For a model that preprocesses its input itself:
+        `create_model(..., include_preprocessing=True)`, MobileNetV3, a `keras-nets train`
+        classifier; any other model is a ValueError.
 
     Returns:
       `path`.
@@ -51,11 +57,18 @@ def export(model, path, format=None):
     if format not in FORMATS:
         raise ValueError(f"format={format!r}: expected one of {', '.join(map(repr, FORMATS))}")
     check_graph_model(model)
+    if include_preprocessing and not takes_raw_pixels(model):
+        raise ValueError(
+            f"include_preprocessing=True: model {model.name!r} does not preprocess its input "
+            "itself; build it with create_model(..., include_preprocessing=True)"
+        )
     if format == "onnx" and not onnx_converter_installed():
-        raise ImportError("format='onnx' needs tf2onnx and onnx: `pip install keras-nets[onnx]`")
+        raise ImportError(f"format='onnx': {missing_onnx_converter()}")
     target = _replaceable_target(path, format)
 
     folded = fold_batch_norms(model)
+    if include_preprocessing:
+        folded = with_uint8_input(folded)
     writer = {"onnx": write_onnx, "tflite": write_tflite, "saved_model": write_saved_model}[format]
     with tempfile.TemporaryDirectory(dir=os.path.dirname(target), prefix=".keras-nets-export-") as tmp:
         staged = os.path.join(tmp, "model" + _SUFFIXES[format])
@@ -64,12 +77,32 @@ def export(model, path, format=None):
     return path
 
 
+def takes_raw_pixels(model):
+    """Whether `model` scales its input itself: a layer named "preprocess" (keras_nets puts its
+    `preprocess_input` there), or a Rescaling or Normalization, right after the input."""
+    first = [layer for layer in model.layers[:3] if not isinstance(layer, keras.layers.InputLayer)]
+    scaling = (keras.layers.Rescaling, keras.layers.Normalization)
+    return any(layer.name == "preprocess" or isinstance(layer, scaling) for layer in first)
+
+
+def with_uint8_input(model):
+    """`model` behind a uint8 input named "images", cast to float32 by a standard layer."""
+    images = keras.Input(model.input_shape[1:], dtype="uint8", name="images")
+    pixels = keras.layers.Rescaling(1.0, name="uint8_to_float")(images)  # Rescaling casts
+    return keras.Model(images, model(pixels), name=model.name)
+
+
 def write_onnx(model, path):
     """Writes `model` as it is (nothing folded) to the ONNX file `path` with Keras' `model.export`.
 
     The batch size stays free and the input is named "images"; the converters' INFO logs are
-    silenced. Needs tf2onnx and onnx (`onnx_converter_installed()`).
+    silenced. Keras converts with tf2onnx on TensorFlow, torch.onnx on PyTorch and jax2onnx on
+    JAX; on JAX without jax2onnx, TensorFlow converts the model in a child process instead (it is
+    a default dependency). `onnx_converter_installed()` says whether a converter is there.
     """
+    if keras.backend.backend() == "jax" and importlib.util.find_spec("jax2onnx") is None:
+        _write_onnx_on_tensorflow(model, path)
+        return
     with quiet_converters():
         model.export(path, format="onnx", verbose=False, input_signature=input_signature(model))
 
@@ -95,8 +128,65 @@ def onnx_bytes(model):
 
 
 def onnx_converter_installed():
-    """Whether tf2onnx and onnx, which write ONNX exports, are installed (checked without import)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("tf2onnx", "onnx"))
+    """Whether a converter that writes ONNX on the active Keras backend is installed (checked
+    without importing it)."""
+    return missing_onnx_converter() is None
+
+
+def missing_onnx_converter():
+    """None, or what is missing to write ONNX on the active Keras backend and how to install it."""
+
+    def installed(*names):
+        return all(importlib.util.find_spec(name) is not None for name in names)
+
+    backend = keras.backend.backend()
+    if backend == "torch" and installed("onnx"):
+        return None
+    if backend == "jax" and installed("onnx", "jax2onnx"):
+        return None
+    if backend in ("tensorflow", "jax") and installed("onnx", "tf2onnx", "tensorflow"):
+        return None
+    if backend == "torch":
+        return "ONNX from PyTorch (torch.onnx) needs onnx: `pip install onnx`"
+    if backend == "jax":
+        return (
+            "ONNX from JAX needs jax2onnx and onnx (`pip install jax2onnx`), or TensorFlow with "
+            "tf2onnx and onnx to convert in a child process (`pip install keras-nets[onnx]`)"
+        )
+    return (
+        f"ONNX from the Keras backend {backend!r} needs tf2onnx and onnx: "
+        "`pip install keras-nets[onnx]`"
+    )
+
+
+# Run by `python -c` with KERAS_BACKEND=tensorflow: argv[1] a .keras file, argv[2] the ONNX path.
+_CONVERT_ON_TENSORFLOW = """
+import sys
+import keras
+from keras_nets.inference.exporting import write_onnx
+write_onnx(keras.saving.load_model(sys.argv[1], compile=False), sys.argv[2])
+"""
+
+
+def _write_onnx_on_tensorflow(model, path):
+    """Writes the ONNX export of `model` (any backend) from a child process running TensorFlow,
+    through a .keras copy of it: the same export as on TensorFlow, and the conversion's memory
+    goes when the child ends."""
+    with tempfile.TemporaryDirectory(prefix="keras-nets-onnx-") as tmp:
+        saved = os.path.join(tmp, "model.keras")
+        model.save(saved)
+        result = subprocess.run(
+            [sys.executable, "-c", _CONVERT_ON_TENSORFLOW, saved, os.fspath(path)],
+            env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"},
+            capture_output=True,
+            text=True,
+        )
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no error message"])[-1]
+        raise RuntimeError(
+            f"model={model.name!r}: the ONNX conversion on TensorFlow (in a child process, as "
+            f"Keras on {keras.backend.backend()} has no converter here) failed: {last}"
+        )
 
 
 def input_signature(model):

@@ -1,0 +1,166 @@
+"""`keras-nets evaluate`: measured top-1 / top-5 accuracy on a folder of labelled images.
+
+    keras-nets evaluate ILSVRC2012/val --model resnet50            # ImageNet layout: n01440764/...
+    keras-nets evaluate flowers/validation --weights run/model.keras --json eval.json
+
+The work is `keras_nets.evaluation.evaluate`; this module reads arguments and prints. A file
+that cannot be read is reported on stderr and skipped; the exit status is then 1. With `--json
+OUT`, the numbers, per-class accuracy and the pipeline used go to OUT and, for up to 50 classes, a
+confusion matrix to OUT's name with `_confusion.png` (needs matplotlib); an existing file is
+replaced only with --overwrite.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+
+from keras_nets.commands._common import (
+    FAILED,
+    OK,
+    USAGE,
+    add_model_arguments,
+    fail,
+    positive_float,
+    positive_int,
+)
+from keras_nets.commands.predict import Progress
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="top-1 / top-5 accuracy on a folder of labelled images (e.g. ImageNet validation)",
+        description="Measures top-1 and top-5 accuracy on DATA, one sub-folder per class: WordNet "
+        "ids (n01440764, ...) for an ImageNet model, the class names of a trained model.keras. "
+        "Images go through the model's evaluation pipeline (resize, centre crop, preprocessing).",
+    )
+    parser.add_argument("data", metavar="DATA", help="folder with one sub-folder per class")
+    add_model_arguments(parser)
+    parser.add_argument("--batch", type=positive_int, default=32, help="images per batch (32)")
+    parser.add_argument(
+        "--crop-pct",
+        type=crop_fraction,
+        default=None,
+        metavar="F",
+        help="centre-crop fraction (default: the model's own, 0.875 for Keras' published weights)",
+    )
+    parser.add_argument("--limit", type=positive_int, help="at most N images, every class in turn")
+    parser.add_argument(
+        "--json",
+        metavar="OUT",
+        help="write the results, per-class accuracy and the pipeline to OUT (JSON); for up to 50 "
+        "classes also OUT_confusion.png",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="with --json: replace existing files"
+    )
+    parser.add_argument(
+        "--fast", action="store_true", help="predict through keras_nets.compile_for_inference"
+    )
+    parser.set_defaults(run=run)
+
+
+def crop_fraction(text):
+    """argparse type: a number in (0, 1]."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a fraction in (0, 1]")
+    return value
+
+
+def confusion_path(json_path):
+    path = pathlib.Path(json_path)
+    return path.with_name(f"{path.stem}_confusion.png")
+
+
+def check_outputs(paths, overwrite):
+    """An error line unless each path is new, or a regular file and --overwrite is given."""
+    for path in paths:
+        if not os.path.lexists(path):
+            if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                return f"--json {path}: its directory does not exist"
+            continue
+        if not os.path.isfile(path) or os.path.islink(path):
+            return f"--json {path}: exists and is not a regular file; not replaced"
+        if not overwrite:
+            return f"--json {path}: exists; choose another name, or replace it (--overwrite)"
+    return None
+
+
+def run(args):
+    from keras_nets import evaluation
+    from keras_nets.training import write_json
+
+    if args.json is not None:
+        problem = check_outputs([args.json, confusion_path(args.json)], args.overwrite)
+        if problem:
+            return fail("evaluate", problem, USAGE)
+    elif args.overwrite:
+        return fail("evaluate", "--overwrite goes with --json OUT", USAGE)
+
+    progress = None
+
+    def advance(done, total):
+        nonlocal progress
+        progress = progress or Progress(total, enabled=True)
+        progress.advance(done - progress.done)
+
+    def report(error):
+        if progress is None:
+            print(f"{error}; skipped", file=sys.stderr)
+        else:
+            progress.message(f"{error}; skipped")
+
+    try:
+        result = evaluation.evaluate(
+            args.model,
+            args.data,
+            weights=args.weights,
+            batch=args.batch,
+            crop_pct=args.crop_pct,
+            limit=args.limit,
+            fast=args.fast,
+            progress=advance,
+            on_error=report,
+        )
+    except (ValueError, OSError, RuntimeError) as error:
+        return fail("evaluate", error, USAGE, {"data_dir": "DATA", "crop_pct": "--crop-pct"})
+    if progress is not None:
+        progress.close()
+
+    unread = f" ({len(result.failed)} could not be read)" if result.failed else ""
+    print(f"images: {result.images}{unread}")
+    print(f"top-1:  {percent(result.top1)}")
+    print(f"top-5:  {percent(result.top5)}")
+    print(f"images/s: {result.images_per_second:.1f}")
+    print(f"pipeline: {describe(result.pipeline)}", flush=True)
+
+    if args.json is not None:
+        write_json(args.json, result.as_dict())
+        if result.confusion is not None:
+            try:
+                evaluation.write_confusion_png(result, confusion_path(args.json))
+            except ImportError:
+                print("keras-nets evaluate: matplotlib is not installed; no confusion matrix "
+                      "drawn (pip install matplotlib)", file=sys.stderr)
+    if result.failed:
+        print(f"keras-nets evaluate: {len(result.failed)} image(s) could not be read",
+              file=sys.stderr)
+        return FAILED
+    return OK
+
+
+def percent(fraction):
+    return "n/a (no image read)" if fraction is None else f"{fraction:.2%}"
+
+
+def describe(pipeline):
+    crop = pipeline["crop_pct"]
+    resize = (
+        f"whole image to {pipeline['size']}x{pipeline['size']}"
+        if crop is None
+        else f"shorter side to {pipeline['resize_shorter_side_to']}, central "
+        f"{pipeline['size']}x{pipeline['size']} (crop_pct {crop:g})"
+    )
+    return f"{resize}, {pipeline['interpolation']}, preprocessing {pipeline['preprocessing']}"

@@ -1,0 +1,260 @@
+"""Measured accuracy: top-1 and top-5 of a model on a folder of labelled images.
+
+    import keras_nets
+    result = keras_nets.evaluate("resnet50", "ILSVRC2012/val")   # ImageNet layout: n01440764/...
+    print(result.top1, result.top5, result.images_per_second)
+    keras_nets.evaluate(weights="run/model.keras", data_dir="flowers/validation")  # trained model
+
+What `keras-nets evaluate` prints. DATA holds one sub-folder per class: WordNet ids
+(`n01440764`, ...) for an ImageNet model, the class names of its `class_names.json` for a
+classifier trained by `keras-nets train`. A folder that names no class of the model is reported
+before any image is read. Images are read as predict reads them (`Classifier.read`: the model's
+evaluation pipeline, `keras_nets.preprocessing.eval_transform`), decoded on a pool of threads;
+a file that cannot be read is reported and skipped, and counts in `failed`.
+
+An image is top-k correct when fewer than k classes score strictly higher than its own class.
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from keras_nets.image_files import walk_images
+
+CONFUSION_MAX_CLASSES = 50  # a confusion matrix is drawn for this many classes at most
+
+
+class DatasetError(ValueError):
+    """DATA does not fit the model: not a folder, no class folders, or folders it cannot name."""
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """The outcome of `evaluate`.
+
+    Attributes:
+      top1, top5: the fractions of the images read whose class is the first / among the five
+        first (None when no image could be read).
+      images: the number of images read and scored; `failed`: [(path, message)] of those that
+        could not be read (not counted in the accuracies).
+      images_per_second: images read and scored per second of wall time, reading included.
+      per_class: {class folder: {"images", "top1", "top5"}}, in folder order.
+      classes: the class folders, in order; `confusion`: counts, one row per true class (in
+        `classes` order), one column per predicted class in `classes` then "other" (a class of
+        the model that has no folder); None above CONFUSION_MAX_CLASSES classes.
+      pipeline: the evaluation pipeline (`EvalTransform.describe()`) and the model.
+    """
+
+    top1: float
+    top5: float
+    images: int
+    failed: list
+    images_per_second: float
+    per_class: dict
+    classes: list
+    confusion: list
+    pipeline: dict
+
+    def as_dict(self):
+        """The result as JSON-ready values (`keras-nets evaluate --json`)."""
+        record = dataclasses.asdict(self)
+        record["failed"] = [{"image": str(path), "error": message} for path, message in self.failed]
+        return record
+
+
+def evaluate(
+    model=None,
+    data_dir=None,
+    *,
+    weights="imagenet",
+    batch=32,
+    crop_pct=None,
+    limit=None,
+    fast=False,
+    classifier=None,
+    progress=None,
+    on_error=None,
+    workers=None,
+):
+    """Top-1 and top-5 accuracy of a model on the labelled image folders in `data_dir`.
+
+    Args:
+      model: registry name (default "xception"), as `Classifier.load` takes it; ignored for a
+        `.keras` file or a `classifier`.
+      data_dir: one sub-folder per class (WordNet ids for ImageNet models, `class_names.json`'s
+        names for a trained model); files are found as predict finds them (hidden ones skipped).
+      weights: "imagenet", a `.h5` weights file for `model`, or a `model.keras` saved by
+        `keras-nets train`.
+      batch: images per batch.
+      crop_pct: overrides the evaluation pipeline's centre-crop fraction.
+      limit: evaluate at most this many images, taken from every class in turn (the first
+        image of each class, then the second, ...), so a small limit still spans the classes.
+      fast: predict through `keras_nets.compile_for_inference`.
+      classifier: a `prediction.Classifier` to evaluate instead of loading one (a model of your
+        own, e.g. at another input size, with `preprocessing.eval_transform(name, size)`).
+      progress: called with (images done, read or failed; images in all) after each batch.
+      on_error: called with each ImageError (a file that could not be read).
+      workers: threads decoding images (default: one per CPU).
+
+    Returns:
+      An `Evaluation`. A DatasetError (a ValueError) names what does not fit, before any image
+      is read.
+    """
+    from keras_nets.folder_prediction import decoded_batches
+    from keras_nets.image_files import ImageError
+    from keras_nets.prediction import Classifier
+
+    if not (isinstance(batch, int) and batch >= 1):
+        raise ValueError(f"batch={batch!r}: expected a positive integer")
+    if limit is not None and not (isinstance(limit, int) and limit >= 1):
+        raise ValueError(f"limit={limit!r}: expected a positive integer or None")
+    folders = class_folders(data_dir)  # before the model loads: a wrong folder fails fast
+    loaded = classifier is None
+    if loaded:
+        classifier = Classifier.load(model, weights, fast=fast, crop_pct=crop_pct)
+    label_of = class_indices(classifier, folders, data_dir)
+    files = labelled_files(data_dir, folders, limit)
+    classes = [label_of[folder] for folder in folders]
+    column = {label: i for i, label in enumerate(classes)}
+    confusion = np.zeros((len(folders), len(folders) + 1), dtype="int64")
+    ranks, truths, failed, done = [], [], [], 0
+
+    start = time.perf_counter()
+    for decoded in decoded_batches(iter(files), lambda item: classifier.read(item[0]), batch,
+                                   workers):
+        good = []
+        for (path, row), pixels in decoded:
+            if isinstance(pixels, ImageError):
+                failed.append((path, str(pixels)))
+                if on_error is not None:
+                    on_error(pixels)
+            else:
+                good.append((row, pixels))
+        if good:
+            scores = classifier.scores([pixels for _, pixels in good])
+            for (row, _), score in zip(good, scores):
+                truth = classes[row]
+                ranks.append(int(np.sum(score > score[truth])))  # classes scoring higher
+                truths.append(row)
+                confusion[row, column.get(int(np.argmax(score)), len(folders))] += 1
+        done += len(decoded)
+        if progress is not None:
+            progress(done, len(files))
+    seconds = time.perf_counter() - start
+
+    ranks, truths = np.array(ranks, dtype="int64"), np.array(truths, dtype="int64")
+    per_class = {
+        folder: accuracies(ranks[truths == row]) for row, folder in enumerate(folders)
+    }
+    overall = accuracies(ranks)
+    return Evaluation(
+        top1=overall["top1"],
+        top5=overall["top5"],
+        images=int(ranks.size),
+        failed=failed,
+        images_per_second=float(ranks.size + len(failed)) / seconds if seconds > 0 else None,
+        per_class=per_class,
+        classes=list(folders),
+        confusion=confusion.tolist() if len(folders) <= CONFUSION_MAX_CLASSES else None,
+        pipeline={
+            **classifier.transform.describe(),
+            "model": classifier.model.name,
+            "weights": str(weights) if loaded else None,
+        },
+    )
+
+
+def accuracies(ranks):
+    """{"images", "top1", "top5"} for an array of ranks (classes scoring above the true one)."""
+    count = int(ranks.size)
+    if count == 0:
+        return {"images": 0, "top1": None, "top5": None}
+    return {
+        "images": count,
+        "top1": float(np.sum(ranks < 1)) / float(count),
+        "top5": float(np.sum(ranks < 5)) / float(count),
+    }
+
+
+def class_folders(data_dir):
+    """The class sub-folders of `data_dir`, sorted (hidden ones skipped); a DatasetError if none."""
+    if data_dir is None or not os.path.isdir(data_dir):
+        raise DatasetError(f"data_dir={data_dir}: not a directory")
+    folders = sorted(
+        entry.name
+        for entry in os.scandir(data_dir)
+        if entry.is_dir() and not entry.name.startswith(".")
+    )
+    if not folders:
+        raise DatasetError(
+            f"data_dir={data_dir}: no class folders in it (expected one sub-folder per class)"
+        )
+    return folders
+
+
+def class_indices(classifier, folders, data_dir):
+    """{folder: the model's output index of that class}; a DatasetError names the folders the
+    model has no class for (WordNet ids for an ImageNet model, class_names.json for a trained
+    one)."""
+    if classifier.class_names is not None:
+        known = {name: i for i, name in enumerate(classifier.class_names)}
+        kind = "classes of the model's class_names.json"
+    else:
+        from keras_nets.imagenet import class_index
+
+        known = {wnid: i for i, (wnid, _) in class_index().items()}
+        kind = "ImageNet WordNet ids (n01440764, ...)"
+    unknown = [folder for folder in folders if folder not in known]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        hint = ""
+        if set(unknown) & {"train", "validation"}:
+            hint = "; give the split folder itself (e.g. DATA/validation)"
+        raise DatasetError(
+            f"data_dir={data_dir}: {len(unknown)} of its {len(folders)} folders are not {kind}: "
+            f"{shown}{hint}"
+        )
+    return {folder: known[folder] for folder in folders}
+
+
+def labelled_files(data_dir, folders, limit=None):
+    """[(path, row)]: the images of each class folder (row: its index in `folders`), class by
+    class; with `limit`, at most that many, taken from every class in turn."""
+    per_folder = [walk_images(os.path.join(data_dir, folder)) for folder in folders]
+    if limit is None:
+        return [(path, row) for row, paths in enumerate(per_folder) for path in paths]
+    interleaved = [
+        (paths[i], row)
+        for i in range(max(map(len, per_folder)))
+        for row, paths in enumerate(per_folder)
+        if i < len(paths)
+    ]
+    return interleaved[:limit]
+
+
+def write_confusion_png(evaluation, path):
+    """Draws `evaluation.confusion` (at most CONFUSION_MAX_CLASSES classes) to the PNG `path`,
+    written under a temporary name first. Needs matplotlib: an ImportError without it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from keras_nets.training import atomic_path
+
+    counts = np.array(evaluation.confusion, dtype="float64")
+    labels = list(evaluation.classes)
+    size = 2.0 + 0.3 * len(labels)
+    figure, axes = plt.subplots(figsize=(size + 1.0, size))
+    image = axes.imshow(counts, cmap="Blues")
+    axes.set_xticks(range(len(labels) + 1), [*labels, "other"], rotation=90)
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    figure.colorbar(image, ax=axes, label="images")
+    figure.tight_layout()
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png")
+    plt.close(figure)

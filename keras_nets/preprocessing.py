@@ -1,0 +1,185 @@
+"""How an image reaches a model: each model's evaluation transform, and its scaling in the graph.
+
+    transform = eval_transform("resnet50")   # shorter side to 256, central 224x224, bicubic
+    pixels = transform(image)                # a PIL image or an array: float32 (224, 224, 3), 0-255
+    x = transform.preprocess(np.stack([pixels]))   # the model's own preprocess_input
+
+The transform is the one definition of a model's evaluation pipeline: `keras-nets predict`,
+`keras-nets evaluate` and `keras_nets.evaluate` all use it, with the `crop_pct` and
+`interpolation` of the model's registry config (the values Keras' published accuracies were
+measured with, see keras_nets.registry). It stops before `preprocess_input`, on purpose: a model
+built with `create_model(..., include_preprocessing=True)`, and every classifier trained by
+keras-nets, takes these 0-255 RGB pixels as they are; `transform.preprocess` applies the rest.
+
+`with_preprocessing` is what `create_model(name, include_preprocessing=True)` builds: the model
+with `preprocess_input` as standard Keras layers in front (`finetune.preprocessing_layers`), so
+it takes raw 0-255 RGB and a saved `.keras` file still loads without keras_nets.
+"""
+
+import dataclasses
+
+import numpy as np
+from PIL import Image
+
+from keras_nets.image_files import to_rgb
+
+RESAMPLING = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+# What `keras-nets train` feeds a classifier (keras.utils.image_dataset_from_directory): the
+# whole image resized to the input size, bilinearly, no crop. Its evaluation does the same.
+TRAINED_INTERPOLATION = "bilinear"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalTransform:
+    """One evaluation pipeline: resize, centre crop, then (separately) the model's scaling.
+
+    Attributes:
+      size: the model's input height and width (square).
+      crop_pct: the shorter side is resized to round(size / crop_pct), then the central
+        size x size square is cropped; None resizes the whole image to size x size instead
+        (aspect ratio not kept), as training on image folders does.
+      interpolation: "bicubic", "bilinear", "nearest" or "lanczos" (PIL's filters).
+      preprocessing: the `preprocess_input` mode of `preprocess`: "tf", "caffe", "torch", or
+        "none" for a model that scales its 0-255 input itself.
+    """
+
+    size: int
+    crop_pct: float
+    interpolation: str
+    preprocessing: str
+
+    def __post_init__(self):
+        if not (isinstance(self.size, (int, np.integer)) and self.size >= 1):
+            raise ValueError(f"size={self.size!r}: expected a positive integer")
+        crop_ok = isinstance(self.crop_pct, (int, float)) and 0 < self.crop_pct <= 1
+        if self.crop_pct is not None and not crop_ok:
+            raise ValueError(f"crop_pct={self.crop_pct!r}: expected a fraction in (0, 1]")
+        if self.interpolation not in RESAMPLING:
+            raise ValueError(
+                f"interpolation={self.interpolation!r}: expected one of {tuple(RESAMPLING)}"
+            )
+
+    @property
+    def resize_size(self):
+        """The length the shorter side is resized to before the crop (None: no crop)."""
+        return None if self.crop_pct is None else round(self.size / self.crop_pct)
+
+    def __call__(self, image):
+        """The model's input pixels for one image: float32 (size, size, 3), RGB 0-255.
+
+        Args:
+          image: a PIL image of any mode, or an array (height, width[, 3]) of 0-255 values.
+        """
+        image = to_rgb(as_pil(image))
+        resample = RESAMPLING[self.interpolation]
+        if self.crop_pct is None:
+            image = image.resize((self.size, self.size), resample)
+        else:
+            image = image.resize(shorter_side_size(image.size, self.resize_size), resample)
+            width, height = image.size
+            left, top = (width - self.size) // 2, (height - self.size) // 2
+            image = image.crop((left, top, left + self.size, top + self.size))
+        return np.asarray(image, dtype="float32")
+
+    def preprocess(self, batch):
+        """The model's `preprocess_input` on a batch of transformed images (a new array)."""
+        batch = np.asarray(batch, dtype="float32")
+        if self.preprocessing == "none":
+            return batch
+        from keras_nets import imagenet  # imports Keras
+
+        return imagenet.preprocess_input(batch, mode=self.preprocessing)
+
+    def describe(self):
+        """The pipeline as a JSON-ready dict (what `keras-nets evaluate --json` records)."""
+        return {
+            "size": int(self.size),
+            "resize_shorter_side_to": self.resize_size,
+            "crop_pct": self.crop_pct,
+            "interpolation": self.interpolation,
+            "preprocessing": self.preprocessing,
+        }
+
+
+def eval_transform(name, size=None, crop_pct=None, interpolation=None):
+    """The evaluation pipeline of the registry model `name`, as its config states it.
+
+    Args:
+      name: a registry name (e.g. "resnet50") or a `ModelConfig`.
+      size: the input size (default: the config's `default_size`), e.g. 96 for a MobileNetV2
+        built at 96x96.
+      crop_pct, interpolation: override the config's values.
+
+    Returns:
+      An `EvalTransform`: call it on a PIL image or an array for float32 (size, size, 3) pixels
+      in 0-255 RGB, before `preprocess_input` (its `.preprocess` applies that to a batch).
+    """
+    from keras_nets import registry
+
+    config = name if isinstance(name, registry.ModelConfig) else registry.get_config(name)
+    return EvalTransform(
+        size=config.default_size if size is None else size,
+        crop_pct=config.crop_pct if crop_pct is None else crop_pct,
+        interpolation=interpolation or config.interpolation,
+        preprocessing=config.preprocessing,
+    )
+
+
+def trained_transform(size, crop_pct=None):
+    """The pipeline of a classifier trained by `keras-nets train`: what it was trained on (the
+    whole image resized bilinearly, no crop) unless `crop_pct` asks for a centre crop; no
+    scaling, since the classifier does its own."""
+    return EvalTransform(size, crop_pct, TRAINED_INTERPOLATION, "none")
+
+
+def shorter_side_size(size, shorter):
+    """(width, height) with the shorter side `shorter` and the aspect ratio kept (rounded)."""
+    width, height = size
+    if width <= height:
+        return shorter, max(shorter, round(height * shorter / width))
+    return max(shorter, round(width * shorter / height)), shorter
+
+
+def as_pil(image):
+    """A PIL image from a PIL image or an array of 0-255 values (grayscale or RGB)."""
+    if isinstance(image, Image.Image):
+        return image
+    array = np.asarray(image)
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3)):
+        raise ValueError(
+            f"image of shape {array.shape}: expected (height, width) or (height, width, 3)"
+        )
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.dtype != np.uint8:
+        array = np.clip(np.rint(array.astype("float64")), 0, 255).astype("uint8")
+    return Image.fromarray(array)
+
+
+def with_preprocessing(config, builder, kwargs):
+    """`builder(**kwargs)` with the config's `preprocess_input` in the graph, in front.
+
+    The model's input is raw 0-255 RGB (named "image"), then a layer "preprocess" does what
+    `preprocess_input` does, then the network: one flat Functional model. Weights still load
+    (the builder loads them into the network from its own input on).
+    """
+    import keras
+
+    from keras_nets.finetune import preprocessing_layers
+
+    raw = kwargs.pop("input_tensor", None)
+    if raw is None:
+        shape = kwargs.get("input_shape")
+        if shape is None:
+            size = config.default_size if kwargs.get("include_top", True) else None
+            shape = (size, size, 3)
+        try:
+            raw = keras.Input(shape=tuple(shape), name="image")
+        except (TypeError, ValueError):
+            return builder(**kwargs)  # the builder's own check names what is wrong
+    return builder(input_tensor=preprocessing_layers(config.preprocessing)(raw), **kwargs)

@@ -1,0 +1,191 @@
+"""Feature extraction: `create_model(name, features_only=True)` gives every registry model's
+feature maps by pyramid level, equal to the same layers of the model, at any accepted input size;
+`feature_info` describes them; bad requests are one clear ValueError each."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+import keras_nets
+from keras_nets import create_model, features, get_config, list_models
+from published_layout import assert_same_outputs, random_images, randomize_weights, write_legacy_h5
+
+MODEL_NAMES = list_models(features_only=True)
+
+
+def sizes(name):
+    """Twice the smallest size the model accepts, once even, once odd, and one non-square size
+    (small: the biggest models take ~20 s at 224 on 2 cores, for the same checks)."""
+    small = max(get_config(name).min_size, 32)
+    return [(2 * small,) * 2, (2 * small + 1,) * 2, (small + 5, 2 * small + 3)]
+
+
+def model_without_top(name, input_shape):
+    """The model without top at `input_shape`, random weights. Built at that very shape: a
+    MobileNet built for any size pads its stride-2 steps differently from one built for an odd
+    size (as keras.applications' `correct_pad` does), so its maps would differ."""
+    model = create_model(name, include_top=False, weights=None, input_shape=input_shape)
+    randomize_weights(model)
+    return model
+
+
+CASES = [(name, size) for name in MODEL_NAMES for size in sizes(name)]
+
+
+def test_every_model_supports_features_only():
+    assert MODEL_NAMES == list_models() and len(MODEL_NAMES) == 15
+
+
+@pytest.mark.parametrize("name, size", CASES, ids=[f"{n}-{h}x{w}" for n, (h, w) in CASES])
+def test_feature_maps_are_the_declared_layers_of_the_model_at_any_size(name, size):
+    """Keys P1..P5 (P2..P5 for AlexNet), each at its stride and channel count, equal to the
+    declared layers' outputs of the model without top carrying the same weights."""
+    height, width = size
+    input_shape = (height, width, 3)
+    model = model_without_top(name, input_shape)
+    feature_model = create_model(name, features_only=True, weights=None, input_shape=input_shape)
+    feature_model.set_weights(model.get_weights())
+
+    declared = get_config(name).feature_layers
+    expected_keys = ["P2", "P3", "P4", "P5"] if name == "alexnet" else list(features.LEVELS)
+    assert list(declared) == expected_keys
+    assert list(feature_model.output) == expected_keys
+
+    info = features.feature_info(name)  # built once per model, then cached
+    for level in expected_keys:
+        stride = 2 ** int(level[1:])
+        shape = feature_model.output[level].shape
+        assert shape[-1] == model.get_layer(declared[level]).output.shape[-1]
+        # size / stride, rounded up by "same" padding, down by "valid" convolutions and pools
+        for pixels, cells in ((height, shape[1]), (width, shape[2])):
+            assert pixels / stride - 5 <= cells <= math.ceil(pixels / stride), (level, pixels, cells)
+        entry = info[expected_keys.index(level)]
+        assert entry == {"level": level, "stride": stride, "channels": shape[-1], "layer": declared[level]}
+
+    reference = keras.Model(model.input, [model.get_layer(declared[k]).output for k in expected_keys])
+    image = random_images((1, height, width, 3))
+    maps = feature_model(image, training=False)
+    assert isinstance(maps, dict)
+    for level, expected in zip(expected_keys, reference(image, training=False)):
+        assert_same_outputs(maps[level], expected, rtol=1e-6)
+
+
+def test_out_levels_selects_levels_in_pyramid_order():
+    model = create_model("mobilenet_v2", features_only=True, out_levels=["P5", "P3"],
+                         weights=None, alpha=0.35, input_shape=(96, 96, 3))
+    assert list(model.output) == ["P3", "P5"]
+    assert model.output["P3"].shape == (None, 12, 12, 16)  # 32 * 0.35 rounded to 8: 16
+
+
+def test_a_weights_file_without_top_loads_into_the_features_model(tmp_path):
+    model = create_model("mobilenet_v2", include_top=False, weights=None, alpha=0.35,
+                         input_shape=(96, 96, 3))
+    randomize_weights(model, seed=1)
+    path = write_legacy_h5(model, tmp_path / "notop.h5")
+    feature_model = create_model("mobilenet_v2", features_only=True, weights=path, alpha=0.35,
+                                 input_shape=(96, 96, 3))
+    image = random_images((1, 96, 96, 3))
+    expected = model.get_layer("block_12_add").output
+    assert_same_outputs(feature_model(image)["P4"], keras.Model(model.input, expected)(image), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(include_top=True), r"include_top=True: features_only=True builds the model without"),
+        (dict(pooling="avg"), r"pooling='avg': features_only=True outputs the feature maps unpooled"),
+        (dict(out_levels=["P6"]), r"out_levels=\['P6'\]: expected None or distinct levels among P1, P2, P3, P4, P5"),
+        (dict(out_levels=[]), r"out_levels=\[\]: expected None or distinct levels among"),
+        (dict(input_shape=(31, 64, 3)), r"input_shape=\(31, 64, 3\): mobilenet_v2 needs a height and width of at least 32"),
+    ],
+    ids=["include_top", "pooling", "unknown_level", "no_level", "too_small"],
+)
+def test_bad_requests_are_one_clear_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        create_model("mobilenet_v2", features_only=True, weights=None, **kwargs)
+
+
+def test_alexnet_has_no_p1_and_says_which_levels_it_has():
+    with pytest.raises(ValueError, match=r"out_levels='P1': expected None or distinct levels among P2, P3, P4, P5"):
+        create_model("alexnet", features_only=True, out_levels="P1", weights=None)
+
+
+def test_out_levels_without_features_only_is_refused():
+    with pytest.raises(ValueError, match=r"out_levels=\['P3'\]: expected None unless features_only=True"):
+        create_model("mobilenet_v2", out_levels=["P3"], weights=None)
+
+
+def test_feature_info_channels_follow_alpha():
+    info = keras_nets.feature_info("mobilenet_v2", alpha=0.35)
+    assert [entry["channels"] for entry in info] == [8, 8, 16, 32, 1280]
+    assert "height" not in info[0]
+    sized = keras_nets.feature_info("mobilenet_v2", input_shape=(97, 130, 3), alpha=0.35)
+    assert [(entry["height"], entry["width"]) for entry in sized] == [(49, 65), (25, 33), (13, 17), (7, 9), (4, 5)]
+
+
+def tiny_unet(alpha=0.35, size=96):
+    """A U-Net head on MobileNetV2's P2..P5: upsample, concatenate the level below, convolve."""
+    backbone = create_model("mobilenet_v2", features_only=True, out_levels=["P2", "P3", "P4", "P5"],
+                            weights=None, alpha=alpha, input_shape=(size, size, 3))
+    x = backbone.output["P5"]
+    for level in ("P4", "P3", "P2"):
+        x = layers.UpSampling2D()(x)
+        x = layers.Concatenate()([x, backbone.output[level]])
+        x = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = layers.UpSampling2D(4)(x)
+    mask = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
+    return keras.Model(backbone.input, mask)
+
+
+def test_unfreeze_from_a_level_trains_the_head_and_the_backbone_from_that_level_on():
+    model = tiny_unet()
+    features.unfreeze_from(model, "P5")
+    trainable = {layer.name for layer in model.layers if layer.trainable_weights}
+    assert "block_13_expand" in trainable and "block_16_project" in trainable  # stage 5
+    assert "block_12_expand" not in trainable and "Conv1" not in trainable  # up to P4: frozen
+    assert "mask" in trainable
+    assert not any(isinstance(model.get_layer(n), layers.BatchNormalization) for n in trainable)
+    head_on_p2 = model.get_layer("block_2_add")._outbound_nodes  # the head's concat stays trainable
+    assert all(node.operation.trainable for node in head_on_p2 if node.operation.name.startswith("concatenate"))
+
+    features.unfreeze_from(model, "P1")
+    assert model.get_layer("Conv1").trainable
+    with pytest.raises(ValueError, match=r"level='P7': expected one of P1, P2, P3, P4, P5"):
+        features.unfreeze_from(model, "P7")
+
+
+def test_a_unet_on_the_features_trains_for_a_few_steps():
+    model = tiny_unet()
+    features.unfreeze_from(model, "P4")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (8, 96, 96, 3)).astype("float32")
+    masks = (images[..., :1] > 0).astype("float32")  # a mask the images determine
+    before = model.evaluate(images, masks, verbose=0)
+    model.fit(images, masks, epochs=3, batch_size=4, verbose=0)
+    assert model.evaluate(images, masks, verbose=0) < before
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "tensorflow"])
+def test_compiled_features_model_returns_the_dict_of_feature_maps(runtime):
+    model = create_model("mobilenet_v2", features_only=True, out_levels=["P3", "P5"], weights=None,
+                         alpha=0.35, input_shape=(96, 96, 3))
+    randomize_weights(model)
+    images = random_images((3, 96, 96, 3))
+    expected = model.predict(images, verbose=0)
+    maps = keras_nets.compile_for_inference(model, runtime).predict(images, batch_size=2)
+    assert isinstance(maps, dict) and list(maps) == ["P3", "P5"]
+    for level in maps:
+        assert_same_outputs(maps[level], expected[level], rtol=5e-4)
+
+
+def test_exported_onnx_keeps_the_level_names(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    model = create_model("mobilenet_v2", features_only=True, out_levels=["P4", "P5"], weights=None,
+                         alpha=0.35, input_shape=(96, 96, 3))
+    path = keras_nets.export(model, tmp_path / "features.onnx")
+    session = onnxruntime.InferenceSession(str(path))
+    assert [output.name for output in session.get_outputs()] == ["P4", "P5"]
