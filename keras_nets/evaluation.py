@@ -222,7 +222,7 @@ def class_indices(classifier, folders, data_dir):
 def labelled_files(data_dir, folders, limit=None):
     """[(path, row)]: the images of each class folder (row: its index in `folders`), class by
     class; with `limit`, at most that many, taken from every class in turn."""
-    per_folder = [walk_images(os.path.join(data_dir, folder)) for folder in folders]
+    per_folder = [list(walk_images(os.path.join(data_dir, folder))) for folder in folders]
     if limit is None:
         return [(path, row) for row, paths in enumerate(per_folder) for path in paths]
     interleaved = [

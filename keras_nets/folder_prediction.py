@@ -7,8 +7,8 @@
 What `keras-nets predict ... --output results.jsonl [--resume]` does. Memory stays bounded
 whatever the number of files:
 
-- folders are listed lazily (`scan_images`: `os.scandir`, one directory's names at a time,
-  sorted, so the order is the same every run);
+- folders are listed lazily (`image_files.walk_images`: `os.scandir`, one directory's names
+  at a time, sorted, so the order is the same every run);
 - images are decoded and resized by a pool of threads (PIL releases the GIL while it decodes and
   resizes) at most `PREFETCH_BATCHES` batches ahead of the model, which meanwhile predicts;
 - each result is appended to OUTPUT as one JSON line, written by a single `os.write` of the whole
@@ -30,7 +30,7 @@ import json
 import os
 import pathlib
 
-from keras_nets.image_files import IMAGE_EXTENSIONS, ImageError, is_url
+from keras_nets.image_files import ImageError, is_url, walk_images
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the model: bounds memory, keeps the model fed
 # Tests only: "POINT:MARKER" pauses at POINT ("results-line-N": after writing the N-th line of
@@ -41,29 +41,6 @@ class ResultsFileError(ValueError):
     """OUTPUT cannot take the results (it exists without resume/overwrite, or is not ours)."""
 
 
-def scan_images(folder, include_hidden=False):
-    """Yields the image files under `folder`, recursively, one directory listing at a time.
-
-    Within a directory, names are sorted and files come before subdirectories, so two runs over
-    the same folder yield the same order. Hidden files and folders ("." names) are skipped unless
-    `include_hidden`; symbolic links to directories are not followed. Special files with an image
-    extension are yielded too: reading them reports them (`image_files.load_rgb`).
-    """
-    with os.scandir(folder) as listing:
-        entries = sorted(listing, key=lambda entry: entry.name)
-    subfolders = []
-    for entry in entries:
-        if not include_hidden and entry.name.startswith("."):
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            subfolders.append(entry.path)
-        elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
-            yield pathlib.Path(entry.path)
-    del entries  # only this directory's subfolder names stay in memory while walking them
-    for subfolder in subfolders:
-        yield from scan_images(subfolder, include_hidden)
-
-
 def iter_sources(inputs, missing):
     """Yields the images of `inputs` (files and URLs as given, folders scanned lazily); appends
     to the list `missing` each input that does not exist."""
@@ -71,7 +48,7 @@ def iter_sources(inputs, missing):
         if is_url(item):
             yield item
         elif os.path.isdir(item):
-            yield from scan_images(item)
+            yield from walk_images(item)
         elif os.path.lexists(item):
             yield pathlib.Path(item)
         else:

@@ -137,7 +137,7 @@ def to_rgb(image):
 
 
 def walk_images(folder, include_hidden=False):
-    """The files with an image extension under `folder`, walked recursively, in sorted order.
+    """Yields the files with an image extension under `folder`, one directory listing at a time.
 
     Args:
       folder: the directory to walk (symbolic links to directories are not followed).
@@ -146,19 +146,24 @@ def walk_images(folder, include_hidden=False):
         `keras.utils.image_dataset_from_directory` does inside a class folder, so that
         `keras-nets train` checks exactly the files training will read.
 
-    Special files (FIFOs, ...) with an image extension are returned too: `load_rgb` reports them.
+    Within a directory, names are sorted and files come before subdirectories, so two walks over
+    the same folder yield the same order; only one directory's names are held at a time, so a
+    folder of any size is walked in little memory. Special files (FIFOs, ...) with an image
+    extension are yielded too: `load_rgb` reports them.
     """
-    walked = []
-    for root, dirs, files in os.walk(folder):
-        if not include_hidden:
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-        walked.append((root, files))
-    return [
-        pathlib.Path(root, name)
-        for root, files in sorted(walked, key=lambda entry: entry[0])  # Keras' order
-        for name in sorted(files)
-        if name.lower().endswith(IMAGE_EXTENSIONS) and (include_hidden or not name.startswith("."))
-    ]
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda entry: entry.name)
+    subfolders = []
+    for entry in entries:
+        if not include_hidden and entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            subfolders.append(entry.path)
+        elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+            yield pathlib.Path(entry.path)
+    del entries  # only this directory's subfolder names stay in memory while walking them
+    for subfolder in subfolders:
+        yield from walk_images(subfolder, include_hidden)
 
 
 def find_images(inputs, include_hidden=False):

@@ -269,7 +269,7 @@ def check_dataset(data_dir, classes):
             )
         class_names = names
         for name in names:
-            images = walk_images(split_dir / name, include_hidden=True)
+            images = list(walk_images(split_dir / name, include_hidden=True))
             if not images:
                 raise DatasetError(
                     f"{split_dir / name} has no images (expected files ending in "

@@ -14,6 +14,7 @@ from keras import layers, ops
 import keras_nets
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE
 from keras_nets import explain, finetune
+from informative_weights import informative_classifier
 
 
 def pooled_dense_model(seed=0):
@@ -125,46 +126,24 @@ def test_a_layer_bypassed_by_a_residual_connection_is_refused():
     assert explain.grad_cam(model, np.ones((1, 8, 8, 3)), layer="add").shape == (1, 8, 8)
 
 
-# The layer each registry model is explained at by default: its last convolutional activation,
-# the feature map its top pools (or, for VGG and AlexNet, max-pools and flattens). None: the layer
-# has no name in its module (Keras names it "activation_<n>"); it is the one the top pools.
-DEFAULT_LAYERS = {
-    "xception": "block14_sepconv2_act",
-    "inception_v3": "mixed10",
-    "resnet50": None,
-    "mobilenet_v2": "out_relu",
-    "vgg16": "block5_conv3",
-    "vgg19": "block5_conv4",
-    "mobilenet": "conv_pw_13_relu",
-    "mobilenet_v3_small": None,
-    "mobilenet_v3_large": None,
-    "densenet121": "relu",
-    "densenet169": "relu",
-    "densenet201": "relu",
-    "inception_resnet_v2": "conv_7b_ac",
-    "shufflenet_v2": "conv5_relu",
-    "alexnet": "conv5",
-}
-
-
 @pytest.mark.parametrize("name", keras_nets.list_models())
-def test_the_default_layer_is_the_last_convolutional_feature_map(name):
+def test_the_default_layer_is_the_models_declared_deepest_feature_map(name):
+    """Grad-CAM's default is the last convolutional feature map, which every registry model
+    declares once, as its deepest feature level (`feature_layers`); where that level is a pooled
+    map (VGG's block5_pool, AlexNet's pool5), the feature map it pools."""
     config = keras_nets.get_config(name)
     size = max(config.min_size, 96)
     model = keras_nets.create_model(name, weights=None, input_shape=(size, size, 3))
-    chosen = explain.default_layer(model)
-    if DEFAULT_LAYERS[name] is not None:
-        assert chosen == DEFAULT_LAYERS[name]
-    else:
-        pools = [lay for lay in model.layers if isinstance(lay, layers.GlobalAveragePooling2D)]
-        assert model.get_layer(chosen).output is pools[-1].input  # the top's, not squeeze-excite's
-        assert isinstance(model.get_layer(chosen), layers.Activation)
+    deepest = model.get_layer(config.feature_layers[max(config.feature_layers)])
+    if isinstance(deepest, (layers.MaxPooling2D, layers.AveragePooling2D)):
+        deepest = deepest.input._keras_history.operation
+    assert explain.default_layer(model) == deepest.name
 
 
 def small_classifier():
-    return finetune.build_classifier(
-        SMALL_MODEL, classes=3, image_size=SMALL_SIZE, weights=None, **SMALL_KWARGS
-    )
+    """A `keras-nets train`-style classifier whose feature maps do not vanish (random weights
+    alone give activations of ~1e-10, whose heatmaps are rounding noise)."""
+    return informative_classifier(SMALL_MODEL, 3, SMALL_SIZE, **SMALL_KWARGS)
 
 
 def test_a_train_model_is_explained_at_the_last_feature_map_of_its_nested_base(tmp_path):

@@ -15,7 +15,8 @@ from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, write_broken_i
 from informative_weights import assert_informative, informative_classifier, random_images
 
 from keras_nets import folder_prediction
-from keras_nets.folder_prediction import ResultsFileError, predict_folder, scan_images
+from keras_nets.folder_prediction import ResultsFileError, predict_folder
+from keras_nets.image_files import walk_images
 from keras_nets.prediction import Classifier
 from PIL import Image
 
@@ -154,11 +155,11 @@ def test_the_python_api_resumes_and_overwrites(tmp_path, trained, photos):
 
 
 def test_folders_are_scanned_lazily_in_a_fixed_order(photos):
-    scanned = scan_images(photos)
+    scanned = walk_images(photos)
     assert next(scanned).parent == photos / "a"  # a generator: nothing listed ahead
     everything = [photos / "a" / f"{i:03d}.jpg" for i in range(1, IMAGES, 2)]
     everything += [photos / "b" / "deeper" / f"{i:03d}.jpg" for i in range(0, IMAGES, 2)]
-    assert list(scan_images(photos / "a")) + list(scan_images(photos / "b")) == everything
+    assert list(walk_images(photos / "a")) + list(walk_images(photos / "b")) == everything
 
 
 def test_decoding_runs_at_most_a_few_batches_ahead():

