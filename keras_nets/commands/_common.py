@@ -74,6 +74,20 @@ def add_model_arguments(parser):
     )
 
 
+def add_batch_and_fast(parser):
+    """--batch N and --fast, for a command that runs a model over images in batches."""
+    parser.add_argument("--batch", type=positive_int, default=32, help="images per batch (32)")
+    parser.add_argument(
+        "--fast", action="store_true", help="predict through keras_nets.compile_for_inference"
+    )
+
+
+def add_overwrite(parser, what):
+    """--overwrite: the user's explicit permission to replace `what`, which is refused otherwise
+    (keras-nets never replaces a file it did not just write unless asked)."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
+
+
 def find_images_or_report(inputs):
     """`image_files.find_images(inputs)`, each missing input reported on stderr: (images, missing).
 

@@ -19,7 +19,9 @@ from keras_nets.commands._common import (
     FAILED,
     OK,
     USAGE,
+    add_batch_and_fast,
     add_model_arguments,
+    add_overwrite,
     fail,
     positive_float,
     positive_int,
@@ -37,7 +39,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("data", metavar="DATA", help="folder with one sub-folder per class")
     add_model_arguments(parser)
-    parser.add_argument("--batch", type=positive_int, default=32, help="images per batch (32)")
+    add_batch_and_fast(parser)
     parser.add_argument(
         "--crop-pct",
         type=crop_fraction,
@@ -52,12 +54,7 @@ def add_parser(subparsers):
         help="write the results, per-class accuracy and the pipeline to OUT (JSON); for up to 50 "
         "classes also OUT_confusion.png",
     )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="with --json: replace existing files"
-    )
-    parser.add_argument(
-        "--fast", action="store_true", help="predict through keras_nets.compile_for_inference"
-    )
+    add_overwrite(parser, "existing --json files")
     parser.set_defaults(run=run)
 
 

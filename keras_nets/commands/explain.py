@@ -27,6 +27,7 @@ from keras_nets.commands._common import (
     USAGE,
     add_image_inputs,
     add_model_arguments,
+    add_overwrite,
     fail,
     positive_int,
 )
@@ -53,9 +54,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("--top", type=positive_int, default=1, help="top classes explained (1)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace PNGs already in the output directory"
-    )
+    add_overwrite(parser, "PNGs already in the output directory")
     parser.set_defaults(run=run)
 
 

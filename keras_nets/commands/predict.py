@@ -18,8 +18,10 @@ from keras_nets.commands._common import (
     FAILED,
     OK,
     USAGE,
+    add_batch_and_fast,
     add_image_inputs,
     add_model_arguments,
+    add_overwrite,
     fail,
     find_images_or_report,
     positive_int,
@@ -38,10 +40,7 @@ def add_parser(subparsers):
     add_model_arguments(parser)
     parser.add_argument("--top", type=positive_int, default=5, help="classes shown per image (5)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
-    parser.add_argument("--batch", type=positive_int, default=32, help="images per batch (32)")
-    parser.add_argument(
-        "--fast", action="store_true", help="predict through keras_nets.compile_for_inference"
-    )
+    add_batch_and_fast(parser)
     parser.add_argument(
         "--output",
         metavar="RESULTS.jsonl",
@@ -51,9 +50,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--resume", action="store_true", help="with --output: skip the images already in it"
     )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="with --output: replace an existing file"
-    )
+    add_overwrite(parser, "an existing --output file")
     parser.set_defaults(run=run)
 
 

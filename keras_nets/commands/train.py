@@ -16,6 +16,7 @@ import keras_nets.training as training  # not `from keras_nets import`: that col
 from keras_nets.commands._common import (
     OK,
     USAGE,
+    add_overwrite,
     bounded_positive_int,
     fail,
     positive_float,
@@ -46,9 +47,7 @@ def add_parser(subparsers):
     parser.add_argument("--model", required=True, help="registry name of the base network")
     parser.add_argument("--classes", type=positive_int, required=True, help="number of classes")
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for the results")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an earlier run in --output"
-    )
+    add_overwrite(parser, "an earlier run in --output")
     parser.add_argument("--batch", type=positive_int, default=32, help="batch size (32)")
     parser.add_argument("--epochs", type=positive_int, default=10, help="epochs (10)")
     parser.add_argument(
