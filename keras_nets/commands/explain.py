@@ -112,9 +112,10 @@ def explain_image(classifier, photo, wanted, top):
 
     from keras_nets import explain
 
+    # The whole photo, resized without predict's centre crop, so the heatmap covers all of it.
     height, width = classifier.size
     resized = Image.fromarray(photo).resize((width, height), Image.Resampling.BILINEAR)
-    batch = classifier.preprocess(np.asarray(resized, dtype="float32")[None])
+    batch = classifier.transform.preprocess(np.asarray(resized, dtype="float32")[None])
     # A direct call: `predict` would first trace a graph, seconds for one image.
     probabilities = ops.convert_to_numpy(classifier.model(batch, training=False))[0]
     indices = [wanted] if wanted is not None else list(np.argsort(probabilities)[::-1][:top])
