@@ -2,6 +2,7 @@
 feature maps by pyramid level, equal to the same layers of the model, at any accepted input size;
 `feature_info` describes them; bad requests are one clear ValueError each."""
 
+import functools
 import math
 
 import keras
@@ -16,20 +17,32 @@ from published_layout import assert_same_outputs, random_images, randomize_weigh
 MODEL_NAMES = list_models(features_only=True)
 
 
+# An odd non-square size: every stride rounds, and height and width round differently.
+NON_SQUARE = (225, 300)
+# Models whose stride-2 padding follows the static input size (README, "Feature maps").
+PADDED_FOR_THEIR_SIZE = {"mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"}
+
+
 def sizes(name):
-    """Twice the smallest size the model accepts, once even, once odd, and one non-square size
-    (small: the biggest models take ~20 s at 224 on 2 cores, for the same checks)."""
-    small = max(get_config(name).min_size, 32)
-    return [(2 * small,) * 2, (2 * small + 1,) * 2, (small + 5, 2 * small + 3)]
+    """The model's default size, 257 (odd: every level rounds) and NON_SQUARE."""
+    default = get_config(name).default_size
+    return [(default, default), (257, 257), NON_SQUARE]
 
 
-def model_without_top(name, input_shape):
-    """The model without top at `input_shape`, random weights. Built at that very shape: a
-    MobileNet built for any size pads its stride-2 steps differently from one built for an odd
-    size (as keras.applications' `correct_pad` does), so its maps would differ."""
+@functools.lru_cache(maxsize=2)
+def models_at(name, input_shape):
+    """The model without top and its features model at `input_shape`, sharing random weights.
+
+    The square sizes share one pair built for any size ((None, None, 3)): one build serves both
+    (the cases of a model run one after another, so two cached pairs are enough). The non-square
+    size gets a pair built at that very shape: a MobileNet built for any size pads its stride-2
+    steps differently from one built for an odd size (as keras.applications' `correct_pad` does),
+    so the static build is the one to check at an odd size."""
     model = create_model(name, include_top=False, weights=None, input_shape=input_shape)
     randomize_weights(model)
-    return model
+    feature_model = create_model(name, features_only=True, weights=None, input_shape=input_shape)
+    feature_model.set_weights(model.get_weights())
+    return model, feature_model
 
 
 CASES = [(name, size) for name in MODEL_NAMES for size in sizes(name)]
@@ -44,33 +57,40 @@ def test_feature_maps_are_the_declared_layers_of_the_model_at_any_size(name, siz
     """Keys P1..P5 (P2..P5 for AlexNet), each at its stride and channel count, equal to the
     declared layers' outputs of the model without top carrying the same weights."""
     height, width = size
-    input_shape = (height, width, 3)
-    model = model_without_top(name, input_shape)
-    feature_model = create_model(name, features_only=True, weights=None, input_shape=input_shape)
-    feature_model.set_weights(model.get_weights())
+    built_for = (*size, 3) if size == NON_SQUARE else (None, None, 3)
+    model, feature_model = models_at(name, built_for)
 
     declared = get_config(name).feature_layers
     expected_keys = ["P2", "P3", "P4", "P5"] if name == "alexnet" else list(features.LEVELS)
     assert list(declared) == expected_keys
     assert list(feature_model.output) == expected_keys
 
+    reference = keras.Model(model.input, [model.get_layer(declared[k]).output for k in expected_keys])
+    image = random_images((1, height, width, 3))
+    maps = feature_model(image, training=False)
+    assert isinstance(maps, dict)
     info = features.feature_info(name)  # built once per model, then cached
-    for level in expected_keys:
+    for level, expected in zip(expected_keys, reference(image, training=False)):
         stride = 2 ** int(level[1:])
-        shape = feature_model.output[level].shape
+        shape = tuple(maps[level].shape)
         assert shape[-1] == model.get_layer(declared[level]).output.shape[-1]
         # size / stride, rounded up by "same" padding, down by "valid" convolutions and pools
         for pixels, cells in ((height, shape[1]), (width, shape[2])):
             assert pixels / stride - 5 <= cells <= math.ceil(pixels / stride), (level, pixels, cells)
         entry = info[expected_keys.index(level)]
         assert entry == {"level": level, "stride": stride, "channels": shape[-1], "layer": declared[level]}
-
-    reference = keras.Model(model.input, [model.get_layer(declared[k]).output for k in expected_keys])
-    image = random_images((1, height, width, 3))
-    maps = feature_model(image, training=False)
-    assert isinstance(maps, dict)
-    for level, expected in zip(expected_keys, reference(image, training=False)):
         assert_same_outputs(maps[level], expected, rtol=1e-6)
+
+    if size == NON_SQUARE:  # what README says of building for any size instead
+        _, any_size = models_at(name, (None, None, 3))
+        any_size.set_weights(feature_model.get_weights())
+        maps_any_size = any_size(image, training=False)
+        same = all(
+            maps[k].shape == maps_any_size[k].shape
+            and np.allclose(maps[k], maps_any_size[k], rtol=1e-5, atol=1e-5)
+            for k in expected_keys
+        )
+        assert same == (name not in PADDED_FOR_THEIR_SIZE)
 
 
 def test_out_levels_selects_levels_in_pyramid_order():
