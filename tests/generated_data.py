@@ -113,3 +113,26 @@ def calibrated_base_weights(path, name=SMALL_MODEL, size=SMALL_SIZE, **kwargs):
     calibrate_batch_norm(model, keras_nets.get_config(name).preprocess_input(images))
     model.save_weights(path)
     return str(path)
+
+
+def registered_tiny_network(name, preprocessing, filters=8):
+    """Registers `name`: a 32x32 network with 1000 ImageNet classes, as a user's own module would
+    (nothing in keras_nets edited). A generator for a fixture: yields the builder, then
+    unregisters it."""
+
+    @keras_nets.register_model(
+        name, default_size=32, min_size=32, preprocessing=preprocessing, published_weights=False
+    )
+    def TinyNetwork(weights=None, **_):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((32, 32, 3))
+        x = keras.layers.Conv2D(filters, 3, strides=2, activation="relu", name="tiny_conv")(inputs)
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        outputs = keras.layers.Dense(1000, activation="softmax", name="predictions")(x)
+        model = keras.Model(inputs, outputs, name=name)
+        if weights is not None:
+            model.load_weights(weights)
+        return model
+
+    yield TinyNetwork
+    keras_nets.registry.unregister_model(name)

@@ -7,13 +7,13 @@ import re
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 
 from generated_data import (
     SMALL_MODEL,
     random_rgb,
+    registered_tiny_network,
     smooth_rgb,
     write_broken_images,
     write_images_of_every_mode,
@@ -21,7 +21,6 @@ from generated_data import (
 from informative_weights import assert_informative, informative_weights
 
 import keras_nets
-from keras_nets import registry
 from keras_nets.cli import main
 from keras_nets.image_files import ImageError, load_rgb
 from keras_nets.preprocessing import eval_transform
@@ -266,23 +265,7 @@ def test_scores_are_the_model_on_its_own_preprocessing(capsys, tmp_path, images,
 @pytest.fixture
 def tiny_net():
     """A network registered from inside the test, as a user's own module would; nothing else edited."""
-
-    @keras_nets.register_model(
-        "tiny_net_predict", default_size=32, min_size=32, preprocessing="caffe",
-        published_weights=False,
-    )
-    def TinyNet(weights=None, **_):
-        inputs = keras.Input((32, 32, 3))
-        x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="tiny_conv")(inputs)
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        outputs = keras.layers.Dense(1000, activation="softmax", name="predictions")(x)
-        model = keras.Model(inputs, outputs, name="tiny_net_predict")
-        if weights is not None:
-            model.load_weights(weights)
-        return model
-
-    yield TinyNet
-    registry.unregister_model("tiny_net_predict")
+    yield from registered_tiny_network("tiny_net_predict", preprocessing="caffe", filters=8)
 
 
 def test_a_model_registered_from_a_test_works_with_predict_model(capsys, tmp_path, tiny_net, images):
