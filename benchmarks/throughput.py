@@ -8,23 +8,35 @@ For every model and batch size, all runtimes are set up first and then timed in 
 each per round, so that a slow spell of the machine hits them all alike; a row gives the median
 of the rounds. Runtimes:
   keras.applications .predict   the keras.applications twin, `model.predict(x)`
-  keras_nets .predict           our builder, `model.predict(x)`
+  keras_nets .predict           our builder, `model.predict(x)`, on this process's Keras backend
   fast (<runtime>)              `keras_nets.compile_for_inference(ours, runtime).predict(x)`,
                                 for each installed runtime
+  fast int8 (<runtime>)         with --int8: the same, `precision="int8"`, calibrated on 64
+                                random images (speed only: for fidelity, see --fidelity)
   plain onnxruntime / openvino  the keras.applications model exported with Keras' own
                                 `model.export(format="onnx")`, run with default settings
+  keras_nets .predict (<backend>)
+                                our builder's `model.predict(x)` on another Keras backend (JAX,
+                                PyTorch: every one installed, or --backends), same weights, in
+                                a child process per backend that waits, idle, for each call
 Weights are random; each model loads them back from a legacy-format .h5 file (the format of the
 published weights), which is timed. The setup
 table gives build and load times and each runtime's peak memory (the process's resident memory
-above what it was before that runtime was set up, sampled during setup and a first call).
+above what it was before that runtime was set up, sampled during setup and a first call; for
+another backend, its child process's), and the ONNX conversion's own peak: the resident memory of
+the child process `compile_for_inference` converts in (none with KERAS_NETS_ONNX_IN_PROCESS=1).
 """
 
 import argparse
 import contextlib
+import glob
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +50,7 @@ import numpy as np  # noqa: E402
 
 import keras_nets  # noqa: E402
 from keras_nets import inference, registry  # noqa: E402
-from keras_nets.inference import exporting, runtimes  # noqa: E402
+from keras_nets.inference import exporting, quantization, runtimes  # noqa: E402
 
 SEED_MODELS = ("mobilenet_v2", "resnet50", "inception_v3", "xception")
 KERAS = "keras.applications .predict"
@@ -50,7 +62,8 @@ def main(argv=None):
     results, setups = [], []
     for name in args.models:
         model_results, setup = benchmark_model(
-            name, args.batches, args.repeats, args.runtimes, args.size, args.alpha
+            name, args.batches, args.repeats, args.runtimes, args.size, args.alpha, args.backends,
+            int8=args.int8,
         )
         results += model_results
         setups.append(setup)
@@ -59,6 +72,9 @@ def main(argv=None):
     print(throughput_table(results))
     print()
     print(setup_table(setups))
+    if args.fidelity:
+        print()
+        print(int8_fidelity_table(args.models, args.size, args.fidelity))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
@@ -74,6 +90,10 @@ def parse_args(argv):
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds per batch size")
     parser.add_argument("--runtimes", nargs="+", default=inference.available_runtimes(),
                         choices=inference.RUNTIMES, help="fast-path runtimes to time")
+    parser.add_argument("--backends", nargs="*", default=other_backends(),
+                        choices=("tensorflow", "jax", "torch"),
+                        help="other Keras backends to time our .predict on, each in a child "
+                             "process (default: every one installed; none: --backends alone)")
     parser.add_argument("--size", type=int, metavar="PIXELS",
                         help="input height and width (default: each model's default size)")
     parser.add_argument("--alpha", type=float,
@@ -81,6 +101,12 @@ def parse_args(argv):
     parser.add_argument("--json", metavar="PATH",
                         help='write [{"model", "batch", "runtime", "images_per_s"}, ...] here')
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart here")
+    parser.add_argument("--int8", action="store_true",
+                        help="also time the int8 fast path on the runtimes that run it")
+    parser.add_argument("--fidelity", type=int, default=0, metavar="N",
+                        help="print each model's int8 fidelity (top-1 agreement with float32, "
+                             "relative logit error) on N held-out images, with the tests' "
+                             "generated ImageNet-like weights (benchmarks/int8_fidelity.py)")
     args = parser.parse_args(argv)
     for name in args.models:
         try:
@@ -94,10 +120,13 @@ def parse_args(argv):
     return args
 
 
-def benchmark_model(name, batches, repeats, fast_runtimes, size=None, alpha=None):
+def benchmark_model(
+    name, batches, repeats, fast_runtimes, size=None, alpha=None, backends=(), int8=False
+):
     """Times every runtime on `name`; returns (throughput rows, setup row).
 
-    `size` (input height and width) and `alpha` (width multiplier) go to both builders when given.
+    `size` (input height and width) and `alpha` (width multiplier) go to both builders when given;
+    `backends`: other Keras backends to time our `.predict` on (`predict_on_other_backends`).
     """
     config = registry.get_config(name)
     twin_builder = getattr(keras.applications, config.builder, None)
@@ -110,7 +139,7 @@ def benchmark_model(name, batches, repeats, fast_runtimes, size=None, alpha=None
     setup = {"model": name, "memory": {}, "compile_s": {}}
     runners = {}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as children:
         weights_path = os.path.join(tmp, f"{name}.h5")
         if twin_builder is not None:
             with peak_memory(setup, KERAS), timed(setup, "build_keras_s"):
@@ -128,11 +157,23 @@ def benchmark_model(name, batches, repeats, fast_runtimes, size=None, alpha=None
 
         for fast_runtime in fast_runtimes:
             runtime = f"fast ({fast_runtime})"
-            with peak_memory(setup, runtime), timed(setup["compile_s"], fast_runtime):
+            with peak_memory(setup, runtime), timed(setup["compile_s"], fast_runtime), \
+                    conversion_peak(setup, fast_runtime):
                 fast = keras_nets.compile_for_inference(ours, fast_runtime)
             runners[runtime] = fast.predict
+            if int8 and fast_runtime in quantization.INT8_RUNTIMES:
+                runtime = f"fast int8 ({fast_runtime})"
+                calibration = np.random.default_rng(1).uniform(-1, 1, (64, size, size, 3))
+                with peak_memory(setup, runtime), timed(setup["compile_s"], f"int8 {fast_runtime}"):
+                    fast = keras_nets.compile_for_inference(
+                        ours, fast_runtime, precision="int8", calibration=calibration
+                    )
+                runners[runtime] = fast.predict
         if twin_builder is not None:
             runners.update(plain_runtimes(twin, tmp, setup))
+        runners.update(children.enter_context(
+            predict_on_other_backends(name, options, weights_path, backends, setup, tmp)
+        ))
 
         results = []
         for batch in batches:
@@ -199,28 +240,174 @@ def timed(record, key):
 def peak_memory(setup, runtime, keep_max=False):
     """Records in setup["memory"][runtime] the peak resident MiB above the level at entry."""
     baseline = resident_mib()
-    peak = [baseline]
+    with sampled_peak(resident_mib) as peak:
+        yield
+    used = peak[0] - baseline
+    previous = setup["memory"].get(runtime, 0.0)
+    setup["memory"][runtime] = max(previous, used) if keep_max else previous + used
+
+
+@contextlib.contextmanager
+def sampled_peak(measure):
+    """Calls `measure()` every 5 ms while the block runs; yields a list whose one item is, once the
+    block is done, the largest value measured."""
+    peak = [measure()]
     done = threading.Event()
 
     def sample():
         while not done.wait(0.005):
-            peak[0] = max(peak[0], resident_mib())
+            peak[0] = max(peak[0], measure())
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        yield
+        yield peak
     finally:
         done.set()
         sampler.join()
-        used = max(peak[0], resident_mib()) - baseline
-        previous = setup["memory"].get(runtime, 0.0)
-        setup["memory"][runtime] = max(previous, used) if keep_max else previous + used
+        peak[0] = max(peak[0], measure())
 
 
 def resident_mib():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# --- The ONNX conversion's child process, and .predict on the other Keras backends --------------
+
+
+@contextlib.contextmanager
+def conversion_peak(setup, runtime):
+    """Records in setup["conversion_mib"][runtime] the peak resident MiB of this process's child
+    processes while the block runs: the ONNX conversion's child, where `write_onnx` runs one."""
+    with sampled_peak(children_resident_mib) as peak:
+        yield
+    setup.setdefault("conversion_mib", {})[runtime] = peak[0]
+
+
+def children_resident_mib():
+    """The resident MiB of this process's children, summed (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for children in glob.glob("/proc/self/task/*/children"):
+        with contextlib.suppress(OSError), open(children) as f:
+            pids = f.read().split()
+        for pid in pids:
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1])
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def other_backends():
+    """The Keras backends installed here other than the one this process runs on."""
+    return [
+        backend for backend in ("tensorflow", "jax", "torch")
+        if backend != keras.backend.backend() and importlib.util.find_spec(backend) is not None
+    ]
+
+
+# Run by `python -c` with KERAS_BACKEND set: argv[1] a registry name, argv[2] the builder's options
+# (JSON), argv[3] the legacy .h5 weights. Prints "ready" once built, then answers each stdin line
+# "BATCH" by predicting on a batch that size and printing "done"; at the end of stdin, the peak
+# resident MiB above its level before building (set up and first called, as peak_memory measures).
+_PREDICT_WORKER = """
+import json, sys
+import numpy as np
+import keras_nets
+
+def status_mib(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith(key + ":"))
+
+name, options, weights = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+if "input_shape" in options:
+    options["input_shape"] = tuple(options["input_shape"])
+baseline = status_mib("VmRSS")
+model = keras_nets.create_model(name, **options)
+model.load_weights(weights)
+batches = {}
+print("ready", flush=True)
+for line in sys.stdin:
+    batch = int(line)
+    if batch not in batches:
+        shape = (batch, *model.input_shape[1:])
+        batches[batch] = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
+    model.predict(batches[batch], verbose=0)
+    print("done", flush=True)
+print(status_mib("VmHWM") - baseline, flush=True)
+"""
+
+
+@contextlib.contextmanager
+def predict_on_other_backends(name, options, weights_path, backends, setup, log_dir):
+    """Yields {"keras_nets .predict (<backend>)": run(x)} for each of `backends`: our model, built
+    with `options` and loaded from the same .h5 weights, in one child process per backend (Keras
+    picks its backend once per process). The children are set up one after the other; each then
+    waits on its stdin, idle, until `run(x)` asks it for one `.predict` on a batch of `len(x)`
+    images, so the timed rounds interleave them with the other runtimes like any runtime. On exit,
+    records each child's peak memory in setup["memory"] and ends it."""
+    workers = {}
+    try:
+        for backend in backends:
+            worker = PredictWorker(backend, name, options, weights_path, log_dir)
+            workers[f"{OURS} ({backend})"] = worker
+        yield {runtime: worker.run for runtime, worker in workers.items()}
+        for runtime, worker in workers.items():
+            setup["memory"][runtime] = worker.close()
+    finally:
+        for worker in workers.values():
+            worker.process.kill()
+            worker.process.wait()
+
+
+class PredictWorker:
+    """A child process running `_PREDICT_WORKER` on one Keras backend; its stderr goes to a log."""
+
+    def __init__(self, backend, name, options, weights_path, log_dir):
+        self.backend = backend
+        self.log_path = os.path.join(log_dir, f"predict-{backend}.log")
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _PREDICT_WORKER, name, json.dumps(options), weights_path],
+                env={**os.environ, "KERAS_BACKEND": backend},
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+            )
+        self.answer("ready")
+
+    def run(self, x):
+        self.process.stdin.write(f"{len(x)}\n")
+        self.process.stdin.flush()
+        self.answer("done")
+
+    def close(self):
+        """Ends the child; returns its peak memory, in MiB."""
+        self.process.stdin.close()
+        peak = float(self.answer())
+        self.process.wait()
+        return peak
+
+    def answer(self, expected=None):
+        """The child's next stdout line; a RuntimeError with its last stderr line if it ended."""
+        line = self.process.stdout.readline().strip()
+        if line and expected in (None, line):
+            return line
+        self.process.wait()
+        with open(self.log_path) as log:
+            last = (log.read().strip().splitlines() or ["no error message"])[-1]
+        raise RuntimeError(
+            f"keras_nets .predict on {self.backend}, in a child process, failed: {last}"
+        )
+
+
+def int8_fidelity_table(names, size, held_out):
+    """benchmarks/int8_fidelity.py's table for `names` with the tests' generated weights."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import int8_fidelity
+
+    rows = {}
+    for name in names:
+        at = size or registry.get_config(name).default_size
+        rows[f"{name} generated ({at} px)"] = int8_fidelity.generated(name, at, held_out)
+    return int8_fidelity.table(rows)
 
 
 def machine_description():
@@ -232,6 +419,8 @@ def machine_description():
     for module in ("onnxruntime", "openvino"):
         with contextlib.suppress(ImportError):
             versions.append(f"{module} {__import__(module).__version__.split('-')[0]}")
+    for package in other_backends():  # their versions, without importing them here
+        versions.append(f"{package} {importlib.metadata.version(package).split('+')[0]}")
     return (
         f"{cpu}, {inference.thread_count()} cores, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}, {', '.join(versions)}"
@@ -244,14 +433,20 @@ def throughput_table(results):
     rows = {}
     for r in results:
         rows.setdefault((r["model"], r["batch"]), {})[r["runtime"]] = r["images_per_s"]
+    int8 = any(k.startswith("fast int8") for k in runtimes)
     lines = [
-        "| model | batch | " + " | ".join(runtimes) + " | fast / keras.applications |",
-        "|---|---|" + "---|" * (len(runtimes) + 1),
+        "| model | batch | " + " | ".join(runtimes) + " | fast / keras.applications |"
+        + (" int8 / float32 fast |" if int8 else ""),
+        "|---|---|" + "---|" * (len(runtimes) + 1 + int8),
     ]
     for (model, batch), speeds in rows.items():
-        fast = max((v for k, v in speeds.items() if k.startswith("fast")), default=None)
+        fast = max((v for k, v in speeds.items() if k.startswith("fast (")), default=None)
         ratio = f"{fast / speeds[KERAS]:.2f}x" if fast and speeds.get(KERAS) else "n/a"
         cells = [f"{speeds[k]:.1f}" if k in speeds else "n/a" for k in runtimes]
+        if int8:  # each int8 column over the float32 fast path on the same runtime
+            pairs = [(v, speeds.get(k.replace("fast int8", "fast"))) for k, v in speeds.items()
+                     if k.startswith("fast int8")]
+            ratio += " | " + (", ".join(f"{a / b:.2f}x" for a, b in pairs if b) or "n/a")
         lines.append(f"| {model} | {batch} | " + " | ".join(cells) + f" | {ratio} |")
     return "\n".join(lines)
 
@@ -260,15 +455,18 @@ def setup_table(setups):
     """Markdown: build, weights-load and compile seconds, and peak memory per runtime."""
     lines = [
         "| model | build s (keras.applications / ours) | load .h5 s (keras.applications / ours) "
-        "| fast-path compile s | peak memory MiB |",
-        "|---|---|---|---|---|",
+        "| fast-path compile s | peak memory MiB | ONNX conversion peak MiB (child process) |",
+        "|---|---|---|---|---|---|",
     ]
     for s in setups:
         build = f"{s.get('build_keras_s', float('nan')):.1f} / {s['build_ours_s']:.1f}"
         load = f"{s.get('load_keras_s', float('nan')):.1f} / {s['load_ours_s']:.1f}"
         compiled = ", ".join(f"{k} {v:.1f}" for k, v in s["compile_s"].items())
         memory = ", ".join(f"{k} {v:.0f}" for k, v in s["memory"].items())
-        lines.append(f"| {s['model']} | {build} | {load} | {compiled} | {memory} |")
+        conversion = ", ".join(
+            f"{k} {v:.0f}" for k, v in s.get("conversion_mib", {}).items() if v > 0
+        ) or "none"
+        lines.append(f"| {s['model']} | {build} | {load} | {compiled} | {memory} | {conversion} |")
     return "\n".join(lines)
 
 

@@ -81,18 +81,21 @@ SUBSTITUTIONS = {
         (
             "python benchmarks/throughput.py --json",
             "python benchmarks/throughput.py --models mobilenet_v2 --alpha 0.35 --size 96 "
-            "--batches 1 --repeats 1 --runtimes tensorflow --json",
-            "the full benchmark takes an hour: one tiny model, one batch, one round",
+            "--batches 1 --repeats 1 --runtimes tensorflow --backends --json",
+            "the full benchmark takes an hour: one tiny model, one batch, one round, no other "
+            "Keras backend (building a model on JAX alone took 36 s here)",
         ),
         (
             "--models mobilenet_v3_large densenet121 --batches 8 --repeats 5",
-            "--models mobilenet_v3_large --size 32 --batches 1 --repeats 1 --runtimes tensorflow",
-            "two full-size models for five rounds take minutes: one model at 32 px, one round",
+            "--models mobilenet_v3_large --size 32 --batches 1 --repeats 1 --runtimes tensorflow "
+            "--backends",
+            "two full-size models for five rounds take minutes: one model at 32 px, one round, "
+            "no other Keras backend",
         ),
         (
             "--size 96 --runtimes onnxruntime\n",
-            "--size 96 --runtimes onnxruntime --batches 1 --repeats 1\n",
-            "default batches 1 and 8 for ten rounds: one batch, one round",
+            "--size 96 --runtimes onnxruntime --batches 1 --repeats 1 --backends\n",
+            "default batches 1 and 8 for ten rounds: one batch, one round, no other Keras backend",
         ),
     ],
     "README/train-on-your-own-images/2": [
@@ -127,6 +130,14 @@ SKIPPED = {
     "README/check-the-published-accuracy-yourself/2": (
         "needs the ImageNet validation set and ResNet50's weights; tests/test_evaluate.py and "
         "tests/test_include_preprocessing.py run the same calls on small models"
+    ),
+    "README/int8/1": (
+        "two ONNX conversions and quantizations (~25 s); tests/test_int8.py makes the same two "
+        "calls, compile_for_inference and export with precision='int8' and calibration images"
+    ),
+    "README/int8/2": (
+        "needs ResNet50's published weights and ImageNet's validation set; tests/test_int8.py runs "
+        "`predict --fast --int8 --calibration DIR` on a small registered model"
     ),
     "README/large-folders-a-results-file-that-resumes/1": (
         "a photo archive and a crash; tests/test_predict_resume.py runs these two commands, "

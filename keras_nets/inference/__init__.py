@@ -11,6 +11,8 @@ convolution and a normalisation. The original model is never changed.
   folding     fold_batch_norms: the folded copy.
   compiled    compile_for_inference and the CompiledModel it returns.
   exporting   export, and the ONNX / TFLite / SavedModel writers the runtimes share.
+  quantization  precision="int8": static quantization of the ONNX export (ONNX Runtime's tools),
+              the calibration images' checks and reading.
   runtimes    one module per runtime (onnxruntime, openvino, tensorflow), and RUNTIMES, the
               order "auto" prefers them in.
 

@@ -2,6 +2,7 @@
 
     fast = keras_nets.compile_for_inference(model)   # ONNX Runtime, else OpenVINO, else TensorFlow
     probabilities = fast.predict(images)             # like model.predict: numpy, any batch size
+    fast = keras_nets.compile_for_inference(model, precision="int8", calibration=images)
 """
 
 import os
@@ -10,11 +11,22 @@ import warnings
 import keras
 import numpy as np
 
+from keras_nets.inference import quantization
+from keras_nets.inference.exporting import onnx_bytes
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
 from keras_nets.inference.runtimes import RUNTIMES, available_runtimes, get_runtime
 
 
-def compile_for_inference(model, runtime="auto", *, threads=None, backend=None):
+def compile_for_inference(
+    model,
+    runtime="auto",
+    *,
+    threads=None,
+    precision="float32",
+    calibration=None,
+    transform=None,
+    backend=None,
+):
     """Compiles `model` for fast CPU inference; the result has `.predict(x)` like `model.predict`.
 
     The model's BatchNormalizations are folded into its convolutions (`fold_batch_norms`), then the
@@ -30,6 +42,15 @@ def compile_for_inference(model, runtime="auto", *, threads=None, backend=None):
       threads: CPU cores to use; None: every core this process may run on (`thread_count()`).
         ONNX Runtime and OpenVINO run a batch smaller than `threads` on all of them, and a larger
         batch as one single-threaded part per core, side by side.
+      precision: "float32", or "int8": the folded model's ONNX export statically quantized
+        (`keras_nets.inference.quantization`: weights per channel, activation ranges measured
+        on `calibration`), run on ONNX Runtime (the only runtime for int8).
+      calibration: with precision="int8", 32 to 64 images (more: 64 of them, evenly spread) like
+        the ones to predict: a numpy array as the model takes them, or a folder of image files
+        read through `transform`.
+      transform: for a `calibration` folder: an `EvalTransform`, e.g.
+        `keras_nets.eval_transform("resnet50", size)`; None for a model that preprocesses its
+        input itself (a `keras-nets train` classifier).
       backend: deprecated name of `runtime` (Keras calls TensorFlow, JAX and PyTorch "backends").
 
     Returns:
@@ -54,18 +75,27 @@ def compile_for_inference(model, runtime="auto", *, threads=None, backend=None):
         threads = thread_count()
     elif not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"threads={threads!r}: expected a positive integer or None")
-    runtime = choose_runtime(runtime)
-    folded = fold_batch_norms(model)
-    run = get_runtime(runtime).compile(folded, int(threads))
-    return CompiledModel(folded, runtime, run, int(threads))
+    quantization.check_precision(precision, calibration, runtime=runtime)
+    if precision == "int8":
+        images = quantization.calibration_images(model, calibration, transform)
+        runtime = choose_runtime(runtime, quantization.INT8_RUNTIMES)
+        folded = fold_batch_norms(model)
+        int8_model = quantization.quantize_onnx(onnx_bytes(folded), images)
+        run = get_runtime(runtime).compile_onnx(int8_model, int(threads))
+    else:
+        runtime = choose_runtime(runtime)
+        folded = fold_batch_norms(model)
+        run = get_runtime(runtime).compile(folded, int(threads))
+    return CompiledModel(folded, runtime, run, int(threads), precision)
 
 
-def choose_runtime(runtime="auto"):
+def choose_runtime(runtime="auto", candidates=RUNTIMES):
     """The runtime `compile_for_inference(model, runtime)` uses: `runtime` itself if installed,
-    or for "auto" the first installed of RUNTIMES. Raises a ValueError for an unknown name and an
-    ImportError, naming the pip extra, for a runtime that is not installed."""
+    or for "auto" the first installed of `candidates` (RUNTIMES, or INT8_RUNTIMES for int8).
+    Raises a ValueError for an unknown name and an ImportError, naming the pip extra, for a
+    runtime that is not installed."""
     if runtime == "auto":
-        installed = available_runtimes()
+        installed = [name for name in available_runtimes() if name in candidates]
         if not installed:
             raise ImportError(
                 "no inference runtime is installed: `pip install keras-nets[onnx]` for ONNX Runtime"
@@ -96,13 +126,15 @@ class CompiledModel:
     Attributes:
       runtime: the runtime it runs on, one of RUNTIMES.
       threads: the CPU cores it uses.
-      model: the folded Keras copy it was compiled from.
+      precision: "float32" or "int8".
+      model: the folded Keras copy it was compiled from (float32 in either case).
     """
 
-    def __init__(self, model, runtime, run, threads):
+    def __init__(self, model, runtime, run, threads, precision="float32"):
         self.model = model
         self.runtime = runtime
         self.threads = threads
+        self.precision = precision
         self._run = run
         self._input_shape = tuple(model.inputs[0].shape[1:])
         self._input_dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
@@ -116,7 +148,8 @@ class CompiledModel:
         return self.runtime
 
     def __repr__(self):
-        return f"<CompiledModel {self.model.name!r} on {self.runtime}, {self.threads} threads>"
+        int8 = ", int8" if self.precision == "int8" else ""
+        return f"<CompiledModel {self.model.name!r} on {self.runtime}{int8}, {self.threads} threads>"
 
     def predict(self, x, batch_size=32, verbose=0):
         """The model's outputs for the batch `x`, as `model.predict(x)` returns them.

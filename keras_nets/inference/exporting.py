@@ -20,7 +20,9 @@ import tempfile
 import warnings
 
 import keras
+import numpy as np
 
+from keras_nets.inference import quantization
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
 
 FORMATS = ("onnx", "tflite", "saved_model")
@@ -28,7 +30,16 @@ _SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "saved_model": ""}
 _KINDS = {"onnx": "an ONNX model", "tflite": "a TFLite model", "saved_model": "a SavedModel"}
 
 
-def export(model, path, format=None, include_preprocessing=False):
+def export(
+    model,
+    path,
+    format=None,
+    include_preprocessing=False,
+    *,
+    precision="float32",
+    calibration=None,
+    transform=None,
+):
     """Writes `model` (BatchNormalizations folded, see `fold_batch_norms`) for an inference runtime.
 
     Args:
@@ -47,6 +58,10 @@ def export(model, path, format=None, include_preprocessing=False):
         decodes them, cast to float inside. For a model that preprocesses its input itself:
         `create_model(..., include_preprocessing=True)`, MobileNetV3, a `keras-nets train`
         classifier; any other model is a ValueError.
+      precision: "float32", or "int8" (format "onnx" only): statically quantized, as
+        `compile_for_inference(..., precision="int8")` runs it (`inference.quantization`).
+      calibration, transform: with precision="int8", the calibration images, as
+        `compile_for_inference` takes them.
 
     Returns:
       `path`.
@@ -62,14 +77,21 @@ def export(model, path, format=None, include_preprocessing=False):
             f"include_preprocessing=True: model {model.name!r} does not preprocess its input "
             "itself; build it with create_model(..., include_preprocessing=True)"
         )
+    quantization.check_precision(precision, calibration, format=format)
     if format == "onnx" and not onnx_converter_installed():
         raise ImportError(f"format='onnx': {missing_onnx_converter()}")
     target = _replaceable_target(path, format)
+    if precision == "int8":
+        images = quantization.calibration_images(model, calibration, transform)
+        if include_preprocessing:  # the file takes uint8 pixels
+            images = np.clip(np.rint(images), 0, 255).astype("uint8")
 
     folded = fold_batch_norms(model)
     if include_preprocessing:
         folded = with_uint8_input(folded)
     writer = {"onnx": write_onnx, "tflite": write_tflite, "saved_model": write_saved_model}[format]
+    if precision == "int8":
+        writer = quantization.int8_onnx_writer(images)
     with tempfile.TemporaryDirectory(dir=os.path.dirname(target), prefix=".keras-nets-export-") as tmp:
         staged = os.path.join(tmp, "model" + _SUFFIXES[format])
         writer(folded, staged)
@@ -97,14 +119,41 @@ def write_onnx(model, path):
 
     The batch size stays free and the input is named "images"; the converters' INFO logs are
     silenced. Keras converts with tf2onnx on TensorFlow, torch.onnx on PyTorch and jax2onnx on
-    JAX; on JAX without jax2onnx, TensorFlow converts the model in a child process instead (it is
-    a default dependency). `onnx_converter_installed()` says whether a converter is there.
+    JAX. On TensorFlow, tf2onnx runs in a child process, on a .keras copy of the model: converting
+    a large model peaks at several GB, and that memory goes when the child ends. The child costs
+    seconds (importing TensorFlow, loading the copy; README, "Fast CPU inference and export");
+    `KERAS_NETS_ONNX_IN_PROCESS=1` in the environment converts in this process
+    instead (faster for many small models; the conversion's memory then stays in this process).
+    On JAX without jax2onnx, TensorFlow converts the model in a child process too (it is a
+    default dependency). `onnx_converter_installed()` says whether a converter is there.
     """
-    if keras.backend.backend() == "jax" and importlib.util.find_spec("jax2onnx") is None:
-        _write_onnx_on_tensorflow(model, path)
-        return
+    if converts_in_child_process():
+        _write_onnx_in_child_process(model, path)
+    else:
+        write_onnx_in_process(model, path)
+
+
+def write_onnx_in_process(model, path):
+    """`write_onnx` in this process, whatever `KERAS_NETS_ONNX_IN_PROCESS` says."""
     with quiet_converters():
         model.export(path, format="onnx", verbose=False, input_signature=input_signature(model))
+    if keras.backend.backend() == "torch" and isinstance(model.output, dict):
+        _name_outputs(path, list(model.output))
+
+
+def _name_outputs(path, names):
+    """Renames the outputs of the ONNX file `path` to `names`, in order: torch.onnx numbers the
+    outputs of a model that returns a dict (in the dict's order), where tf2onnx uses its keys."""
+    import onnx
+
+    onnx_model = onnx.load_model(path)
+    renamed = {output.name: name for output, name in zip(onnx_model.graph.output, names)}
+    for node in onnx_model.graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+        node.output[:] = [renamed.get(name, name) for name in node.output]
+    for output in onnx_model.graph.output:
+        output.name = renamed[output.name]
+    onnx.save_model(onnx_model, path)
 
 
 def write_tflite(model, path):
@@ -159,19 +208,41 @@ def missing_onnx_converter():
     )
 
 
+# Where `write_onnx` converts on TensorFlow: "1" in the calling process, "0" (default) in a child.
+IN_PROCESS_VARIABLE = "KERAS_NETS_ONNX_IN_PROCESS"
+
+
+def converts_in_child_process():
+    """Whether `write_onnx` converts in a child process running TensorFlow: on TensorFlow unless
+    KERAS_NETS_ONNX_IN_PROCESS=1, and on JAX without jax2onnx."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return importlib.util.find_spec("jax2onnx") is None
+    if backend != "tensorflow":
+        return False
+    value = os.environ.get(IN_PROCESS_VARIABLE, "0").strip()
+    if value not in ("0", "1", ""):
+        raise ValueError(
+            f"{IN_PROCESS_VARIABLE}={value!r}: expected 1 (convert to ONNX in this process) or 0 "
+            "(in a child process, the default)"
+        )
+    return value != "1"
+
+
 # Run by `python -c` with KERAS_BACKEND=tensorflow: argv[1] a .keras file, argv[2] the ONNX path.
 _CONVERT_ON_TENSORFLOW = """
 import sys
 import keras
-from keras_nets.inference.exporting import write_onnx
-write_onnx(keras.saving.load_model(sys.argv[1], compile=False), sys.argv[2])
+from keras_nets.inference.exporting import write_onnx_in_process
+write_onnx_in_process(keras.saving.load_model(sys.argv[1], compile=False), sys.argv[2])
 """
 
 
-def _write_onnx_on_tensorflow(model, path):
+def _write_onnx_in_child_process(model, path):
     """Writes the ONNX export of `model` (any backend) from a child process running TensorFlow,
-    through a .keras copy of it: the same export as on TensorFlow, and the conversion's memory
-    goes when the child ends."""
+    through a .keras copy of it in a temporary directory: the same export as in this process, and
+    the conversion's memory goes when the child ends. An interruption kills the child and removes
+    the directory; a failure is a RuntimeError with the child's last error line."""
     with tempfile.TemporaryDirectory(prefix="keras-nets-onnx-") as tmp:
         saved = os.path.join(tmp, "model.keras")
         model.save(saved)
@@ -183,9 +254,15 @@ def _write_onnx_on_tensorflow(model, path):
         )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no error message"])[-1]
+        backend = keras.backend.backend()
+        why = (
+            f"{IN_PROCESS_VARIABLE}=1 converts in this process instead"
+            if backend == "tensorflow"
+            else f"as Keras on {backend} has no converter here"
+        )
         raise RuntimeError(
-            f"model={model.name!r}: the ONNX conversion on TensorFlow (in a child process, as "
-            f"Keras on {keras.backend.backend()} has no converter here) failed: {last}"
+            f"model={model.name!r}: the ONNX conversion on TensorFlow (in a child process; {why}) "
+            f"failed: {last}"
         )
 
 

@@ -10,6 +10,9 @@ takes the first one installed. Each runtime module declares:
                    a function `run(batch) -> [numpy array per model output]` that runs `model`
                    (a Functional Keras model, BatchNormalizations already folded) on a batch, a
                    numpy array the model's input shape and dtype, using `threads` CPU cores.
+  compile_onnx(onnx_model, threads)
+                   (the runtimes that read ONNX) the same from ONNX bytes: how the int8 model,
+                   quantized on ONNX, runs (`quantization.INT8_RUNTIMES` lists who runs it).
 
 A runtime imports its own library inside `compile`, never at module level, so importing
 `keras_nets.inference` needs none of them. A new runtime is a module here and its name in RUNTIMES.

@@ -17,9 +17,12 @@ def is_installed():
 def compile(model, threads):
     """A batch of one runs on all cores, a larger batch as one single-threaded session call per
     core, side by side (`session.run` releases the GIL, so Python threads are enough)."""
-    import onnxruntime
+    return compile_onnx(onnx_bytes(model), threads)
 
-    onnx_model = onnx_bytes(model)
+
+def compile_onnx(onnx_model, threads):
+    """`compile` for a model already in ONNX (bytes): a float32 export, or its int8 form."""
+    import onnxruntime
 
     def session(intra_op_threads):
         options = onnxruntime.SessionOptions()

@@ -22,10 +22,15 @@ def is_installed():
 def compile(model, threads):
     """A batch of one runs as a single request on all cores; a larger batch as parallel
     single-threaded requests ("streams"), one part per core."""
+    return compile_onnx(onnx_bytes(model), threads)
+
+
+def compile_onnx(onnx_model, threads):
+    """`compile` for a model already in ONNX (bytes): a float32 export, or its int8 form."""
     import openvino
 
     core = openvino.Core()
-    network = core.read_model(onnx_bytes(model), b"")
+    network = core.read_model(onnx_model, b"")
     latency = core.compile_model(
         network, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
     )

@@ -1,0 +1,183 @@
+"""int8 fidelity: how closely the int8 fast path follows the float32 Keras model, on held-out images.
+
+    python benchmarks/int8_fidelity.py --proxy --size 96 --epochs 3     # the issue's proxy, below
+    python benchmarks/int8_fidelity.py --trained run/model.keras --data DIR --held-out 500
+    python benchmarks/int8_fidelity.py --generated mobilenet_v2 resnet50 --size 96
+
+For each model: top-1 agreement of int8 with float32, and the relative RMS error of the logits
+(RMS of int8 - float32 over RMS of float32, before any softmax). Calibration and held-out images
+never overlap. --proxy is the stand-in for the published weights, which cannot be downloaded here:
+it generates a 3-class image dataset, fine-tunes ResNet50 and MobileNetV2 on it with
+`keras-nets train` (a head on a base whose BatchNorm statistics were set from images), and
+measures them and the generated ImageNet-like weights the tests use (tests/informative_weights.py)
+on 500 held-out images. The real measurement, on ImageNet's validation set with the published
+weights, is `--imagenet VAL_DIR --models resnet50 mobilenet_v2` (class folders, as `keras-nets
+evaluate` reads them).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_nets  # noqa: E402
+from keras_nets.image_files import read_image, walk_images  # noqa: E402
+
+CALIBRATION = 128
+
+
+def fidelity(model, calibration, held_out, transform=None):
+    """{"top1_agreement", "relative_logit_error"} of `model`'s int8 fast path on `held_out`.
+
+    `model` ends in a Dense layer; its activation is switched off (on this copy in memory) so that
+    logits are compared. `calibration` and `held_out` are arrays as the model takes them."""
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Dense):
+        last.activation = keras.activations.linear
+    fast = keras_nets.compile_for_inference(
+        model, precision="int8", calibration=calibration, transform=transform
+    )
+    expected = np.concatenate(
+        [keras.ops.convert_to_numpy(model(held_out[i : i + 32], training=False))
+         for i in range(0, len(held_out), 32)]
+    )
+    got = fast.predict(held_out, batch_size=8)
+    return {
+        "top1_agreement": float(np.mean(got.argmax(1) == expected.argmax(1))),
+        "relative_logit_error": float(np.sqrt(np.mean((got - expected) ** 2) / np.mean(expected**2))),
+        "held_out": len(held_out),
+    }
+
+
+def folder_images(folder, transform, skip, count):
+    """`count` images of `folder` after the first `skip` (walked in order), through `transform`."""
+    paths = list(walk_images(folder))[skip : skip + count]
+    return np.asarray(transform.preprocess(np.stack([transform(read_image(p)) for p in paths])))
+
+
+def shuffled_folder(folder, seed=0):
+    """A temporary folder of links to `folder`'s images in a seeded random order (so that the
+    first images of a class-sorted folder are not all of one class)."""
+    paths = list(walk_images(folder))
+    order = np.random.default_rng(seed).permutation(len(paths))
+    tmp = tempfile.mkdtemp(prefix="int8-fidelity-")
+    for rank, index in enumerate(order):
+        os.symlink(os.path.abspath(paths[index]), os.path.join(tmp, f"{rank:07d}{paths[index].suffix}"))
+    return tmp
+
+
+def trained(path, data, held_out):
+    """A `keras-nets train` classifier, calibrated on and measured against `data`'s images."""
+    from keras_nets import finetune
+    from keras_nets.preprocessing import trained_transform
+
+    model, _ = finetune.load_classifier(path)
+    transform = trained_transform(model.input_shape[1])
+    images = folder_images(shuffled_folder(data), transform, 0, CALIBRATION + held_out)
+    return fidelity(model, images[:CALIBRATION], images[CALIBRATION:])
+
+
+def imagenet(name, val_dir, held_out):
+    """A registry model with its published weights, on ImageNet validation images."""
+    transform = keras_nets.eval_transform(name)
+    model = keras_nets.create_model(name, weights="imagenet", classifier_activation=None)
+    images = folder_images(shuffled_folder(val_dir), transform, 0, CALIBRATION + held_out)
+    return fidelity(model, images[:CALIBRATION], images[CALIBRATION:])
+
+
+def generated(name, size, held_out):
+    """The generated ImageNet-like weights of the tests, on photo-like generated images."""
+    from informative_weights import informative_model, random_images
+
+    options = {"alpha": 0.35} if name == "mobilenet_v2" else {}
+    model = informative_model(name, size, classifier_activation=None, **options)
+    preprocess = keras_nets.get_config(name).preprocess_input
+    calibration = preprocess(random_images(CALIBRATION, size, seed=1))
+    return fidelity(model, calibration, preprocess(random_images(held_out, size, seed=2)))
+
+
+def proxy(size, epochs, held_out, workdir):
+    """Fine-tunes ResNet50 and MobileNetV2 on a generated 3-class dataset with `keras-nets train`,
+    then measures them, and the generated weights, on `held_out` images of the same kind."""
+    from generated_data import calibrated_base_weights, make_dataset
+
+    classes = ("blue", "red", "green")
+    data = make_dataset(os.path.join(workdir, "data"), classes, train=32, validation=8, size=size)
+    unseen = make_dataset(
+        os.path.join(workdir, "unseen"), classes, train=0,
+        validation=(CALIBRATION + held_out) // len(classes) + 1, size=size, seed=1,
+    )
+    rows = {}
+    for name in ("resnet50", "mobilenet_v2"):
+        alpha = ["--alpha", "0.35"] if name == "mobilenet_v2" else []
+        base = calibrated_base_weights(
+            os.path.join(workdir, f"{name}_notop.weights.h5"), name, size,
+            **({"alpha": 0.35} if alpha else {}),
+        )
+        run = os.path.join(workdir, name)
+        subprocess.run(
+            [sys.executable, "-m", "keras_nets", "train", data, "--model", name, "--classes", "3",
+             "--output", run, "--size", str(size), "--epochs", str(epochs), "--weights", base,
+             *alpha],
+            check=True,
+        )
+        rows[f"{name} fine-tuned ({size} px)"] = trained(
+            os.path.join(run, "model.keras"), os.path.join(unseen, "validation"), held_out
+        )
+    for name in ("resnet50", "mobilenet_v2"):
+        rows[f"{name} generated ImageNet-like ({size} px)"] = generated(name, size, held_out)
+    return rows
+
+
+def table(rows):
+    lines = [
+        "| model | held-out images | int8 top-1 agreement with float32 | relative logit error |",
+        "|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        lines.append(
+            f"| {name} | {row['held_out']} | {row['top1_agreement']:.1%} | "
+            f"{row['relative_logit_error']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--proxy", action="store_true", help="the issue's proxy (see above)")
+    parser.add_argument("--trained", metavar="MODEL.keras", help="a keras-nets train classifier")
+    parser.add_argument("--data", metavar="DIR", help="with --trained: images to measure on")
+    parser.add_argument("--generated", nargs="+", default=[], metavar="NAME",
+                        help="registry models with the tests' generated weights")
+    parser.add_argument("--imagenet", metavar="VAL_DIR",
+                        help="ImageNet validation class folders: published weights of --models")
+    parser.add_argument("--models", nargs="+", default=["resnet50", "mobilenet_v2"])
+    parser.add_argument("--size", type=int, default=96, help="input size for --proxy/--generated")
+    parser.add_argument("--epochs", type=int, default=3, help="--proxy's training epochs")
+    parser.add_argument("--held-out", type=int, default=500, help="held-out images (500)")
+    args = parser.parse_args(argv)
+    if args.trained and not args.data:
+        parser.error("--trained needs --data DIR")
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="int8-fidelity-") as workdir:
+        if args.proxy:
+            rows.update(proxy(args.size, args.epochs, args.held_out, workdir))
+        if args.trained:
+            rows[args.trained] = trained(args.trained, args.data, args.held_out)
+        for name in args.generated:
+            rows[f"{name} generated ({args.size} px)"] = generated(name, args.size, args.held_out)
+        if args.imagenet:
+            for name in args.models:
+                rows[f"{name} published, ImageNet"] = imagenet(name, args.imagenet, args.held_out)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

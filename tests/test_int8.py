@@ -1,0 +1,244 @@
+"""precision="int8": the model's ONNX export statically quantized (ONNX Runtime's tools) follows
+the float32 Keras model within what quantization allows; misuse gets one clear error.
+
+The tolerance, and why it is loose here. The seed models run with the informative weights of
+informative_weights.py (random kernels, BatchNorm statistics calibrated so outputs vary with the
+input), with a 10-class top so that the top-1 class means something. Such random deep networks
+are chaotic: a small change of one layer's activations grows layer after layer, which trained
+networks' do not (other calibrations, percentile, change nothing: measured). Measured here on 64
+held-out images, calibrated on 32, int8 against float32:
+
+  model (input)                 relative RMS logit error   top-1 agreement
+  mobilenet_v2 (0.35, 96 px)    0.61                       0.31
+  resnet50 (32 px)              0.26                       0.36
+  inception_v3 (75 px)          0.18                       0.77
+  xception (71 px)              0.15                       0.95
+
+(relative RMS error: RMS of int8 - float32 over RMS of float32). The bounds below sit ~1.3x above
+these errors and well under these agreements; a broken quantization (no or wrong calibration,
+wrong scales or axis) gives errors near 1 and agreement at chance (0.1). The lower bound on the
+error proves that int8 ran at all (float rounding is ~1e-6). Fidelity on trained networks (top-1
+agreement >= 99 %) is measured by benchmarks/int8_fidelity.py, not here.
+"""
+
+import numpy as np
+import pytest
+
+import keras
+import keras_nets
+from keras_nets import compile_for_inference, export, get_config
+from keras_nets.cli import main
+from generated_data import registered_tiny_network
+from informative_weights import informative_model, random_images
+from required_runtimes import require_runtime
+
+# Registry name: (input size, builder options), the smallest each model takes.
+SMALL = {
+    "mobilenet_v2": (96, {"alpha": 0.35}),
+    "resnet50": (32, {}),
+    "inception_v3": (75, {}),
+    "xception": (71, {}),
+}
+# Registry name: (largest relative RMS logit error, smallest top-1 agreement); see the docstring.
+TOLERANCE = {
+    "mobilenet_v2": (0.8, 0.15),
+    "resnet50": (0.35, 0.2),
+    "inception_v3": (0.25, 0.5),
+    "xception": (0.2, 0.75),
+}
+CLASSES = 10
+CALIBRATION = 32  # quantization.MIN_CALIBRATION_IMAGES
+HELD_OUT = 32
+
+
+def relative_rms_error(got, expected):
+    return float(np.sqrt(np.mean((got - expected) ** 2) / np.mean(expected**2)))
+
+
+def top1_agreement(got, expected):
+    return float(np.mean(got.argmax(1) == expected.argmax(1)))
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_int8_logits_follow_float32_at_batch_1_and_8(name):
+    require_runtime("onnxruntime")
+    size, options = SMALL[name]
+    config = get_config(name)
+    model = informative_model(name, size, classes=CLASSES, classifier_activation=None, **options)
+    calibration = config.preprocess_input(random_images(CALIBRATION, size, seed=1))
+    held_out = config.preprocess_input(random_images(HELD_OUT, size, seed=2))
+
+    fast = compile_for_inference(model, precision="int8", calibration=calibration)
+
+    assert (fast.runtime, fast.precision) == ("onnxruntime", "int8")
+    expected = keras.ops.convert_to_numpy(model(held_out, training=False))
+    batch_8 = fast.predict(held_out, batch_size=8)  # parts side by side, one per core
+    batch_1 = np.concatenate([fast.predict(image[None]) for image in held_out[:8]])  # whole
+    max_error, min_agreement = TOLERANCE[name]
+    error = relative_rms_error(batch_8, expected)
+    assert 1e-3 < error < max_error, f"relative RMS logit error {error:.3f}"
+    agreement = top1_agreement(batch_8, expected)
+    assert agreement >= min_agreement, f"top-1 agreement {agreement:.0%}"
+    # The same integer arithmetic whole or split: batch 1 gives batch 8's rows.
+    np.testing.assert_allclose(batch_1, batch_8[:8], atol=1e-4 * np.abs(expected).max())
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """Convolutions and their BatchNormalizations, then logits: quick to convert and quantize."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, use_bias=False)(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = keras.layers.Conv2D(16, 3, strides=2)(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x))
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name="tiny")
+
+
+def tiny_images(count, seed=0):
+    return random_images(count, 16, seed) / 127.5 - 1.0
+
+
+def test_export_int8_writes_a_quantized_onnx_file_that_follows_float32(tiny_model, tmp_path):
+    require_runtime("onnxruntime")
+    import onnx
+    import onnxruntime
+
+    path = tmp_path / "tiny.int8.onnx"
+    assert export(tiny_model, path, precision="int8", calibration=tiny_images(32)) == path
+
+    graph = onnx.load(path).graph
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    int8_weights = [  # not the zero points, which are int8 too
+        t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) >= 2
+    ]
+    assert len(int8_weights) == 3, "the two convolutions' and the Dense kernels are int8"
+    for node in graph.node:  # one scale per output channel: axis 0 of OIHW, 1 of a Dense's (in, out)
+        weight = initializers.get(node.input[0])
+        if node.op_type == "DequantizeLinear" and weight in int8_weights:
+            axis = {a.name: a.i for a in node.attribute}.get("axis", 1)
+            assert axis == (0 if len(weight.dims) == 4 else 1), node.name
+            assert list(initializers[node.input[1]].dims) == [weight.dims[axis]], node.name
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    images = tiny_images(16, seed=5).astype("float32")
+    got = session.run(None, {session.get_inputs()[0].name: images})[0]
+    expected = tiny_model.predict(images, verbose=0)
+    assert 1e-4 < relative_rms_error(got, expected) < 0.05  # a shallow net: float's within 5 %
+    assert not list(tmp_path.glob(".keras-nets-export-*")), "the staging directory is gone"
+
+
+# --- Misuse ---------------------------------------------------------------------------------------
+
+
+def folder_of(tmp_path, count):
+    from PIL import Image
+
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    for i, image in enumerate(random_images(count, 20, seed=9)):
+        Image.fromarray(image.astype("uint8")).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"precision": "int16"}, r"precision='int16': expected one of 'float32', 'int8'"),
+        ({"precision": "int8"}, r"precision='int8' needs calibration=.*at least 32"),
+        ({"calibration": np.zeros((32, 16, 16, 3))}, r"calibration is given but precision='float32'"),
+        ({"precision": "int8", "calibration": np.zeros((8, 16, 16, 3))},
+         r"calibration of shape \(8, 16, 16, 3\).*: 8 images, expected at least 32"),
+        ({"precision": "int8", "calibration": np.zeros((32, 20, 20, 3))},
+         r"calibration of shape \(32, 20, 20, 3\).*expected images of shape \(n, 16, 16, 3\)"),
+        ({"precision": "int8", "calibration": np.zeros((32, 16, 16))},
+         r"expected images of shape \(n, 16, 16, 3\)"),
+        ({"precision": "int8", "calibration": np.full((32, 16, 16, 3), "a")},
+         r"dtype <U1: expected numbers"),
+        ({"precision": "int8", "calibration": np.full((32, 16, 16, 3), np.nan)},
+         r"expected finite values"),
+        ({"precision": "int8", "calibration": [[0.0]] * 32},
+         r"calibration of type list: expected a numpy array of images or a folder path"),
+        ({"precision": "int8", "calibration": "no/such/folder"},
+         r"calibration='no/such/folder': expected a folder of images"),
+        ({"precision": "int8", "calibration": np.zeros((32, 16, 16, 3)), "runtime": "tensorflow"},
+         r"runtime='tensorflow' with precision='int8': expected 'auto' or 'onnxruntime'"),
+        ({"precision": "int8", "calibration": np.zeros((32, 16, 16, 3)), "runtime": "openvino"},
+         r"runtime='openvino' with precision='int8'"),
+    ],
+    ids=[
+        "unknown-precision", "int8-without-calibration", "calibration-without-int8", "too-few",
+        "wrong-size", "no-channels", "strings", "nan", "a-list", "missing-folder",
+        "tensorflow-runtime", "openvino-runtime",
+    ],
+)
+def test_bad_precision_or_calibration_is_one_clear_error(tiny_model, arguments, message):
+    arguments = dict(arguments)
+    runtime = arguments.pop("runtime", "auto")
+    with pytest.raises(ValueError, match=message):
+        compile_for_inference(tiny_model, runtime, **arguments)
+
+
+def test_a_folder_needs_a_transform_and_enough_readable_images(tiny_model, tmp_path):
+    folder = folder_of(tmp_path, 3)
+    (folder / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"model 'tiny' does not preprocess its input.*transform="):
+        compile_for_inference(tiny_model, precision="int8", calibration=folder)
+    transform = keras_nets.eval_transform("mobilenet_v2", size=16)
+    with pytest.raises(ValueError, match=r"calibration='.*calibration': 3 images, expected at least 32"):
+        compile_for_inference(tiny_model, precision="int8", calibration=str(folder), transform=transform)
+
+
+def test_export_int8_takes_only_onnx(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match=r"format='tflite' with precision='int8': expected format='onnx'"):
+        export(tiny_model, tmp_path / "m.tflite", precision="int8", calibration=tiny_images(32))
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- keras-nets predict --fast --int8 --calibration DIR -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--int8", "--calibration", "."], "--int8 goes with --fast"),
+        (["--fast", "--int8"], "--int8 needs --calibration DIR"),
+        (["--fast", "--calibration", "."], "--calibration goes with --int8"),
+    ],
+    ids=["int8-without-fast", "int8-without-calibration", "calibration-without-int8"],
+)
+def test_cli_int8_flags_go_together(capsys, tmp_path, flags, message):
+    status = main(["predict", str(tmp_path / "any.jpg"), *flags])
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"keras-nets predict: error: {message}")
+
+
+@pytest.fixture
+def tiny_registered():
+    """A registered 32x32 network (1000 classes, as `predict` decodes ImageNet's)."""
+    yield from registered_tiny_network("tiny_int8", preprocessing="tf", filters=16)
+
+
+def test_cli_predicts_through_int8_calibrated_on_the_folder(capsys, tmp_path, tiny_registered, monkeypatch):
+    require_runtime("onnxruntime")
+    weights = tmp_path / "tiny.weights.h5"
+    tiny_registered().save_weights(weights)
+    folder = folder_of(tmp_path, 32)
+    compiled = []
+    original = keras_nets.compile_for_inference
+
+    def spy(model, *args, **kwargs):
+        compiled.append(original(model, *args, **kwargs))
+        return compiled[-1]
+
+    monkeypatch.setattr(keras_nets, "compile_for_inference", spy)
+    status = main(["predict", str(folder / "0.png"), "--model", "tiny_int8", "--weights",
+                   str(weights), "--fast", "--int8", "--calibration", str(folder), "--json"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert [fast.precision for fast in compiled] == ["int8"]
+    assert len(out.splitlines()) == 1 and '"predictions"' in out
