@@ -121,7 +121,8 @@ SKIPPED = {
         "the backend-dependent tests on JAX: .ci/run runs exactly this line after the TensorFlow run"
     ),
     ("README/backends/1", "KERAS_BACKEND=torch python -m pytest -q -m backend"): (
-        "the backend-dependent tests on PyTorch, which the test extra does not install"
+        "the backend-dependent tests on PyTorch: .ci/run installs PyTorch and runs exactly this "
+        "line after the JAX run"
     ),
     "README/check-the-published-accuracy-yourself/1": (
         "needs the ImageNet validation set; tests/test_evaluate.py runs `keras-nets evaluate` on a "
