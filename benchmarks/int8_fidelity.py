@@ -62,33 +62,33 @@ def folder_images(folder, transform, skip, count):
     return np.asarray(transform.preprocess(np.stack([transform(read_image(p)) for p in paths])))
 
 
-def shuffled_folder(folder, seed=0):
-    """A temporary folder of links to `folder`'s images in a seeded random order (so that the
+def shuffled_folder(folder, workdir, seed=0):
+    """A folder in `workdir` of links to `folder`'s images in a seeded random order (so that the
     first images of a class-sorted folder are not all of one class)."""
     paths = list(walk_images(folder))
     order = np.random.default_rng(seed).permutation(len(paths))
-    tmp = tempfile.mkdtemp(prefix="int8-fidelity-")
+    tmp = tempfile.mkdtemp(prefix="shuffled-", dir=workdir)
     for rank, index in enumerate(order):
         os.symlink(os.path.abspath(paths[index]), os.path.join(tmp, f"{rank:07d}{paths[index].suffix}"))
     return tmp
 
 
-def trained(path, data, held_out):
+def trained(path, data, held_out, workdir):
     """A `keras-nets train` classifier, calibrated on and measured against `data`'s images."""
     from keras_nets import finetune
     from keras_nets.preprocessing import trained_transform
 
     model, _ = finetune.load_classifier(path)
     transform = trained_transform(model.input_shape[1])
-    images = folder_images(shuffled_folder(data), transform, 0, CALIBRATION + held_out)
+    images = folder_images(shuffled_folder(data, workdir), transform, 0, CALIBRATION + held_out)
     return fidelity(model, images[:CALIBRATION], images[CALIBRATION:])
 
 
-def imagenet(name, val_dir, held_out):
+def imagenet(name, val_dir, held_out, workdir):
     """A registry model with its published weights, on ImageNet validation images."""
     transform = keras_nets.eval_transform(name)
     model = keras_nets.create_model(name, weights="imagenet", classifier_activation=None)
-    images = folder_images(shuffled_folder(val_dir), transform, 0, CALIBRATION + held_out)
+    images = folder_images(shuffled_folder(val_dir, workdir), transform, 0, CALIBRATION + held_out)
     return fidelity(model, images[:CALIBRATION], images[CALIBRATION:])
 
 
@@ -129,7 +129,7 @@ def proxy(size, epochs, held_out, workdir):
             check=True,
         )
         rows[f"{name} fine-tuned ({size} px)"] = trained(
-            os.path.join(run, "model.keras"), os.path.join(unseen, "validation"), held_out
+            os.path.join(run, "model.keras"), os.path.join(unseen, "validation"), held_out, workdir
         )
     for name in ("resnet50", "mobilenet_v2"):
         rows[f"{name} generated ImageNet-like ({size} px)"] = generated(name, size, held_out)
@@ -170,12 +170,14 @@ def main(argv=None):
         if args.proxy:
             rows.update(proxy(args.size, args.epochs, args.held_out, workdir))
         if args.trained:
-            rows[args.trained] = trained(args.trained, args.data, args.held_out)
+            rows[args.trained] = trained(args.trained, args.data, args.held_out, workdir)
         for name in args.generated:
             rows[f"{name} generated ({args.size} px)"] = generated(name, args.size, args.held_out)
         if args.imagenet:
             for name in args.models:
-                rows[f"{name} published, ImageNet"] = imagenet(name, args.imagenet, args.held_out)
+                rows[f"{name} published, ImageNet"] = imagenet(
+                    name, args.imagenet, args.held_out, workdir
+                )
     print(table(rows))
 
 

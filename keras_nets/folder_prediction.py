@@ -177,6 +177,7 @@ def predict_folder(
     model=None,
     weights="imagenet",
     fast=False,
+    calibration=None,
     classifier=None,
     top=5,
     batch=32,
@@ -190,7 +191,8 @@ def predict_folder(
     Args:
       inputs: image files, folders (scanned lazily, recursively) or http(s) URLs.
       output: the results file; one line per image, appended as each batch is predicted.
-      model, weights, fast: as `prediction.Classifier.load` takes them (ignored if `classifier`).
+      model, weights, fast, calibration: as `prediction.Classifier.load` takes them (ignored if
+        `classifier`).
       classifier: a `prediction.Classifier` to use instead.
       top: classes per image.
       batch: images per model call.
@@ -207,7 +209,7 @@ def predict_folder(
 
     check_output(output, resume, overwrite)  # before the model loads: bad arguments fail fast
     if classifier is None:
-        classifier = Classifier.load(model, weights, fast=fast)
+        classifier = Classifier.load(model, weights, fast=fast, calibration=calibration)
     with ResultsFile(output, resume=resume, overwrite=overwrite) as results:
         missing, counts = [], {"predicted": 0, "failed": 0, "skipped": 0}
 

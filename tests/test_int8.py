@@ -223,7 +223,10 @@ def tiny_registered():
     yield from registered_tiny_network("tiny_int8", preprocessing="tf", filters=16)
 
 
-def test_cli_predicts_through_int8_calibrated_on_the_folder(capsys, tmp_path, tiny_registered, monkeypatch):
+@pytest.mark.parametrize("into_file", [False, True], ids=["table", "output-file"])
+def test_cli_predicts_through_int8_calibrated_on_the_folder(
+    capsys, tmp_path, tiny_registered, monkeypatch, into_file
+):
     require_runtime("onnxruntime")
     weights = tmp_path / "tiny.weights.h5"
     tiny_registered().save_weights(weights)
@@ -236,9 +239,12 @@ def test_cli_predicts_through_int8_calibrated_on_the_folder(capsys, tmp_path, ti
         return compiled[-1]
 
     monkeypatch.setattr(keras_nets, "compile_for_inference", spy)
+    results = tmp_path / "results.jsonl"
+    output = ["--output", str(results)] if into_file else ["--json"]
     status = main(["predict", str(folder / "0.png"), "--model", "tiny_int8", "--weights",
-                   str(weights), "--fast", "--int8", "--calibration", str(folder), "--json"])
+                   str(weights), "--fast", "--int8", "--calibration", str(folder), *output])
     out, err = capsys.readouterr()
     assert status == 0, err
     assert [fast.precision for fast in compiled] == ["int8"]
-    assert len(out.splitlines()) == 1 and '"predictions"' in out
+    printed = results.read_text() if into_file else out  # --output: the results file's lines
+    assert len(printed.splitlines()) == 1 and '"predictions"' in printed

@@ -104,9 +104,6 @@ def run_into_file(args):
     from keras_nets import folder_prediction
 
     try:
-        classifier = None
-        if args.int8:  # predict_folder's own Classifier.load has no int8
-            classifier = Classifier.load(args.model, args.weights, True, calibration=args.calibration)
         counts = folder_prediction.predict_folder(
             args.inputs,
             args.output,
@@ -117,7 +114,7 @@ def run_into_file(args):
             batch=args.batch,
             resume=args.resume,
             overwrite=args.overwrite,
-            classifier=classifier,
+            calibration=args.calibration,
         )
     except (ValueError, OSError, RuntimeError) as error:
         return fail("predict", error, USAGE, {"output": "--output", "calibration": "--calibration"})
