@@ -41,14 +41,17 @@ def random_images(count, size, seed=0):
 def calibrate_batch_norm(model, preprocessed_images):
     """One training-mode pass with momentum 0 sets each BatchNorm's moving statistics.
 
-    Frozen layers run in inference mode whatever `training` says, so everything is made
-    trainable for the pass and restored afterwards (the model itself first, then its layers).
+    Frozen layers run in inference mode whatever `training` says, so every layer is made
+    trainable for the pass, one by one (`model.trainable = True` does not reach the layers of a
+    functional model that `features.unfreeze_from` froze), and restored afterwards (the model
+    itself first, then its layers).
     """
     layers = list(model._flatten_layers(include_self=True))
     trainable = [layer.trainable for layer in layers]
     batch_norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in batch_norms]
-    model.trainable = True
+    for layer in layers:
+        layer.trainable = True
     for layer in batch_norms:
         layer.momentum = 0.0
     model(preprocessed_images, training=True)
