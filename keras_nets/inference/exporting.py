@@ -71,6 +71,7 @@ def export(
         format = {".onnx": "onnx", ".tflite": "tflite"}.get(suffix, "saved_model")
     if format not in FORMATS:
         raise ValueError(f"format={format!r}: expected one of {', '.join(map(repr, FORMATS))}")
+    check_format_on_backend(format)
     check_graph_model(model)
     if include_preprocessing and not takes_raw_pixels(model):
         raise ValueError(
@@ -97,6 +98,23 @@ def export(
         writer(folded, staged)
         _replace(staged, target, tmp)
     return path
+
+
+# (Keras backend, format) pairs that Keras cannot export, and why: refused before any work.
+UNSUPPORTED_ON_BACKEND = {
+    ("jax", "tflite"): "Keras writes LiteRT from TensorFlow or PyTorch only",
+    ("torch", "saved_model"): "Keras' torch.export path to SavedModel fails on these models",
+}
+
+
+def check_format_on_backend(format):
+    backend = keras.backend.backend()
+    why = UNSUPPORTED_ON_BACKEND.get((backend, format))
+    if why:
+        raise ValueError(
+            f"format={format!r} on the Keras backend {backend!r}: {why}; export with "
+            "format='onnx', or run with KERAS_BACKEND=tensorflow"
+        )
 
 
 def takes_raw_pixels(model):
