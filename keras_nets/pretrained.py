@@ -13,7 +13,8 @@ Where `fetch` finds a weights file, in order:
 A file is valid when its md5 is the published one or, where none is published, when it is a complete
 HDF5 weights file (its layer count is checked against the model when it is loaded). A file with no
 published md5 is never fetched over plain http (anyone on the way could swap it): only https, `file:`
-URLs and local folders, unless `KERAS_NETS_ALLOW_HTTP=1` says a plain-http mirror is trusted.
+URLs and local folders, and an https URL may redirect only to https, unless `KERAS_NETS_ALLOW_HTTP=1`
+says a plain-http mirror is trusted.
 
 When a file first enters the cache (downloaded, or first used after being copied there by hand), its
 sha256 is recorded beside it in `.<file>.sha256` (`sha256sum -c` format); every later use and
@@ -32,6 +33,7 @@ Weights files are only ever read with `model.load_weights`, never loaded as whol
 configuration or code inside a downloaded file is deserialised.
 """
 
+import contextlib
 import functools
 import glob
 import hashlib
@@ -45,7 +47,10 @@ import stat as stat_module
 import sys
 import tempfile
 import time
+import threading
 import urllib.error
+import urllib.parse
+import urllib.request
 import warnings
 
 import h5py
@@ -380,6 +385,46 @@ def unchecked_source_problem(url, item):
     )
 
 
+def _unchecked(item):
+    """Whether a download of `item` has nothing but its source to trust (no md5, no
+    KERAS_NETS_ALLOW_HTTP=1): then it may not be redirected off https either."""
+    return item["md5"] is None and os.environ.get(ALLOW_HTTP_ENV) != "1"
+
+
+class _HttpsRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to another https URL: an https link that redirects to plain http
+    would hand the file to anyone on the way, which `unchecked_source_problem` refuses up front."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        target = urllib.parse.urljoin(req.full_url, newurl)
+        if urllib.parse.urlsplit(target).scheme.lower() != "https":
+            raise urllib.error.URLError(
+                f"refused: it redirects to {target}, which is not https, and no md5 is published "
+                f"to check the download against; set {ALLOW_HTTP_ENV}=1 if you trust it"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER_LOCK = threading.Lock()
+
+
+class _https_redirects_only:
+    """Within it, urllib (and so `keras.utils.get_file`) follows redirects to https URLs only.
+
+    get_file opens URLs with urllib's process-wide opener, which is replaced for the duration and
+    then put back; the lock keeps two such downloads in threads from interleaving their swaps.
+    """
+
+    def __enter__(self):
+        _OPENER_LOCK.acquire()
+        self.previous = urllib.request._opener
+        urllib.request.install_opener(urllib.request.build_opener(_HttpsRedirectsOnly))
+
+    def __exit__(self, *exc_info):
+        urllib.request.install_opener(self.previous)
+        _OPENER_LOCK.release()
+
+
 def fetch(key, include_top=True):
     """The local path of the published weights file for manifest `key`, downloading it if needed.
 
@@ -476,7 +521,8 @@ def _download(url, item, target):
     try:
         downloaded = os.path.join(staging, item["file"])
         try:
-            with _LineEndedOnError():
+            redirects = _https_redirects_only() if _unchecked(item) else contextlib.nullcontext()
+            with _LineEndedOnError(), redirects:
                 keras.utils.get_file(
                     item["file"],
                     url,

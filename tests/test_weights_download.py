@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 
 import h5py
 import keras
@@ -18,7 +19,15 @@ import pytest
 
 from keras_nets import pretrained
 from published_layout import randomize_weights, write_legacy_h5
-from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5, tiny_model, with_records
+from weights_server import (
+    NOTOP_FILE,
+    TOP_FILE,
+    WeightsServer,
+    cache_contents,
+    md5,
+    tiny_model,
+    with_records,
+)
 
 
 # Where a file comes from ---------------------------------------------------------------------
@@ -114,6 +123,53 @@ def test_plain_http_without_md5_is_refused_unless_the_mirror_is_trusted(publishe
 
     monkeypatch.setenv(pretrained.ALLOW_HTTP_ENV, "1")
     assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
+
+
+@pytest.fixture
+def https_server(published, tmp_path, monkeypatch):
+    """`https_server(redirect_to)`: a server of the published files over https (a test CA, trusted
+    through SSL_CERT_FILE), its /redirect/NAME sending to `redirect_to` + /files/NAME."""
+    import trustme  # in the test extra
+
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    servers = []
+
+    def start(redirect_to):
+        certificate = authority.issue_cert("127.0.0.1")
+        servers.append(WeightsServer(str(published.source_dir), certificate, redirect_to))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_https_without_md5_may_not_redirect_to_plain_http(published, keras_home, https_server):
+    redirect = https_server(redirect_to=published.server.base).url("redirect", TOP_FILE)
+    published.use_manifest(top=published.entry(TOP_FILE, urls=[redirect], md5=None))
+    opener = urllib.request._opener  # urllib's, process-wide, which the download swaps for a while
+    with pytest.raises(
+        pretrained.WeightsDownloadError,
+        match=rf"{redirect}\n    refused: it redirects to http://127\.0\.0\.1:\d+/files/{TOP_FILE}, "
+        "which is not https",
+    ):
+        pretrained.fetch("tiny")
+    assert published.server.requests == [], "nothing was fetched over plain http"
+    assert cache_contents(keras_home) == []
+    assert urllib.request._opener is opener, "urllib's own redirect handling is back"
+
+    published.trust_http()  # the user vouches for the mirror: the redirect is followed
+    assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
+
+
+def test_https_without_md5_may_redirect_to_https(published, https_server):
+    target = https_server(redirect_to=None)
+    redirect = https_server(redirect_to=target.base).url("redirect", TOP_FILE)
+    published.use_manifest(top=published.entry(TOP_FILE, urls=[redirect], md5=None))
+    assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
+    assert target.requests == [f"/files/{TOP_FILE}"]
 
 
 # The sha256 recorded when a file enters the cache ----------------------------------------------

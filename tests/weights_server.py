@@ -9,6 +9,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import threading
 
 import keras
@@ -50,10 +51,13 @@ class WeightsServer:
     /truncated/NAME   announces the full Content-Length, sends half the body and hangs up;
     /unsized/NAME     sends half the body with no Content-Length (the cut cannot be seen);
     /page/NAME        answers 200 with an HTML page instead of the file;
-    /together/NAME    holds each request until two have arrived, then sends the file in pieces.
+    /together/NAME    holds each request until two have arrived, then sends the file in pieces;
+    /redirect/NAME    answers 302 to `redirect_to` + /files/NAME (another server, say).
+
+    `certificate` (a `trustme` LeafCert) serves https instead of http.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, certificate=None, redirect_to=None):
         self.directory = directory
         self.requests = []
         self.barrier = threading.Barrier(2, timeout=120)
@@ -66,6 +70,12 @@ class WeightsServer:
                 path = os.path.join(server.directory, name)
                 if kind == "page":
                     return self.reply(b"<!DOCTYPE html><html>Sign in to the network</html>")
+                if kind == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", f"{redirect_to}/files/{name}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if not os.path.isfile(path):
                     return self.send_error(404)
                 body = open(path, "rb").read()
@@ -98,11 +108,16 @@ class WeightsServer:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            certificate.configure_cert(context)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self.thread.start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "http" if certificate is None else "https"
+        self.base = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def url(self, kind, name):
         return f"{self.base}/{kind}/{name}"
