@@ -110,3 +110,32 @@ def test_a_bad_value_of_the_variable_is_one_error_line(monkeypatch):
     monkeypatch.setenv(VARIABLE, "yes")
     with pytest.raises(ValueError, match=rf"^{VARIABLE}='yes': expected 1 .* or 0 "):
         exporting.converts_in_child_process()
+
+
+def test_a_conversion_removes_what_killed_conversions_left_and_nothing_else(tmp_path, monkeypatch):
+    """SIGKILL runs no cleanup, so a killed conversion's directory (its .keras copy) stays in the
+    temporary directory; the next conversion removes ours older than a day, nothing else."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    day_and_a_bit = exporting.STALE_SECONDS + 3600
+    entries = {
+        "keras-nets-onnx-killed": day_and_a_bit,  # removed
+        "keras-nets-int8-killed": day_and_a_bit,  # removed
+        "keras-nets-onnx-running": 60,  # another conversion, under way
+        "someone-elses-dir": day_and_a_bit,
+        "keras-nets-onnx-a-file": day_and_a_bit,  # not a directory
+    }
+    for name, age in entries.items():
+        path = tmp_path / name
+        if name.endswith("a-file"):
+            path.write_text("not ours to judge")
+        else:
+            path.mkdir()
+            (path / "model.keras").write_text("a copy")
+        os.utime(path, (path.stat().st_atime - age, path.stat().st_mtime - age))
+
+    inputs = keras.Input((8, 8, 3))
+    export(keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs)), tmp_path / "model.onnx")
+
+    assert (tmp_path / "model.onnx").is_file()
+    left = sorted(name for name in os.listdir(tmp_path) if name in entries)
+    assert left == ["keras-nets-onnx-a-file", "keras-nets-onnx-running", "someone-elses-dir"]

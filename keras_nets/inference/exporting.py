@@ -13,10 +13,12 @@ import contextlib
 import importlib.util
 import logging
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 
 import keras
@@ -144,7 +146,10 @@ def write_onnx(model, path):
     instead (faster for many small models; the conversion's memory then stays in this process).
     On JAX without jax2onnx, TensorFlow converts the model in a child process too (it is a
     default dependency). `onnx_converter_installed()` says whether a converter is there.
+    Conversion directories that a killed process left in the temporary directory (older than a
+    day) are removed first.
     """
+    remove_stale_temporary_directories()
     if converts_in_child_process():
         _write_onnx_in_child_process(model, path)
     else:
@@ -254,6 +259,34 @@ import keras
 from keras_nets.inference.exporting import write_onnx_in_process
 write_onnx_in_process(keras.saving.load_model(sys.argv[1], compile=False), sys.argv[2])
 """
+
+
+# The temporary directories of conversions (a .keras copy, ONNX files) and of int8 quantization.
+TEMPORARY_PREFIXES = ("keras-nets-onnx-", "keras-nets-int8-")
+# One older than this was left by a process killed outright (SIGKILL runs no cleanup): a
+# conversion takes minutes.
+STALE_SECONDS = 24 * 3600
+
+
+def remove_stale_temporary_directories():
+    """Removes this user's conversion directories (TEMPORARY_PREFIXES) older than STALE_SECONDS
+    from the temporary directory: a killed process leaves its .keras copy there, up to GBs."""
+    root = tempfile.gettempdir()
+    cutoff = time.time() - STALE_SECONDS
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(TEMPORARY_PREFIXES):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()  # no uid on Windows
+        if stat.S_ISDIR(info.st_mode) and mine and info.st_mtime < cutoff:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _write_onnx_in_child_process(model, path):
