@@ -368,6 +368,13 @@ def candidate_urls(item):
     return urls + list(item["urls"])
 
 
+def _unchecked(item):
+    """Whether a download of `item` has nothing but its source to trust (no md5, no
+    KERAS_NETS_ALLOW_HTTP=1): then only https or a local file may serve it, and https may
+    redirect only to https."""
+    return item["md5"] is None and os.environ.get(ALLOW_HTTP_ENV) != "1"
+
+
 def unchecked_source_problem(url, item):
     """Why `url` may not be used for `item`, or None.
 
@@ -376,19 +383,13 @@ def unchecked_source_problem(url, item):
     mirror is trusted with KERAS_NETS_ALLOW_HTTP=1.
     """
     scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if item["md5"] is not None or scheme in ("https", "file") or os.environ.get(ALLOW_HTTP_ENV) == "1":
+    if not _unchecked(item) or scheme in ("https", "file"):
         return None
     return (
         f"refused: {scheme or 'this'} URL is not authenticated and no md5 is published for "
         f"{item['file']} to check the download against; use https or a local mirror, or set "
         f"{ALLOW_HTTP_ENV}=1 if you trust this one"
     )
-
-
-def _unchecked(item):
-    """Whether a download of `item` has nothing but its source to trust (no md5, no
-    KERAS_NETS_ALLOW_HTTP=1): then it may not be redirected off https either."""
-    return item["md5"] is None and os.environ.get(ALLOW_HTTP_ENV) != "1"
 
 
 class _HttpsRedirectsOnly(urllib.request.HTTPRedirectHandler):
@@ -408,21 +409,20 @@ class _HttpsRedirectsOnly(urllib.request.HTTPRedirectHandler):
 _OPENER_LOCK = threading.Lock()
 
 
-class _https_redirects_only:
+@contextlib.contextmanager
+def _https_redirects_only():
     """Within it, urllib (and so `keras.utils.get_file`) follows redirects to https URLs only.
 
     get_file opens URLs with urllib's process-wide opener, which is replaced for the duration and
     then put back; the lock keeps two such downloads in threads from interleaving their swaps.
     """
-
-    def __enter__(self):
-        _OPENER_LOCK.acquire()
-        self.previous = urllib.request._opener
+    with _OPENER_LOCK:
+        previous = urllib.request._opener
         urllib.request.install_opener(urllib.request.build_opener(_HttpsRedirectsOnly))
-
-    def __exit__(self, *exc_info):
-        urllib.request.install_opener(self.previous)
-        _OPENER_LOCK.release()
+        try:
+            yield
+        finally:
+            urllib.request.install_opener(previous)
 
 
 def fetch(key, include_top=True):

@@ -163,9 +163,8 @@ def quantize_onnx(onnx_model, images):
             batch = next(self.batches, None)
             return None if batch is None else {self.input_name: np.ascontiguousarray(batch)}
 
-    from keras_nets.inference.exporting import remove_stale_temporary_directories
-
-    remove_stale_temporary_directories()
+    # (Directories that killed quantizations left are removed by the ONNX conversion that always
+    # comes first: exporting.remove_stale_temporary_directories.)
     with tempfile.TemporaryDirectory(prefix="keras-nets-int8-") as tmp:
         float_path = os.path.join(tmp, "float32.onnx")
         prepared = os.path.join(tmp, "prepared.onnx")
