@@ -17,17 +17,34 @@ URLs and local folders, and an https URL may redirect only to https, unless `KER
 says a plain-http mirror is trusted.
 
 When a file first enters the cache (downloaded, or first used after being copied there by hand), its
-sha256 is recorded beside it in `.<file>.sha256` (`sha256sum -c` format); every later use and
+sha256 is recorded beside it in `.<file>.sha256` (`sha256sum -c` format; a download's record also
+says, in a comment line, that keras-nets downloaded it and from where); every later use and
 `keras-nets weights verify` compare the file with it, so a file changed in the cache is an error
 naming it, never silently loaded.
 
-Downloads go through `keras.utils.get_file` (progress bar, HTTP errors, md5 check) into a private
-directory next to the cache. get_file writes straight to its final name and keeps a file that fails
-the hash check, so a file reaches its cache name here only once it is valid, by an atomic
-`os.replace`: an interrupted, truncated or concurrent download never leaves a partial file under the
+A cached file that is not (or no longer) the published one is never deleted unless keras-nets can
+prove it wrote it: its record says keras-nets downloaded it and its sha256 is still the recorded one.
+Such a file (say, the manifest's md5 changed with a new keras-nets) stays in place until a valid
+copy has been downloaded, which then replaces it; offline, it stays and the error says so. Any
+other file there (copied by hand, keras.applications' own, changed since) is reported in one line
+and left as it is: the user moves it away.
+
+Downloads stream into a private directory next to the cache, md5 and sha256 computed on the way:
+a connection or read that gives no data for DOWNLOAD_TIMEOUT seconds is given up; a file announced
+or sent larger than its bound (`max_bytes`) is stopped and discarded before it can fill the disk;
+a `file:` URL or local mirror is read only when it is a regular file (a FIFO would block forever,
+a device never ends). A file reaches its cache name only once it is valid, by an atomic rename or
+hard link: an interrupted, truncated or concurrent download never leaves a partial file under the
 final name, and two processes fetching one file at once both end up with the same valid file (the
-first to finish puts it in place, by a hard link that never replaces an existing file, and records its
-sha256; the other uses that file).
+first to finish puts it in place, by a hard link that never replaces an existing file, and records
+its sha256; the other uses that file).
+
+The size bound of a file: the manifest entry's `max_bytes` when it gives one; otherwise derived from
+the parameter count of the largest published variant of its model (MAX_PARAMETERS; the files hold
+float32 weights, 4 bytes a parameter): 4 bytes a parameter plus 10 % plus 8 MiB for the HDF5
+structure (the published files carry under 2 MB of it). Keras' sources, from which the manifest is
+generated, record no file sizes, so the bound is per model, not per file: a 1.7 MB MobileNetV2
+0.35 file may take up to the 35 MB bound of MobileNetV2 1.4, never 300 MB.
 
 Weights files are only ever read with `model.load_weights`, never loaded as whole models, so no
 configuration or code inside a downloaded file is deserialised.
@@ -37,17 +54,18 @@ import contextlib
 import functools
 import glob
 import hashlib
+import http.client
 import json
 import math
 import os
 import pathlib
 import re
 import shutil
+import socket
 import stat as stat_module
 import sys
 import tempfile
 import time
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -64,6 +82,28 @@ ALLOW_HTTP_ENV = "KERAS_NETS_ALLOW_HTTP"
 CHANGED = "it changed since it entered the cache"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 STALE_SECONDS = 24 * 3600  # a download directory older than this belongs to a killed process
+DOWNLOAD_TIMEOUT = 30  # seconds to connect, or without a byte, before a download is given up
+DOWNLOADED_BY_US = "# downloaded by keras-nets from "  # the comment line of a download's record
+CHUNK = 1 << 20
+
+# The parameter count of the largest published variant (with its classifier) of each model with
+# published weights: the README's model table, MobileNetV2 at alpha 1.4 and MobileNet at 1.0
+# (tests/test_weights_download.py checks them). A file's size bound derives from it (`max_bytes`).
+MAX_PARAMETERS = {
+    "xception": 22_910_480,
+    "inception_v3": 23_851_784,
+    "resnet50": 25_636_712,
+    "vgg16": 138_357_544,
+    "vgg19": 143_667_240,
+    "inception_resnet_v2": 55_873_736,
+    "densenet121": 8_062_504,
+    "densenet169": 14_307_880,
+    "densenet201": 20_242_984,
+    "mobilenet": 4_253_864,
+    "mobilenet_v2": 6_156_712,
+    "mobilenet_v3_small": 2_554_968,
+    "mobilenet_v3_large": 5_507_432,
+}
 
 
 class WeightsDownloadError(RuntimeError):
@@ -127,6 +167,9 @@ def _check_entry(entry):
     md5 = entry["md5"]
     if md5 is not None and not re.fullmatch(r"[0-9a-f]{32}", str(md5)):
         raise ValueError(f"md5 of {name} must be 32 lowercase hex digits or null, not {md5!r}")
+    size = entry.get("max_bytes", 1)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"max_bytes of {name} must be a positive integer, not {size!r}")
 
 
 def model_of(key):
@@ -162,9 +205,20 @@ def check_published(key, model):
 
 
 def entry(key, include_top=True):
-    """The manifest entry {"file", "urls", "md5"} of the top or notop weights of `key`."""
+    """The manifest entry {"file", "urls", "md5", "max_bytes"} of the top or notop weights of
+    `key`: "max_bytes" from the manifest, else `size_bound(key)`."""
     check_published(key, model=key if variants(key) else model_of(key))
-    return manifest()[key]["top" if include_top else "notop"]
+    item = manifest()[key]["top" if include_top else "notop"]
+    return {**item, "max_bytes": item.get("max_bytes") or size_bound(key)}
+
+
+def size_bound(key):
+    """The most bytes a download of a weights file of manifest `key` may take: 4 bytes for each
+    parameter of the largest published variant of its model, plus 10 % and 8 MiB for the HDF5
+    structure (every published file fits with room to spare); the largest model's bound for a key
+    of no model known here."""
+    parameters = MAX_PARAMETERS.get(model_of(key), max(MAX_PARAMETERS.values()))
+    return int(4 * parameters * 1.1) + 8 * 2**20
 
 
 # The cache -------------------------------------------------------------------------------------
@@ -251,23 +305,45 @@ def sha256_record(path):
 
 def recorded_sha256(path):
     """The sha256 recorded for the cached `path`, or None if none is (or it is unreadable)."""
+    return _read_record(path)[0]
+
+
+def _read_record(path):
+    """(the sha256 recorded for the cached `path` or None, whether the record says keras-nets
+    downloaded the file)."""
     record = sha256_record(path)
     if not is_regular_file(record):
-        return None
+        return None, False
     try:
         with open(record) as f:
-            value = f.read(200).split(maxsplit=1)
+            lines = f.read(16384).splitlines()
     except (OSError, UnicodeDecodeError):
-        return None
-    return value[0] if value and re.fullmatch(r"[0-9a-f]{64}", value[0]) else None
+        return None, False
+    downloaded = any(line.startswith(DOWNLOADED_BY_US) for line in lines)
+    values = [line.split(maxsplit=1) for line in lines if line.strip() and not line.startswith("#")]
+    sha256 = values[0][0] if values and re.fullmatch(r"[0-9a-f]{64}", values[0][0]) else None
+    return sha256, downloaded
 
 
-def record_sha256(path, sha256):
-    """Records `sha256` for the cached `path`, atomically (a temporary file renamed into place)."""
+def downloaded_here(path, digest=None):
+    """Whether keras-nets provably wrote the cached `path`: its record says keras-nets downloaded
+    it, and the file still has the sha256 recorded then. Only such a file is ever replaced or
+    removed; `digest`: the file's `digests(path)`, when the caller has them already."""
+    sha256, downloaded = _read_record(path)
+    if not downloaded or sha256 is None or not is_regular_file(path):
+        return False
+    return (digest or digests(path))["sha256"] == sha256
+
+
+def record_sha256(path, sha256, source=None):
+    """Records `sha256` for the cached `path`, atomically (a temporary file renamed into place);
+    `source`: the URL keras-nets downloaded the file from, which the record then names."""
     directory, name = os.path.split(os.fspath(path))
     handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
     try:
         with os.fdopen(handle, "w") as f:
+            if source is not None:  # a comment line, which `sha256sum -c` skips
+                f.write(DOWNLOADED_BY_US + re.sub(r"[\r\n]", "", source) + "\n")
             f.write(f"{sha256}  {name}\n")  # the format of `sha256sum`, so `sha256sum -c` checks it
         os.replace(temporary, sha256_record(path))
     except BaseException:
@@ -345,17 +421,6 @@ def _attribute(group, name):
     return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
 
 
-def _remove_if_unchanged(path, stat):
-    """Removes `path` unless another process replaced it since `stat` was taken; True if removed."""
-    try:
-        if os.stat(path).st_ino == stat.st_ino:
-            os.remove(path)
-            return True
-    except FileNotFoundError:
-        pass
-    return False
-
-
 # Fetching --------------------------------------------------------------------------------------
 
 
@@ -406,37 +471,21 @@ class _HttpsRedirectsOnly(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _https_redirects_only():
-    """Within it, urllib (and so `keras.utils.get_file`) follows redirects to https URLs only.
-
-    get_file opens URLs with urllib's process-wide opener, which is replaced for the duration and
-    then put back; the lock keeps two such downloads in threads from interleaving their swaps.
-    """
-    with _OPENER_LOCK:
-        previous = urllib.request._opener
-        urllib.request.install_opener(urllib.request.build_opener(_HttpsRedirectsOnly))
-        try:
-            yield
-        finally:
-            urllib.request.install_opener(previous)
-
-
 def fetch(key, include_top=True):
     """The local path of the published weights file for manifest `key`, downloading it if needed.
 
     Raises WeightsDownloadError naming the file, every URL tried with its failure and the cache
     path where a copy downloaded by hand is picked up; CachedFileChanged (a WeightsDownloadError)
-    when the cached file is no longer the one that entered the cache.
+    when the cached file is no longer the one that entered the cache; and a WeightsDownloadError
+    when a file that keras-nets did not download sits under the cache name and is not the published
+    one (it is left as it is).
     """
     item = entry(key, include_top)
     target = cached_file(item)
     again = f"`keras-nets weights download {key}{'' if include_top else ' --notop'}`"
     _check_cache_dir(os.path.dirname(target))
     notes = []
+    superseded = False  # a download of ours that is no longer valid: replaced by a valid one
     try:
         stat = os.stat(target)
     except FileNotFoundError:
@@ -458,10 +507,19 @@ def fetch(key, include_top=True):
                 f"If you did not change it on purpose, delete it (and {sha256_record(target)}) and "
                 f"run {again} to fetch it again."
             )
-        if _remove_if_unchanged(target, stat):
-            _remove_quietly(sha256_record(target))
-        notes.append(f"The cached {target} was removed: {problem}.")
-        warnings.warn(notes[-1] + " Downloading it again.", stacklevel=2)
+        if not downloaded_here(target, digest):
+            raise WeightsDownloadError(
+                f"the cached weights file {target} ({key!r}, include_top={include_top}) is not the "
+                f"published file: {problem}. keras-nets did not download it (copied by hand, or "
+                "another library's), so it is left as it is: move it away and run "
+                f"{again} to fetch the published one."
+            )
+        superseded = True
+        notes.append(
+            f"The cached {target}, downloaded by keras-nets earlier, is no longer the published "
+            f"file ({problem}); it was kept, and is replaced once a valid copy is downloaded."
+        )
+        warnings.warn(notes[-1], stacklevel=2)
 
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -477,12 +535,9 @@ def fetch(key, include_top=True):
             failures.append(f"  {url}\n    {refused}")
             continue
         try:
-            return _download(url, item, target)
-        except Exception as error:  # noqa: BLE001 - every failure is reported together below
-            reason = re.sub(r"^URL fetch failure on \S+: (None -- )?", "", str(error))
-            if isinstance(error.__context__, urllib.error.ContentTooShortError):
-                reason = f"truncated download, discarded ({reason})"
-            failures.append(f"  {url}\n    {reason}")
+            return _download(url, item, target, replace=superseded)
+        except DownloadFailed as error:
+            failures.append(f"  {url}\n    {error}")
     raise WeightsDownloadError(
         f"could not download {item['file']} (the {key!r} weights, include_top={include_top}).\n"
         "Tried:\n" + "\n".join(failures or ["  (no URLs in the manifest)"]) + "\n"
@@ -505,10 +560,16 @@ def _check_cache_dir(directory):
         )
 
 
-def _download(url, item, target):
-    """Downloads `url` next to `target`, checks it, puts it at `target` and records its sha256."""
-    import keras  # here, so that `keras-nets weights list|path|verify` start without TensorFlow
+class DownloadFailed(Exception):
+    """One URL did not give a valid file; the message says why, in one line."""
 
+
+def _download(url, item, target, replace=False):
+    """Downloads `url` next to `target`, checks it, puts it at `target` and records its sha256.
+
+    `replace`: `target` is a download of ours that is no longer valid, replaced by this one.
+    Raises DownloadFailed (one line) when the URL gives no valid file; nothing is left behind.
+    """
     directory = os.path.dirname(target)
     pattern = os.path.join(glob.escape(directory), f".{glob.escape(item['file'])}.*.partial")
     for stale in glob.glob(pattern):
@@ -517,49 +578,144 @@ def _download(url, item, target):
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 _remove_quietly(stale)
-    staging = tempfile.mkdtemp(prefix=f".{item['file']}.", suffix=".partial", dir=directory)
+    try:
+        staging = tempfile.mkdtemp(prefix=f".{item['file']}.", suffix=".partial", dir=directory)
+    except OSError as error:
+        raise WeightsDownloadError(
+            f"cannot write in the weights cache {directory}: {error.strerror}; set KERAS_HOME to a "
+            "writable directory"
+        ) from None
     try:
         downloaded = os.path.join(staging, item["file"])
-        try:
-            redirects = _https_redirects_only() if _unchecked(item) else contextlib.nullcontext()
-            with _LineEndedOnError(), redirects:
-                keras.utils.get_file(
-                    item["file"],
-                    url,
-                    file_hash=item["md5"],
-                    hash_algorithm="md5",
-                    cache_dir=staging,
-                    cache_subdir=staging,
-                )
-        except ValueError:
-            if not (item["md5"] and os.path.exists(downloaded)):
-                raise
-            # get_file's hash error names only the expected hash
-            raise ValueError(
-                f"md5 mismatch: expected {item['md5']}, got {md5_of(downloaded)}; the download "
-                "was discarded"
-            ) from None
+        with _LineEndedOnError():
+            digest = _retrieve(url, item, downloaded)
+        if item["md5"] is not None and digest["md5"] != item["md5"]:
+            raise DownloadFailed(
+                f"md5 mismatch: expected {item['md5']}, got {digest['md5']}; the download was "
+                "discarded"
+            )
         if item["md5"] is None:
             problem = hdf5_problem(downloaded)
             if problem:
-                raise ValueError(f"the download is {problem}; it was discarded")
-        sha256 = digests(downloaded)["sha256"]
-        try:
-            os.link(downloaded, target)  # never replaces: the first complete download wins
-        except FileExistsError:
-            return target  # another process put its copy, checked as ours was, in place first
-        except OSError:  # a file system without hard links
-            os.replace(downloaded, target)
-        record_sha256(target, sha256)
+                raise DownloadFailed(f"the download is {problem}; it was discarded")
+        if replace:
+            os.replace(downloaded, target)  # ours, superseded: `fetch` checked downloaded_here
+        else:
+            try:
+                os.link(downloaded, target)  # never replaces: the first complete download wins
+            except FileExistsError:
+                return target  # another process put its copy, checked as ours was, in place first
+            except OSError:  # a file system without hard links
+                os.replace(downloaded, target)
+        record_sha256(target, digest["sha256"], source=url)
+    except OSError as error:  # the cache's disk is full, read-only, ...
+        raise DownloadFailed(
+            f"cannot write {error.filename or directory}: {error.strerror or error}; nothing was "
+            "kept"
+        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
+def _retrieve(url, item, destination):
+    """Copies what `url` serves to the new file `destination`; its {"md5", "sha256"}.
+
+    Shows Keras' progress bar. Raises DownloadFailed: the URL cannot be opened, gives no data for
+    DOWNLOAD_TIMEOUT seconds, announces or sends more than item["max_bytes"], ends before the
+    length it announced, or is a local path that is not a regular file (never read).
+    """
+    import keras  # here, so that `keras-nets weights list|path|verify` start without TensorFlow
+
+    bound = item["max_bytes"]
+    too_large = (
+        f"more than {bound:,} bytes, the bound for {item['file']} (from the parameter count of its "
+        "model); stopped, nothing kept"
+    )
+    hashes = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
+    received = 0
+    try:
+        with _open(url, item) as (source, length):
+            if length is not None and length > bound:
+                raise DownloadFailed(f"it announces {length:,} bytes: {too_large}")
+            print(f"Downloading data from {url}")
+            progress = keras.utils.Progbar(length)
+            with open(destination, "xb") as out:
+                while chunk := source.read1(CHUNK):  # what has arrived, not a full CHUNK
+                    received += len(chunk)
+                    if received > bound:
+                        raise DownloadFailed(f"it sent {too_large}")
+                    try:
+                        out.write(chunk)
+                    except OSError as error:  # a full disk
+                        raise DownloadFailed(
+                            f"cannot write {destination}: {error.strerror}; nothing kept"
+                        ) from None
+                    for digest in hashes.values():
+                        digest.update(chunk)
+                    progress.update(received)
+            if length is not None and received < length:
+                raise DownloadFailed(
+                    f"truncated download, discarded (retrieval incomplete: got only {received} "
+                    f"out of {length} bytes)"
+                )
+    except http.client.IncompleteRead as error:
+        raise DownloadFailed(
+            f"truncated download, discarded (retrieval incomplete: got only "
+            f"{received + len(error.partial)} out of {length} bytes)"
+        ) from None
+    except urllib.error.HTTPError as error:
+        raise DownloadFailed(f"HTTP error {error.code} ({error.reason})") from None
+    except (TimeoutError, socket.timeout):
+        raise DownloadFailed(_timed_out(received)) from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, (TimeoutError, socket.timeout)):
+            raise DownloadFailed(_timed_out(received)) from None
+        raise DownloadFailed(str(error.reason)) from None
+    except (OSError, http.client.HTTPException) as error:
+        raise DownloadFailed(str(error) or type(error).__name__) from None
+    return {name: digest.hexdigest() for name, digest in hashes.items()}
+
+
+def _timed_out(received):
+    return (
+        f"no data for {DOWNLOAD_TIMEOUT} s after {received:,} bytes; gave up (timeout), nothing "
+        "kept"
+    )
+
+
+@contextlib.contextmanager
+def _open(url, item):
+    """(a readable binary stream, its announced length or None) for `url`, closed after.
+
+    A `file:` URL is opened without blocking and read only when it is a regular file. http(s)
+    connects and reads with DOWNLOAD_TIMEOUT; a file without a published md5 follows redirects to
+    https only (`_HttpsRedirectsOnly`).
+    """
+    if urllib.parse.urlsplit(url).scheme.lower() == "file":
+        path = urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
+        # O_NONBLOCK: opening a FIFO without a writer would wait forever; fstat then refuses it
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        info = os.fstat(handle)
+        if not stat_module.S_ISREG(info.st_mode):
+            os.close(handle)
+            raise DownloadFailed(f"{path} is not a regular file (a FIFO, device, ...); not read")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(handle, True)
+        with os.fdopen(handle, "rb") as source:
+            yield source, info.st_size
+        return
+    handlers = [_HttpsRedirectsOnly] if _unchecked(item) else []
+    opener = urllib.request.build_opener(*handlers)
+    with opener.open(url, timeout=DOWNLOAD_TIMEOUT) as response:
+        length = response.headers.get("Content-Length")
+        yield response, int(length) if length and length.strip().isdigit() else None
+
+
 class _LineEndedOnError:
     """Ends the line of a progress bar cut short by an error, so the error starts on its own line.
 
-    Stands in for sys.stdout while get_file runs, noting whether the last text written ended its
+    Stands in for sys.stdout while a download runs, noting whether the last text written ended its
     line.
     """
 
@@ -593,20 +749,28 @@ class _LineEndedOnError:
 def load_published_weights(model, key, include_top):
     """Loads the published weights of manifest `key` into `model`, fetching them if needed.
 
-    A file with no published md5 that does not fit the model is not the published file: it is
-    removed from the cache, so that the next use downloads it again.
+    A file with no published md5 that does not fit the model is not the published file: removed
+    from the cache when keras-nets downloaded it (`downloaded_here`), so that the next use
+    downloads it again; left as it is otherwise (copied by hand: the user's), and reported.
     """
     path = fetch(key, include_top)
     try:
         load_weights_file(model, path)
     except ValueError as error:
         if entry(key, include_top)["md5"] is None:
-            os.remove(path)
-            _remove_quietly(sha256_record(path))
+            name = os.path.basename(path)
+            if downloaded_here(path):
+                os.remove(path)
+                _remove_quietly(sha256_record(path))
+                raise ValueError(
+                    f"{error}\nNo md5 is published for {name}, and this copy, downloaded by "
+                    "keras-nets, does not fit the model it was fetched for, so it was removed "
+                    "from the cache; the next use downloads it again."
+                ) from error
             raise ValueError(
-                f"{error}\nNo md5 is published for {os.path.basename(path)}, and this copy does not "
-                "fit the model it was fetched for, so it was removed from the cache; the next use "
-                "downloads it again."
+                f"{error}\nNo md5 is published for {name}, and this copy does not fit the model; "
+                "keras-nets did not download it (copied by hand?), so it is left in the cache as "
+                "it is: move it away and the next use downloads the published file."
             ) from error
         raise ValueError(
             f"{error}\n{path} is the published {key!r} file (include_top={include_top}), md5 "

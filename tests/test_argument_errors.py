@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import keras_nets
-from keras_nets import MobileNetV2
+from keras_nets import MobileNetV2, pretrained
 
 # registry name -> (builder, default input size, smallest input size)
 MODELS = {
@@ -28,11 +28,11 @@ def download_attempts(keras_home, monkeypatch):
     checks raises a download error, not the expected ValueError."""
     attempts = []
 
-    def get_file(fname, *args, **kwargs):
-        attempts.append(fname)
-        raise OSError("no network in the tests")
+    def retrieve(url, item, destination):
+        attempts.append(item["file"])
+        raise pretrained.DownloadFailed("no network in the tests")
 
-    monkeypatch.setattr(keras.utils, "get_file", get_file)
+    monkeypatch.setattr(pretrained, "_retrieve", retrieve)
     return attempts
 
 

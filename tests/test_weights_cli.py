@@ -80,7 +80,17 @@ def test_verify_reports_good_and_bad_cached_files(published, capsys, keras_home)
         f"BAD  {keras_home / 'models' / NOTOP_FILE}: md5 mismatch: expected "
         f"{published.md5(NOTOP_FILE)}, got {md5(keras_home / 'models' / NOTOP_FILE)}"
     ) in out
-    assert "`keras-nets weights download tiny --notop` replaces it" in out
+    assert (  # changed since the download: not provably ours any more
+        "keras-nets did not download it, so it is left as it is: move it away and run "
+        "`keras-nets weights download tiny --notop`"
+    ) in out
+
+    (keras_home / "models" / NOTOP_FILE).unlink()
+    pretrained.fetch("tiny", include_top=False)
+    published.use_manifest(notop=published.entry(NOTOP_FILE, md5="0" * 32))  # republished
+    code, out, _ = run(capsys, "verify")
+    assert code == 1
+    assert "`keras-nets weights download tiny --notop` replaces it (keras-nets downloaded it)" in out
 
 
 def test_verify_checks_structure_where_no_md5_is_published(published, capsys, keras_home):

@@ -8,9 +8,14 @@ KERAS_NETS_MANIFEST.
 import hashlib
 import json
 import os
+import pathlib
+import re
+import shutil
 import subprocess
 import sys
+import threading
 import urllib.request
+import warnings
 
 import h5py
 import keras
@@ -176,13 +181,21 @@ def test_https_without_md5_may_redirect_to_https(published, https_server):
 
 
 def recorded(path):
-    return (path.parent / f".{path.name}.sha256").read_text()
+    """The sha256 line of the cached `path`'s record (comment lines left out)."""
+    text = (path.parent / f".{path.name}.sha256").read_text()
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
 
 
-def test_a_download_records_its_sha256_beside_it_in_sha256sum_format(published, keras_home):
+def test_a_download_records_its_sha256_and_source_beside_it_in_sha256sum_format(published, keras_home):
     path = keras_home / "models" / TOP_FILE
     pretrained.fetch("tiny")
-    assert recorded(path) == f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {TOP_FILE}\n"
+    record = path.parent / f".{TOP_FILE}.sha256"
+    assert record.read_text() == (
+        f"# downloaded by keras-nets from {published.server.url('files', TOP_FILE)}\n"
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {TOP_FILE}\n"
+    )
+    if shutil.which("sha256sum"):  # the comment line is one `sha256sum -c` skips
+        subprocess.run(["sha256sum", "-c", "--strict", record.name], cwd=path.parent, check=True)
 
 
 def test_a_copy_placed_by_hand_is_recorded_at_first_use_and_checked_after(published, keras_home):
@@ -242,25 +255,82 @@ def test_md5_mismatch_at_one_url_moves_on_to_the_next(published):
     assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
 
 
-def test_cached_file_with_the_wrong_md5_is_replaced(published, keras_home):
-    cached = keras_home / "models" / TOP_FILE
-    cached.parent.mkdir()
+# What is under the cache name already: replaced only when keras-nets provably wrote it -----------
+
+
+def copied_by_hand(published, cached):
     cached.write_bytes(b"an older, different file")
 
-    with pytest.warns(UserWarning, match=r"cached .*tiny_weights\.h5 was removed: md5 mismatch"):
-        path = pretrained.fetch("tiny")
-    assert md5(path) == published.md5(TOP_FILE)
+
+def copied_by_hand_and_recorded_at_first_use(published, cached):
+    cached.write_bytes(b"an older, different file")
+    pretrained.record_sha256(cached, hashlib.sha256(cached.read_bytes()).hexdigest())
 
 
-def test_bad_cached_file_is_removed_even_when_the_download_fails(published, keras_home):
-    published.use_manifest(top=published.entry(TOP_FILE, urls=[published.dead + "/x"]))
+def downloaded_then_changed(published, cached):
+    pretrained.fetch("tiny")
+    with open(cached, "ab") as f:
+        f.write(b"appended by hand")
+
+
+def downloaded_then_republished(published, cached):
+    """Our download; then the published file (and the manifest's md5) changed."""
+    pretrained.fetch("tiny")
+    (published.source_dir / TOP_FILE).write_bytes((published.source_dir / NOTOP_FILE).read_bytes())
+    published.use_manifest()
+
+
+def downloaded_then_republished_offline(published, cached):
+    downloaded_then_republished(published, cached)
+    published.use_manifest(top=published.entry(TOP_FILE, urls=[published.dead + "/" + TOP_FILE]))
+
+
+NOT_OURS = "keras-nets did not download it .* so it is left as it is: move it away and run"
+# (what is under the cache name, the error (None: fetch succeeds), whether the file there is replaced)
+CACHED_FILE_CASES = {
+    "copied by hand": (copied_by_hand, NOT_OURS, False),
+    "copied by hand, recorded at first use": (copied_by_hand_and_recorded_at_first_use, NOT_OURS, False),
+    "downloaded, then changed": (downloaded_then_changed, NOT_OURS, False),
+    "downloaded, then republished": (downloaded_then_republished, None, True),
+    "downloaded, then republished, offline": (
+        downloaded_then_republished_offline,
+        "(?s)could not download.*downloaded by keras-nets earlier, is no longer the published "
+        r"file \(md5 mismatch.*it was kept, and is replaced once a valid copy is downloaded",
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CACHED_FILE_CASES)
+def test_a_cached_file_that_is_not_the_published_one_is_replaced_only_if_we_wrote_it(
+    case, published, keras_home
+):
+    setup, error, replaced = CACHED_FILE_CASES[case]
     cached = keras_home / "models" / TOP_FILE
     cached.parent.mkdir()
-    cached.write_bytes(b"garbage")
+    setup(published, cached)
+    before = cached.read_bytes()
+    requests = len(published.server.requests)
 
-    with pytest.warns(UserWarning), pytest.raises(pretrained.WeightsDownloadError, match="was removed"):
-        pretrained.fetch("tiny")
-    assert cache_contents(keras_home) == []
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        if error is None:
+            assert pretrained.fetch("tiny") == str(cached)
+        else:
+            with pytest.raises(pretrained.WeightsDownloadError, match=error) as raised:
+                pretrained.fetch("tiny")
+            assert "\n" not in str(raised.value) or "could not download" in str(raised.value)
+
+    if replaced:
+        assert md5(cached) == published.md5(TOP_FILE)
+        assert recorded(cached).startswith(hashlib.sha256(cached.read_bytes()).hexdigest())
+    else:
+        assert cached.read_bytes() == before, "the file under the cache name was touched"
+    if error == NOT_OURS:
+        assert len(published.server.requests) == requests, "nothing was downloaded"
+    assert cache_contents(keras_home) == (
+        [TOP_FILE] if case == "copied by hand" else with_records(TOP_FILE)
+    )
 
 
 @pytest.mark.parametrize("md5_published", [True, False])
@@ -273,6 +343,104 @@ def test_truncated_body_is_reported_and_not_cached(published, keras_home, md5_pu
     with pytest.raises(pretrained.WeightsDownloadError, match=incomplete):
         pretrained.fetch("tiny")
     assert cache_contents(keras_home) == []
+
+
+# Misbehaving sources: bounded in time and size, special files never read --------------------------
+
+
+def served(kind, **more):
+    def setup(published, tmp_path, monkeypatch):
+        return published.entry(TOP_FILE, kind=kind, **more)
+
+    return setup
+
+
+def local_mirror_holding(make):
+    """KERAS_NETS_WEIGHTS_URL a local folder where the file's name is `make`'s special file."""
+
+    def setup(published, tmp_path, monkeypatch):
+        mirror = tmp_path / "mirror"
+        mirror.mkdir()
+        make(mirror / TOP_FILE)
+        monkeypatch.setenv(pretrained.MIRROR_ENV, str(mirror))
+        return published.entry(TOP_FILE, urls=[])
+
+    return setup
+
+
+def as_file_url(path):
+    def setup(published, tmp_path, monkeypatch):
+        return published.entry(TOP_FILE, urls=[f"file://{path}"])
+
+    return setup
+
+
+SPECIAL = r"is not a regular file \(a FIFO, device, \.\.\.\); not read"
+# (the source, the reason given for it: every case ends, within seconds, keeping nothing)
+MISBEHAVING_SOURCES = {
+    "stalls after 1,000 bytes": (served("stall"), r"no data for 0\.5 s after 1,000 bytes; gave up \(timeout\)"),
+    "never answers": (served("silent"), r"no data for 0\.5 s after 0 bytes; gave up \(timeout\)"),
+    "announces more than the bound": (
+        served("bloated", max_bytes=100_000),
+        rf"it announces 300,000,000 bytes: more than 100,000 bytes, the bound for {TOP_FILE}",
+    ),
+    "sends more than the bound, unannounced": (
+        served("endless", max_bytes=100_000), r"it sent more than 100,000 bytes, the bound",
+    ),
+    "a FIFO in a local mirror": (local_mirror_holding(os.mkfifo), SPECIAL),
+    "a directory in a local mirror": (local_mirror_holding(os.mkdir), SPECIAL),
+    "a device as file: URL": (as_file_url("/dev/zero"), SPECIAL),
+}
+
+
+@pytest.mark.parametrize("case", MISBEHAVING_SOURCES)
+def test_a_misbehaving_source_is_given_up_in_one_line_keeping_nothing(
+    case, published, keras_home, tmp_path, monkeypatch
+):
+    setup, reason = MISBEHAVING_SOURCES[case]
+    monkeypatch.setattr(pretrained, "DOWNLOAD_TIMEOUT", 0.5)
+    published.use_manifest(top=setup(published, tmp_path, monkeypatch))
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(_fetch_error()), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+
+    assert not worker.is_alive(), "the download hangs"
+    (error,) = outcome
+    assert isinstance(error, pretrained.WeightsDownloadError), error
+    assert re.search(rf"\n    [^\n]*{reason}[^\n]*\n", str(error)), str(error)
+    assert cache_contents(keras_home) == []
+    assert all(sent < 50 * 2**20 for sent in published.server.sent.values())
+
+
+def _fetch_error():
+    try:
+        pretrained.fetch("tiny")
+    except Exception as error:  # noqa: BLE001 - the test inspects it
+        return error
+    return None
+
+
+def test_size_bounds_follow_the_parameter_counts_of_the_largest_published_variants():
+    """MAX_PARAMETERS are the README's counts, and MobileNet's and MobileNetV2's widest variants';
+    4 bytes a parameter is float32, what every published file holds."""
+    from keras_nets import create_model
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = dict(re.findall(r"^\| `(\w+)` \| `\w+` \| [^|]+ \| ([\d,]+) \|", readme, re.M))
+    widest = {"mobilenet": {"alpha": 1.0}, "mobilenet_v2": {"alpha": 1.4}}
+    for model, parameters in pretrained.MAX_PARAMETERS.items():
+        if model in widest:
+            built = create_model(model, weights=None, **widest[model])
+            assert parameters == built.count_params(), model
+            keras.backend.clear_session()
+        else:
+            assert parameters == int(table[model].replace(",", "")), model
+    packaged = json.loads(pretrained.PACKAGED_MANIFEST.read_text())["models"]
+    assert {pretrained.model_of(key) for key in packaged} == set(pretrained.MAX_PARAMETERS)
+    # MobileNetV2 0.35 at 96 px (a 1.7 MB file) may not take 300 MB; VGG19's 575 MB file fits
+    assert pretrained.size_bound("mobilenet_v2_0.35_96") < 40e6
+    assert pretrained.size_bound("vgg19") > 574_710_816 * 1.05
 
 
 def test_truncated_body_without_length_and_without_md5_is_caught_as_truncated_hdf5(published, keras_home):
@@ -294,16 +462,17 @@ def test_a_page_instead_of_the_file_is_reported_as_not_hdf5(published, keras_hom
 
 
 def test_an_interrupted_download_leaves_nothing_under_the_final_name(published, keras_home, monkeypatch):
-    from keras.src.utils import file_utils
+    written = []
 
-    def interrupted(url, filename, reporthook=None):
-        with open(filename, "wb") as f:
-            f.write(b"\x89HDF\r\n\x1a\n half a file")
+    def interrupted(progress, current, *args, **kwargs):  # after the first piece was written
+        written.append(current)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(file_utils, "urlretrieve", interrupted)
+    monkeypatch.setattr(keras.utils.Progbar, "update", interrupted)
+    monkeypatch.setattr(pretrained, "CHUNK", 1000)
     with pytest.raises(KeyboardInterrupt):
         pretrained.fetch("tiny")
+    assert len(written) == 1 and 0 < written[0] <= 1000
     assert cache_contents(keras_home) == []
 
 
@@ -371,6 +540,18 @@ def test_a_wrong_file_without_md5_is_removed_when_it_does_not_fit(published, ker
     with pytest.raises(ValueError, match="(?s)does not fit model 'tiny'.*it was removed from the cache"):
         pretrained.load_published_weights(tiny_model(), "tiny", include_top=True)
     assert cache_contents(keras_home) == []
+
+
+def test_a_copy_by_hand_without_md5_that_does_not_fit_is_reported_and_kept(published, keras_home):
+    published.use_manifest(top=published.entry(TOP_FILE, md5=None))
+    manual = keras_home / "models" / TOP_FILE
+    manual.parent.mkdir()
+    manual.write_bytes((published.source_dir / NOTOP_FILE).read_bytes())  # the other variant
+
+    with pytest.raises(ValueError, match="(?s)does not fit model 'tiny'.*left in the cache as it is"):
+        pretrained.load_published_weights(tiny_model(), "tiny", include_top=True)
+    assert manual.read_bytes() == (published.source_dir / NOTOP_FILE).read_bytes()
+    assert published.server.requests == []
 
 
 def test_non_hdf5_and_truncated_user_files_are_named(tmp_path):

@@ -52,7 +52,11 @@ class WeightsServer:
     /unsized/NAME     sends half the body with no Content-Length (the cut cannot be seen);
     /page/NAME        answers 200 with an HTML page instead of the file;
     /together/NAME    holds each request until two have arrived, then sends the file in pieces;
-    /redirect/NAME    answers 302 to `redirect_to` + /files/NAME (another server, say).
+    /redirect/NAME    answers 302 to `redirect_to` + /files/NAME (another server, say);
+    /stall/NAME       announces the full Content-Length, sends 1,000 bytes, then nothing more;
+    /silent/NAME      accepts the connection and never answers;
+    /endless/NAME     sends zeros with no Content-Length until the client hangs up;
+    /bloated/NAME     announces 300 MB and sends zeros until the client hangs up.
 
     `certificate` (a `trustme` LeafCert) serves https instead of http.
     """
@@ -61,6 +65,8 @@ class WeightsServer:
         self.directory = directory
         self.requests = []
         self.barrier = threading.Barrier(2, timeout=120)
+        self.released = threading.Event()  # ends the stalled and silent answers
+        self.sent = {}  # bytes sent by the endless and bloated answers, by path
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -76,6 +82,11 @@ class WeightsServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if kind == "silent":
+                    server.released.wait(120)
+                    return
+                if kind in ("endless", "bloated"):
+                    return self.flood(300_000_000 if kind == "bloated" else None)
                 if not os.path.isfile(path):
                     return self.send_error(404)
                 body = open(path, "rb").read()
@@ -85,6 +96,13 @@ class WeightsServer:
                     self.reply(body[: len(body) // 2], length=len(body))
                 elif kind == "unsized":
                     self.reply(body[: len(body) // 2], length=None)
+                elif kind == "stall":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[:1000])
+                    self.wfile.flush()
+                    server.released.wait(120)
                 elif kind == "together":
                     server.barrier.wait()
                     self.reply(body, pieces=8)
@@ -101,6 +119,20 @@ class WeightsServer:
                 for start in range(0, len(body), step):
                     self.wfile.write(body[start : start + step])
                     self.wfile.flush()
+                self.close_connection = True
+
+            def flood(self, announced):
+                self.send_response(200)
+                if announced is not None:
+                    self.send_header("Content-Length", str(announced))
+                self.end_headers()
+                server.sent[self.path] = 0
+                try:
+                    while not server.released.is_set():
+                        self.wfile.write(bytes(1 << 16))
+                        server.sent[self.path] += 1 << 16
+                except OSError:  # the client hung up
+                    pass
                 self.close_connection = True
 
             def log_message(self, *args):
@@ -123,6 +155,7 @@ class WeightsServer:
         return f"{self.base}/{kind}/{name}"
 
     def stop(self):
+        self.released.set()
         if self.thread.is_alive():
             self.httpd.shutdown()
             self.httpd.server_close()
@@ -177,11 +210,13 @@ class PublishedTiny:
         self.monkeypatch.setenv(pretrained.MANIFEST_ENV, str(path))
         return path
 
-    def entry(self, name, kind="files", urls=None, md5=""):
+    def entry(self, name, kind="files", urls=None, md5="", **more):
+        """A manifest entry for `name` served at /KIND/ (or at `urls`); `more`: max_bytes, ..."""
         return {
             "file": name,
             "urls": urls if urls is not None else [self.server.url(kind, name)],
             "md5": self.md5(name) if md5 == "" else md5,
+            **more,
         }
 
 

@@ -109,9 +109,15 @@ def run_verify(args):
         elif problem.startswith(pretrained.CHANGED):
             bad += 1
             print(f"BAD  {path}: {problem}; delete it and run {download} to fetch it again")
+        elif pretrained.downloaded_here(path):
+            bad += 1
+            print(f"BAD  {path}: {problem}; {download} replaces it (keras-nets downloaded it)")
         else:
             bad += 1
-            print(f"BAD  {path}: {problem}; {download} replaces it")
+            print(
+                f"BAD  {path}: {problem}; keras-nets did not download it, so it is left as it is: "
+                f"move it away and run {download}"
+            )
     print(f"{checked} cached files checked, {bad} bad, in {pretrained.cache_dir()}")
     return 1 if bad else 0
 
