@@ -2,6 +2,7 @@
 an existing path is replaced only when it holds an earlier export of the same format."""
 
 import os
+import re
 import warnings
 
 import keras
@@ -139,11 +140,33 @@ def tflite_file(path):
     path.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(24))  # a flatbuffer's header, TFLite's id
 
 
-def saved_model_dir(path):
+def foreign_saved_model_dir(path):
+    """A SavedModel that keras-nets did not write (no keras_nets_export.json)."""
     path.mkdir()
     (path / "saved_model.pb").write_bytes(b"an earlier SavedModel")
     (path / "variables").mkdir()
     (path / "variables" / "stale.index").write_bytes(b"from the earlier export")
+
+
+def saved_model_dir(path):
+    """An earlier SavedModel export of keras-nets: its keras_nets_export.json lists its files."""
+    foreign_saved_model_dir(path)
+    exporting._write_export_record(str(path), "saved_model")
+
+
+def users_folder_with_an_empty_saved_model_pb(path):
+    notes_dir(path)
+    (path / "saved_model.pb").write_bytes(b"")
+
+
+def export_with_the_users_file_added(path):
+    saved_model_dir(path)
+    (path / "notes.txt").write_text("the user's own work")
+
+
+def export_with_a_link_added(path):
+    saved_model_dir(path)
+    (path / "variables" / "elsewhere").symlink_to(path.parent / "notes.txt")
 
 
 def notes_dir(path):
@@ -170,7 +193,13 @@ REFUSED = [
     ("empty path", None, "", None, r"path='': expected the name of a file or directory"),
     ("current directory", None, ".", None, r"path='\.' is the current directory"),
     ("directory holding the current one", None, "..", "saved_model", r"path='\.\.' is a directory holding the current one"),
-    ("directory, not a SavedModel", notes_dir, "mine", None, r"path='mine' is a directory that is not a SavedModel \(it has no saved_model.pb\)"),
+    ("directory, not a SavedModel", notes_dir, "mine", None, r"path='mine' is a directory that keras-nets did not export \(it has no saved_model.pb\)"),
+    ("a folder with an empty saved_model.pb", users_folder_with_an_empty_saved_model_pb, "mine", None, r"path='mine' is a directory that keras-nets did not export \(it has no keras_nets_export.json\).*overwrite=True replaces it"),
+    ("a SavedModel from elsewhere", foreign_saved_model_dir, "mine", None, r"did not export \(it has no keras_nets_export.json\)"),
+    ("an export holding the user's file", export_with_the_users_file_added, "mine", None, r"path='mine' is a directory holding files the export did not write \(notes.txt\)"),
+    ("an export holding a link", export_with_a_link_added, "mine", None, r"holding a symbolic link or special file"),
+    ("current directory, overwrite", None, ".", "overwrite", r"path='\.' is the current directory"),
+    ("name too long", None, "x" * 300 + ".onnx", None, r"path='x{300}\.onnx': File name too long"),
     ("directory named .onnx", notes_dir, "mine.onnx", None, r"path='mine.onnx' is a directory: expected a new path, or an ONNX model exported earlier"),
     ("file where a SavedModel goes", text_file, "mine", "saved_model", r"path='mine' is a file: expected a new path, or a SavedModel exported earlier"),
     ("text file named .onnx", text_file, "mine.onnx", None, r"path='mine.onnx' is a file that is not an ONNX model"),
@@ -197,9 +226,10 @@ def test_refuses_a_path_that_is_not_an_earlier_export_touching_nothing(
         existing(work / path)
     monkeypatch.chdir(work / "sub" if path == ".." else work)
     before = tree(tmp_path)
+    overwrite = format == "overwrite"
 
     with pytest.raises(ValueError, match=message):
-        export(tiny_model, path, format=format)
+        export(tiny_model, path, format=None if overwrite else format, overwrite=overwrite)
 
     assert tree(tmp_path) == before
 
@@ -241,8 +271,33 @@ def test_an_earlier_export_of_the_same_format_is_replaced(tiny_model, tmp_path, 
     assert os.listdir(tmp_path) == [name], "temporary files left behind"
     if target.is_dir():
         assert not (target / "variables" / "stale.index").exists()
+        assert exporting._not_exported(str(target), "saved_model") is None  # replaceable again
+        export(tiny_model, target)
     images = random_images((2, 8, 8, 3))
     assert_same_outputs(run(str(target), images), tiny_model(images, training=False), 1e-4)
+
+
+def test_overwrite_replaces_what_export_would_refuse(tiny_model, tmp_path):
+    target = tmp_path / "mine"
+    users_folder_with_an_empty_saved_model_pb(target)
+    export(tiny_model, target, format="saved_model", overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ["mine"]
+    assert not (target / "notes.txt").exists()
+    images = random_images((2, 8, 8, 3))
+    assert_same_outputs(run_saved_model(str(target), images), tiny_model(images, training=False), 1e-4)
+
+
+def test_a_read_only_directory_is_one_error_line_before_any_work(tiny_model, tmp_path, monkeypatch):
+    if os.geteuid() == 0:  # root writes anywhere: stand in a refusing os.access
+        monkeypatch.setattr(os, "access", lambda path, mode: False)
+    else:
+        tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(ValueError, match=rf"path='.*model\.onnx': the directory {tmp_path} is not writable$"):
+            export(tiny_model, tmp_path / "model.onnx")
+    finally:
+        tmp_path.chmod(0o755)
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -250,8 +305,13 @@ def test_an_earlier_export_of_the_same_format_is_replaced(tiny_model, tmp_path, 
     [(saved_model_dir, "served", "write_saved_model"), (tflite_file, "model.tflite", "write_tflite")],
     ids=["saved_model", "tflite"],
 )
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeError("the converter crashed"), OSError(28, "No space left on device")],
+    ids=["crash", "disk full"],
+)
 def test_a_failed_export_leaves_nothing_behind_and_keeps_the_earlier_one(
-    tiny_model, tmp_path, monkeypatch, earlier, name, writer
+    tiny_model, tmp_path, monkeypatch, earlier, name, writer, failure
 ):
     def write_half_then_fail(model, path):
         if writer == "write_saved_model":
@@ -259,13 +319,13 @@ def test_a_failed_export_leaves_nothing_behind_and_keeps_the_earlier_one(
             path = os.path.join(path, "saved_model.pb")
         with open(path, "wb") as f:
             f.write(b"half")
-        raise RuntimeError("the converter crashed")
+        raise failure
 
     monkeypatch.setattr(exporting, writer, write_half_then_fail)
     earlier(tmp_path / name)
     before = tree(tmp_path)
 
-    with pytest.raises(RuntimeError, match="crashed"):
+    with pytest.raises(type(failure), match=re.escape(str(failure))):
         export(tiny_model, tmp_path / name)
 
     assert tree(tmp_path) == before

@@ -6,14 +6,19 @@
 
 Every file is written through Keras' own `model.export`, under a temporary name next to its
 destination, and renamed when complete. A destination that exists is replaced only when it holds
-an earlier export of the same format; anything else there is refused, untouched.
+an earlier export of the same format (a SavedModel directory: one keras-nets wrote, holding only
+what it wrote, as its `keras_nets_export.json` lists); anything else there is refused, untouched,
+unless `overwrite=True`. SIGTERM during an export is handled like Ctrl-C: the temporary files go,
+the conversion's child process is ended, then the process ends as SIGTERM asked.
 """
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -30,6 +35,9 @@ from keras_nets.inference.folding import check_graph_model, fold_batch_norms
 FORMATS = ("onnx", "tflite", "saved_model")
 _SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "saved_model": ""}
 _KINDS = {"onnx": "an ONNX model", "tflite": "a TFLite model", "saved_model": "a SavedModel"}
+# Written into every SavedModel directory export writes: the files it holds, so that a later export
+# replaces the directory only when it holds nothing else (the user's files put there stay safe).
+EXPORT_RECORD = "keras_nets_export.json"
 
 
 def export(
@@ -41,6 +49,7 @@ def export(
     precision="float32",
     calibration=None,
     transform=None,
+    overwrite=False,
 ):
     """Writes `model` (BatchNormalizations folded, see `fold_batch_norms`) for an inference runtime.
 
@@ -49,9 +58,10 @@ def export(
       path: where to write: a file for "onnx" and "tflite", a directory for "saved_model". It is
         written under a temporary name next to `path` and renamed when complete, so a failed
         export leaves nothing behind. An existing `path` is replaced only when it holds an earlier
-        export of the same format (a SavedModel directory with its saved_model.pb, an ONNX or a
-        TFLite file); for anything else, the current directory included, a ValueError names it
-        and nothing is touched.
+        export of the same format: an ONNX or a TFLite file, or a SavedModel directory that
+        keras-nets exported and that holds nothing but what the export wrote (its
+        `keras_nets_export.json` lists it); for anything else a ValueError names it and nothing
+        is touched, unless `overwrite`.
       format: "onnx" (needs `keras-nets[onnx]`; run it with ONNX Runtime), "tflite" (LiteRT /
         TensorFlow Lite) or "saved_model" (a TensorFlow SavedModel with a `serve` function);
         None picks it from the suffix of `path` (.onnx, .tflite, anything else: saved_model).
@@ -64,6 +74,7 @@ def export(
         `compile_for_inference(..., precision="int8")` runs it (`inference.quantization`).
       calibration, transform: with precision="int8", the calibration images, as
         `compile_for_inference` takes them.
+      overwrite: replace whatever is at `path` (never the current directory or one holding it).
 
     Returns:
       `path`.
@@ -83,7 +94,7 @@ def export(
     quantization.check_precision(precision, calibration, format=format)
     if format == "onnx" and not onnx_converter_installed():
         raise ImportError(f"format='onnx': {missing_onnx_converter()}")
-    target = _replaceable_target(path, format)
+    target = _replaceable_target(path, format, overwrite)
     if precision == "int8":
         images = quantization.calibration_images(model, calibration, transform)
         if include_preprocessing:  # the file takes uint8 pixels
@@ -95,11 +106,47 @@ def export(
     writer = {"onnx": write_onnx, "tflite": write_tflite, "saved_model": write_saved_model}[format]
     if precision == "int8":
         writer = quantization.int8_onnx_writer(images)
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(target), prefix=".keras-nets-export-") as tmp:
+    with _sigterm_as_interrupt(), tempfile.TemporaryDirectory(
+        dir=os.path.dirname(target), prefix=".keras-nets-export-"
+    ) as tmp:
         staged = os.path.join(tmp, "model" + _SUFFIXES[format])
         writer(folded, staged)
+        if format == "saved_model":
+            _write_export_record(staged, format)
         _replace(staged, target, tmp)
     return path
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived during an export: raised where the export is, like Ctrl-C's
+    KeyboardInterrupt, so that the same cleanup runs (temporary files, the conversion child)."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Within the block, SIGTERM raises `Terminated`; after the cleanup the block's exits do, the
+    signal is delivered again under the earlier handling, so the process ends as SIGTERM asked
+    (exit status -15, 143 in a shell). Only where SIGTERM has its default handling, in the main
+    thread: a program that handles SIGTERM itself keeps its own handler."""
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            raise ValueError("SIGTERM is handled by the program")
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread, or the program's own handler
+        yield
+        return
+    try:
+        yield
+    except Terminated:
+        signal.signal(signal.SIGTERM, previous)
+        signal.raise_signal(signal.SIGTERM)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # (Keras backend, format) pairs that Keras cannot export, and why: refused before any work.
@@ -343,12 +390,13 @@ def quiet_converters():
 # --- What an existing path may be replaced by --------------------------------------------------
 
 
-def _replaceable_target(path, format):
+def _replaceable_target(path, format, overwrite=False):
     """The absolute form of `path`, after checking that an export there deletes nothing foreign.
 
-    Raises a ValueError naming `path` when its directory is missing, or when `path` exists and is
-    not an earlier export of `format`: another kind of file or directory, a symbolic link, a
-    special file (never opened), or the current directory (or one holding it).
+    Raises a ValueError naming `path` when its directory is missing or not writable, or when `path`
+    exists and is not an earlier export of `format`: another kind of file or directory, a
+    SavedModel keras-nets did not write or one holding other files, a symbolic link, a special
+    file (never opened); or is the current directory (or one holding it), even with `overwrite`.
     """
     if os.fspath(path) == "":
         raise ValueError("path='': expected the name of a file or directory to write")
@@ -356,19 +404,30 @@ def _replaceable_target(path, format):
     parent = os.path.dirname(target)
     if not os.path.isdir(parent):
         raise ValueError(f"path={os.fspath(path)!r}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"path={os.fspath(path)!r}: the directory {parent} is not writable")
     try:
         mode = os.lstat(target).st_mode
     except FileNotFoundError:
         return target
+    except OSError as error:  # a name too long, ...
+        raise ValueError(f"path={os.fspath(path)!r}: {error.strerror}") from None
     cwd = os.getcwd()
     if cwd == target or cwd.startswith(target.rstrip(os.sep) + os.sep):
         found = "the current directory" if cwd == target else "a directory holding the current one"
-    elif stat.S_ISLNK(mode):
+        raise ValueError(
+            f"path={os.fspath(path)!r} is {found}: expected a new path, or {_KINDS[format]} "
+            "exported earlier, to replace (export never deletes what it did not write)"
+        )
+    if overwrite:
+        return target
+    if stat.S_ISLNK(mode):
         found = "a symbolic link"
     elif format == "saved_model" and stat.S_ISDIR(mode):
-        if _is_regular_file(os.path.join(target, "saved_model.pb")):
+        foreign = _not_exported(target, format)
+        if foreign is None:
             return target
-        found = "a directory that is not a SavedModel (it has no saved_model.pb)"
+        found = f"a directory {foreign}"
     elif format != "saved_model" and stat.S_ISREG(mode):
         if _holds_format(target, format):
             return target
@@ -379,8 +438,56 @@ def _replaceable_target(path, format):
         )
     raise ValueError(
         f"path={os.fspath(path)!r} is {found}: expected a new path, or {_KINDS[format]} exported "
-        "earlier, to replace (export never deletes what it did not write)"
+        "earlier, to replace (export never deletes what it did not write; overwrite=True replaces "
+        "it)"
     )
+
+
+def _entries(root):
+    """Every file and directory under `root`, relative to it, "/"-separated; None when a
+    symbolic link or special file is among them (never one of ours)."""
+    found = []
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(directory, name)
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                return None
+            found.append(os.path.relpath(path, root).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def _write_export_record(directory, format):
+    """Lists what the export in `directory` holds, in its EXPORT_RECORD."""
+    record = {"written_by": "keras_nets.export", "format": format, "files": _entries(directory)}
+    with open(os.path.join(directory, EXPORT_RECORD), "w") as f:
+        json.dump(record, f, indent=1)
+
+
+def _not_exported(directory, format):
+    """None when `directory` is an export of `format` by keras-nets holding nothing else; else
+    why not, as "that ..." words."""
+    record_path = os.path.join(directory, EXPORT_RECORD)
+    if not _is_regular_file(record_path):
+        why = "has no saved_model.pb" if not _is_regular_file(
+            os.path.join(directory, "saved_model.pb")
+        ) else f"has no {EXPORT_RECORD}"
+        return f"that keras-nets did not export (it {why})"
+    try:
+        with open(record_path) as f:
+            record = json.load(f)
+        listed = set(record["files"]) | {EXPORT_RECORD}
+        if record["format"] != format:
+            return f"that holds a keras-nets export of format {record['format']!r}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"whose {EXPORT_RECORD} is not one keras-nets wrote"
+    present = _entries(directory)
+    if present is None:
+        return "holding a symbolic link or special file, which an export never writes"
+    others = sorted(set(present) - listed)
+    if others:
+        return f"holding files the export did not write ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"
+    return None
 
 
 def _is_regular_file(path):
@@ -405,8 +512,10 @@ def _holds_format(path, format):
 
 
 def _replace(staged, target, tmp):
-    """Moves the finished `staged` file or directory to `target`, replacing an earlier export."""
-    if stat.S_ISDIR(_lstat_mode(target)):
+    """Moves the finished `staged` file or directory to `target`, replacing an earlier export
+    (a file by a file atomically; anything else moved into `tmp` first, put back on failure)."""
+    mode = _lstat_mode(target)
+    if mode and not (stat.S_ISREG(mode) and stat.S_ISREG(_lstat_mode(staged))):
         previous = os.path.join(tmp, "previous")
         os.rename(target, previous)  # removed with `tmp` once the new export is in place
         try:
