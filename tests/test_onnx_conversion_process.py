@@ -5,10 +5,12 @@ caller. The rest of the suite sets that variable (conftest.py): these tests unse
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 
 import keras
 import pytest
@@ -139,3 +141,79 @@ def test_a_conversion_removes_what_killed_conversions_left_and_nothing_else(tmp_
     assert (tmp_path / "model.onnx").is_file()
     left = sorted(name for name in os.listdir(tmp_path) if name in entries)
     assert left == ["keras-nets-onnx-a-file", "keras-nets-onnx-running", "someone-elses-dir"]
+
+
+# An export in a fresh process, to be stopped by a signal while its conversion child runs.
+EXPORT_IN_A_FRESH_PROCESS = textwrap.dedent(
+    """
+    import sys
+    import keras
+    from keras_nets import export
+
+    inputs = keras.Input((8, 8, 3))
+    export(keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs)), sys.argv[1])
+    """
+)
+
+
+def children_of(pid):
+    """The ids of the running processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if entry.isdigit() and int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def is_running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the child process through /proc")
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_export_ends_the_child_and_leaves_nothing(tmp_path, sent):
+    """SIGTERM (`kill`, docker stop, systemd) cleans up as Ctrl-C does: the conversion child is
+    ended, not orphaned, and neither the destination nor the temporary directory keeps anything;
+    the process then ends by the signal it was sent."""
+    destination, temp = tmp_path / "out", tmp_path / "temp"
+    destination.mkdir()
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != VARIABLE}
+    process = subprocess.Popen(
+        [sys.executable, "-c", EXPORT_IN_A_FRESH_PROCESS, str(destination / "model.onnx")],
+        env={**env, "KERAS_BACKEND": "tensorflow", "TMPDIR": str(temp)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (children := children_of(process.pid)) and process.poll() is None:
+            assert time.monotonic() < deadline, "no conversion child started"
+            time.sleep(0.05)
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert [p.name for p in destination.iterdir()][0].startswith(".keras-nets-export-")
+
+        process.send_signal(sent)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == -sent, process.stderr.read().decode()[-2000:]
+    for _ in range(100):  # an orphan would keep running, adopted by init
+        if not any(is_running(child) for child in children):
+            break
+        time.sleep(0.1)
+    assert not any(is_running(child) for child in children), "the conversion child was orphaned"
+    assert os.listdir(destination) == []
+    assert [name for name in os.listdir(temp) if name.startswith("keras-nets-")] == []
