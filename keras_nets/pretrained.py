@@ -85,6 +85,9 @@ STALE_SECONDS = 24 * 3600  # a download directory older than this belongs to a k
 DOWNLOAD_TIMEOUT = 30  # seconds to connect, or without a byte, before a download is given up
 DOWNLOADED_BY_US = "# downloaded by keras-nets from "  # the comment line of a download's record
 CHUNK = 1 << 20
+# The longest file name a manifest may give: ".NAME.sha256" and ".NAME.XXXXXXXX.partial" beside it
+# must fit the 255 bytes of a file name.
+MAX_NAME_BYTES = 200
 
 # The parameter count of the largest published variant (with its classifier) of each model with
 # published weights: the README's model table, MobileNetV2 at alpha 1.4 and MobileNet at 1.0
@@ -162,6 +165,11 @@ def _check_entry(entry):
             or value.startswith(".")
         ):
             raise ValueError(f"{field} {value!r} must be a plain file name")
+        if len(value.encode("utf8")) > MAX_NAME_BYTES:
+            raise ValueError(
+                f"{field} {value[:40]!r}... is {len(value.encode('utf8'))} bytes long: at most "
+                f"{MAX_NAME_BYTES}, so that its record and download names fit the file system's 255"
+            )
     if not isinstance(entry["urls"], list) or not all(isinstance(u, str) for u in entry["urls"]):
         raise ValueError(f"urls of {name} must be a list of URLs")
     md5 = entry["md5"]

@@ -616,6 +616,8 @@ def test_missing_manifest_override_is_named(monkeypatch, tmp_path):
         ({"file": "x.h5", "urls": "https://a/x.h5", "md5": None}, "must be a list of URLs"),
         ({"file": "x.h5", "urls": [], "md5": "ABC"}, "32 lowercase hex digits"),
         ({"file": "x.h5", "urls": []}, "KeyError"),
+        ({"file": "x" * 230 + ".h5", "urls": [], "md5": None}, "is 233 bytes long: at most 200"),
+        ({"file": "x.h5", "urls": [], "md5": None, "max_bytes": 0}, "max_bytes of x.h5 must be a positive"),
     ],
 )
 def test_malformed_manifest_override_is_rejected(monkeypatch, tmp_path, entry, problem):

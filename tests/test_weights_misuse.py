@@ -89,6 +89,27 @@ def cached_file_with_md5_but_other_recorded_sha256(published, keras_home, tmp_pa
     pretrained.record_sha256(cached(keras_home), "0" * 64)
 
 
+def mirror_stalls(published, keras_home, tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained, "DOWNLOAD_TIMEOUT", 0.5)
+    published.use_manifest(top=published.entry(TOP_FILE, kind="stall"))
+
+
+def mirror_sends_300_mb_for_a_small_file(published, keras_home, tmp_path, monkeypatch):
+    published.use_manifest(top=published.entry(TOP_FILE, kind="bloated", max_bytes=100_000))
+
+
+def local_mirror_is_a_fifo(published, keras_home, tmp_path, monkeypatch):
+    (tmp_path / "mirror").mkdir()
+    os.mkfifo(tmp_path / "mirror" / TOP_FILE)
+    monkeypatch.setenv(pretrained.MIRROR_ENV, str(tmp_path / "mirror"))
+    published.use_manifest(top=published.entry(TOP_FILE, urls=[]))
+
+
+def copied_by_hand_not_the_published_file(published, keras_home, tmp_path, monkeypatch):
+    cached(keras_home).parent.mkdir()
+    cached(keras_home).write_bytes(b"the user's own file")
+
+
 # (setup, argv, exit code, message, what the cache holds afterwards: None = not checked)
 CHANGED = with_records(TOP_FILE)  # the changed file is reported, never deleted
 CLI_CASES = {
@@ -135,6 +156,20 @@ CLI_CASES = {
     "md5 matches, recorded sha256 does not": (
         cached_file_with_md5_but_other_recorded_sha256, ["download", "tiny"], 1,
         "sha256 recorded in", CHANGED,
+    ),
+    "mirror stalls after 1,000 bytes": (
+        mirror_stalls, ["download", "tiny"], 1, "after 1,000 bytes; gave up (timeout)", [],
+    ),
+    "mirror sends 300 MB for a small file": (
+        mirror_sends_300_mb_for_a_small_file, ["download", "tiny"], 1,
+        "it announces 300,000,000 bytes: more than 100,000 bytes", [],
+    ),
+    "local mirror holds a FIFO": (
+        local_mirror_is_a_fifo, ["download", "tiny"], 1, "is not a regular file (a FIFO", [],
+    ),
+    "a file copied by hand that is not the published one": (
+        copied_by_hand_not_the_published_file, ["download", "tiny"], 1,
+        "so it is left as it is: move it away", [TOP_FILE],
     ),
     "empty key": (
         None, ["path", ""], 2, "`keras-nets weights list` shows every published key", None,
