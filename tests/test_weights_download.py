@@ -5,6 +5,7 @@ weights files written from a tiny Keras model, listed in a test manifest given b
 KERAS_NETS_MANIFEST.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -411,6 +412,60 @@ def test_a_misbehaving_source_is_given_up_in_one_line_keeping_nothing(
     assert re.search(rf"\n    [^\n]*{reason}[^\n]*\n", str(error)), str(error)
     assert cache_contents(keras_home) == []
     assert all(sent < 50 * 2**20 for sent in published.server.sent.values())
+
+
+class FullDisk:
+    """`open` for the download's file, whose writes fail as on a full disk after 4,000 bytes."""
+
+    def __init__(self, path, mode):
+        self.file, self.written = open(path, mode), 0
+
+    def write(self, data):
+        if self.written + len(data) > 4000:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.written += len(data)
+        return self.file.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def disk_full(monkeypatch):
+    monkeypatch.setattr(pretrained, "CHUNK", 1000)
+    monkeypatch.setattr(  # only the new file of the download ("x" mode); every read as it is
+        pretrained, "open", lambda path, mode="r", **kw: FullDisk(path, mode) if "x" in mode else open(path, mode, **kw),
+        raising=False,
+    )
+
+
+def read_only_cache(monkeypatch):  # stands in for chmod, which root ignores
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(pretrained.tempfile, "mkdtemp", refuse)
+
+
+CACHE_WRITE_FAILURES = {
+    "disk full during the download": (
+        disk_full, r"tiny_weights\.h5\n    cannot write .*tiny_weights\.h5: No space left on device; nothing kept",
+    ),
+    "read-only cache": (
+        read_only_cache, r"^cannot write in the weights cache .*models: Permission denied; set KERAS_HOME",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CACHE_WRITE_FAILURES)
+def test_a_cache_that_cannot_be_written_is_one_error_keeping_nothing(case, published, keras_home, monkeypatch):
+    (keras_home / "models").mkdir()
+    setup, message = CACHE_WRITE_FAILURES[case]
+    setup(monkeypatch)
+    with pytest.raises(pretrained.WeightsDownloadError, match=message):
+        pretrained.fetch("tiny")
+    assert cache_contents(keras_home) == []
 
 
 def _fetch_error():
