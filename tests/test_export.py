@@ -164,6 +164,11 @@ def export_with_the_users_file_added(path):
     (path / "notes.txt").write_text("the user's own work")
 
 
+def export_with_an_unreadable_folder_added(path):
+    saved_model_dir(path)
+    (path / "private").mkdir(mode=0o000)  # what it holds cannot be known
+
+
 def export_with_a_link_added(path):
     saved_model_dir(path)
     (path / "variables" / "elsewhere").symlink_to(path.parent / "notes.txt")
@@ -198,6 +203,7 @@ REFUSED = [
     ("a SavedModel from elsewhere", foreign_saved_model_dir, "mine", None, r"did not export \(it has no keras_nets_export.json\)"),
     ("an export holding the user's file", export_with_the_users_file_added, "mine", None, r"path='mine' is a directory holding files the export did not write \(notes.txt\)"),
     ("an export holding a link", export_with_a_link_added, "mine", None, r"holding a symbolic link or special file"),
+    ("an export holding an unreadable folder", export_with_an_unreadable_folder_added, "mine", None, r"holding files the export did not write \(private\)|cannot be read entirely"),
     ("current directory, overwrite", None, ".", "overwrite", r"path='\.' is the current directory"),
     ("name too long", None, "x" * 300 + ".onnx", None, r"path='x{300}\.onnx': File name too long"),
     ("directory named .onnx", notes_dir, "mine.onnx", None, r"path='mine.onnx' is a directory: expected a new path, or an ONNX model exported earlier"),

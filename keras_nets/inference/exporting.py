@@ -445,9 +445,14 @@ def _replaceable_target(path, format, overwrite=False):
 
 def _entries(root):
     """Every file and directory under `root`, relative to it, "/"-separated; None when a
-    symbolic link or special file is among them (never one of ours)."""
+    symbolic link or special file is among them (never one of ours). An unreadable directory is
+    an OSError: what it holds cannot be known."""
+
+    def unreadable(error):
+        raise error
+
     found = []
-    for directory, dirs, files in os.walk(root):
+    for directory, dirs, files in os.walk(root, onerror=unreadable):
         for name in dirs + files:
             path = os.path.join(directory, name)
             mode = os.lstat(path).st_mode
@@ -481,7 +486,10 @@ def _not_exported(directory, format):
             return f"that holds a keras-nets export of format {record['format']!r}"
     except (OSError, ValueError, KeyError, TypeError):
         return f"whose {EXPORT_RECORD} is not one keras-nets wrote"
-    present = _entries(directory)
+    try:
+        present = _entries(directory)
+    except OSError as error:
+        return f"that cannot be read entirely ({error.filename}: {error.strerror})"
     if present is None:
         return "holding a symbolic link or special file, which an export never writes"
     others = sorted(set(present) - listed)
