@@ -366,8 +366,8 @@ def change_since_cached(path, digest):
     """
     recorded = recorded_sha256(path)
     if recorded is None:
-        if os.path.lexists(sha256_record(path)) and not is_regular_file(sha256_record(path)):
-            return None  # something else under the record's name: leave it alone
+        if os.path.lexists(sha256_record(path)):
+            return None  # something not a record of ours under the record's name: leave it alone
         try:
             record_sha256(path, digest["sha256"])
         except OSError:  # a read-only cache: the file is still usable, only not recorded

@@ -212,6 +212,17 @@ def test_a_copy_placed_by_hand_is_recorded_at_first_use_and_checked_after(publis
     assert manual.read_bytes() == (published.source_dir / TOP_FILE).read_bytes()  # not deleted
 
 
+def test_a_file_under_the_record_s_name_that_is_not_a_record_is_left_alone(published, keras_home):
+    manual = keras_home / "models" / TOP_FILE
+    manual.parent.mkdir()
+    manual.write_bytes((published.source_dir / TOP_FILE).read_bytes())
+    notes = keras_home / "models" / f".{TOP_FILE}.sha256"
+    notes.write_text("the user's own notes, not a sha256")
+
+    assert pretrained.fetch("tiny") == str(manual)
+    assert notes.read_text() == "the user's own notes, not a sha256"
+
+
 def test_a_changed_file_without_md5_is_an_error_at_load_not_loaded(published, keras_home):
     published.trust_http()
     published.use_manifest(top=published.entry(TOP_FILE, md5=None))
