@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -132,13 +133,11 @@ def _sigterm_as_interrupt():
     def raise_terminated(signum, frame):
         raise Terminated()
 
-    try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            raise ValueError("SIGTERM is handled by the program")
-        previous = signal.signal(signal.SIGTERM, raise_terminated)
-    except ValueError:  # not the main thread, or the program's own handler
-        yield
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if not in_main_thread or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield  # only the main thread handles signals; a program's own handler stays in charge
         return
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
     except Terminated:
