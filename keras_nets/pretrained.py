@@ -680,7 +680,7 @@ def _retrieve(url, item, destination):
         if isinstance(error.reason, (TimeoutError, socket.timeout)):
             raise DownloadFailed(_timed_out(received)) from None
         raise DownloadFailed(str(error.reason)) from None
-    except (OSError, http.client.HTTPException) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:  # ValueError: no scheme
         raise DownloadFailed(str(error) or type(error).__name__) from None
     return {name: digest.hexdigest() for name, digest in hashes.items()}
 

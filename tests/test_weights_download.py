@@ -402,6 +402,10 @@ MISBEHAVING_SOURCES = {
     "a FIFO in a local mirror": (local_mirror_holding(os.mkfifo), SPECIAL),
     "a directory in a local mirror": (local_mirror_holding(os.mkdir), SPECIAL),
     "a device as file: URL": (as_file_url("/dev/zero"), SPECIAL),
+    "a URL without a scheme": (
+        lambda published, tmp_path, monkeypatch: published.entry(TOP_FILE, urls=["weights/x.h5"]),
+        "unknown url type: 'weights/x.h5'",
+    ),
 }
 
 
