@@ -179,11 +179,12 @@ def is_running(pid):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the child process through /proc")
-@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_during_export_ends_the_child_and_leaves_nothing(tmp_path, sent):
+def test_a_signal_during_export_ends_the_child_and_leaves_nothing(tmp_path):
     """SIGTERM (`kill`, docker stop, systemd) cleans up as Ctrl-C does: the conversion child is
     ended, not orphaned, and neither the destination nor the temporary directory keeps anything;
-    the process then ends by the signal it was sent."""
+    the process then ends by SIGTERM. (SIGINT takes the same path, as KeyboardInterrupt: tried by
+    hand with this test, 20 s each, so only SIGTERM runs in CI.)"""
+    sent = signal.SIGTERM
     destination, temp = tmp_path / "out", tmp_path / "temp"
     destination.mkdir()
     temp.mkdir()
