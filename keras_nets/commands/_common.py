@@ -96,6 +96,8 @@ def model_arguments_problem(args):
     from keras_nets.prediction import DEFAULT_MODEL
 
     weights = args.weights
+    if weights.endswith(".keras") and not os.path.isfile(weights):
+        return f"--weights {weights}: no such model file (a model.keras saved by keras-nets train)"
     if weights.lower() not in ("imagenet", "none") and not os.path.isfile(weights):
         return (
             f"--weights {weights}: expected imagenet, none, or the path of an existing weights "
@@ -107,9 +109,11 @@ def model_arguments_problem(args):
             return f"--{given[0]} goes with a registry model, not with a trained model.keras"
         return None
     name = args.model or DEFAULT_MODEL
-    facts = registry.declared(name)
-    if facts is None:
+    if name not in registry.model_names():
         return f"--model {name}: expected one of: {', '.join(registry.model_names())}"
+    facts = registry.declared(name)
+    if facts is None:  # registered from outside the package: its builder checks the rest
+        return None
     if weights.lower() == "imagenet" and not facts["published_weights"]:
         return f"--weights imagenet: no published ImageNet weights exist for {name}; use none or a file"
     if args.alpha is not None and "alpha" not in facts["parameters"]:
