@@ -49,7 +49,8 @@ def build_parser():
         description=f"Classic ImageNet CNNs in Keras 3: {', '.join(modules)}. "
         "`keras-nets COMMAND --help` describes each.",
     )
-    parser.add_argument("--version", action="version", version=f"keras-nets {keras_nets.__version__}")
+    version = f"keras-nets {keras_nets.__version__}"
+    parser.add_argument("--version", action="version", version=version)
     verbose_help = (
         "also show TensorFlow's, absl's, oneDNN's and CUDA's start-up lines on stderr "
         f"(or {_quiet.VERBOSE_ENV}=1)"

@@ -126,7 +126,7 @@ REFUSED = {
     ),
     "no published weights": (
         ["evaluate", "{folder}", "--model", "shufflenet_v2"],
-        "keras-nets evaluate: error: --weights imagenet: no published ImageNet weights exist for "
+        "keras-nets evaluate: error: --weights imagenet: no published weights exist for "
         "shufflenet_v2",
     ),
     "crop fraction": (

@@ -103,8 +103,8 @@ def model_arguments_problem(args):
             f"--weights {weights}: expected imagenet, none, or the path of an existing weights "
             "file (.h5) or model.keras"
         )
-    if weights.endswith(".keras"):
-        given = [flag for flag in ("model", "alpha", "size") if getattr(args, flag) is not None]
+    if weights.endswith(".keras"):  # its own network and size; --model is ignored
+        given = [flag for flag in ("alpha", "size") if getattr(args, flag) is not None]
         if given:
             return f"--{given[0]} goes with a registry model, not with a trained model.keras"
         return None
@@ -115,9 +115,13 @@ def model_arguments_problem(args):
     if facts is None:  # registered from outside the package: its builder checks the rest
         return None
     if weights.lower() == "imagenet" and not facts["published_weights"]:
-        return f"--weights imagenet: no published ImageNet weights exist for {name}; use none or a file"
+        return f"--weights imagenet: no published weights exist for {name}; use none or a file"
     if args.alpha is not None and "alpha" not in facts["parameters"]:
-        with_alpha = [n for n in registry.model_names() if "alpha" in registry.declared(n)["parameters"]]
+        declared = [registry.declared(n) or {} for n in registry.model_names()]
+        with_alpha = [
+            n for n, facts in zip(registry.model_names(), declared)
+            if "alpha" in facts.get("parameters", ())
+        ]
         return f"--alpha goes with {', '.join(with_alpha)}, not with {name}"
     if args.size is not None and args.size < facts["min_size"]:
         return f"--size {args.size}: expected at least {facts['min_size']} for {name}"
