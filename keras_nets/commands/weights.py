@@ -136,10 +136,10 @@ def run_path(args):
 
 
 def chosen_keys(args):
-    """The manifest keys of `args.keys`: each one's default variant (`pretrained.resolve`), or
-    with --all every variant under it; a ValueError for a key with none."""
+    """The KEYs given (a registry name stands for its default variant: `pretrained.entry` and
+    `fetch` resolve it), or with --all every variant under each; a ValueError for a key with none."""
     if not args.all:
-        return [pretrained.resolve(key) for key in args.keys]
+        return list(args.keys)
     keys = []
     for key in args.keys:
         found = pretrained.variants(key)
