@@ -11,16 +11,15 @@ The contract of a command module `keras_nets/commands/NAME.py` (the command is `
 
 Adding a command is adding that module: modules whose names start with "_" are not commands.
 Ctrl-C anywhere ends the command with status 130 and one line, "interrupted".
+
+Commands start quietly: TensorFlow's, absl's, oneDNN's and CUDA's start-up lines are kept off
+stderr (`keras_nets.commands._quiet`) unless `--verbose` or KERAS_NETS_VERBOSE=1 asks for them.
 """
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
-
-# TensorFlow's C++ info lines are noise in a command's output; users can still set it themselves.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 INTERRUPTED = 130
 
@@ -33,20 +32,50 @@ def command_modules():
     return {name: importlib.import_module(f"keras_nets.commands.{name}") for name in names}
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as every other error of keras-nets."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the arguments)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="keras-nets", description="Classic ImageNet CNNs in Keras 3: predict, train, weights."
+    import keras_nets
+    from keras_nets.commands import _quiet
+
+    modules = command_modules()
+    parser = OneLineErrors(
+        prog="keras-nets",
+        description=f"Classic ImageNet CNNs in Keras 3: {', '.join(modules)}. "
+        "`keras-nets COMMAND --help` describes each.",
     )
+    version = f"keras-nets {keras_nets.__version__}"
+    parser.add_argument("--version", action="version", version=version)
+    verbose_help = (
+        "also show TensorFlow's, absl's, oneDNN's and CUDA's start-up lines on stderr "
+        f"(or {_quiet.VERBOSE_ENV}=1)"
+    )
+    parser.add_argument("--verbose", action="store_true", help=verbose_help)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in command_modules().values():
+    for name, module in modules.items():
         module.add_parser(subparsers)
+        # after the command too; SUPPRESS keeps a `keras-nets --verbose COMMAND` given before it
+        subparsers.choices[name].add_argument(
+            "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help
+        )
     return parser
 
 
 def main(argv=None):
+    from keras_nets.commands import _quiet
+
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args) or 0
+        if args.verbose or _quiet.verbose_from_environment():
+            return args.run(args) or 0
+        _quiet.quiet_environment()
+        with _quiet.native_stderr_filtered():
+            return args.run(args) or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED

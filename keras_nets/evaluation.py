@@ -24,6 +24,7 @@ import numpy as np
 from keras_nets.image_files import walk_images
 
 CONFUSION_MAX_CLASSES = 50  # a confusion matrix is drawn for this many classes at most
+OTHER = "other"  # the confusion matrix's last column: a class of the model that has no folder
 
 
 class DatasetError(ValueError):
@@ -36,14 +37,16 @@ class Evaluation:
 
     Attributes:
       top1, top5: the fractions of the images read whose class is the first / among the five
-        first (None when no image could be read).
+        first (None when no image could be read; top5 None too when the model has 5 classes or
+        fewer, where every image is among the five first: `notes` says so).
       images: the number of images read and scored; `failed`: [(path, message)] of those that
         could not be read (not counted in the accuracies).
       images_per_second: images read and scored per second of wall time, reading included.
       per_class: {class folder: {"images", "top1", "top5"}}, in folder order.
       classes: the class folders, in order; `confusion`: counts, one row per true class (in
-        `classes` order), one column per predicted class in `classes` then "other" (a class of
-        the model that has no folder); None above CONFUSION_MAX_CLASSES classes.
+        `classes` order), one column per predicted class, named in `confusion_columns`: the
+        `classes`, then "other" (a class of the model that has no folder); both None above
+        CONFUSION_MAX_CLASSES classes.
       pipeline: the evaluation pipeline (`EvalTransform.describe()`) and the model.
     """
 
@@ -56,6 +59,8 @@ class Evaluation:
     classes: list
     confusion: list
     pipeline: dict
+    confusion_columns: list = None
+    notes: list = dataclasses.field(default_factory=list)
 
     def as_dict(self):
         """The result as JSON-ready values (`keras-nets evaluate --json`)."""
@@ -77,6 +82,8 @@ def evaluate(
     progress=None,
     on_error=None,
     workers=None,
+    alpha=None,
+    size=None,
 ):
     """Top-1 and top-5 accuracy of a model on the labelled image folders in `data_dir`.
 
@@ -97,6 +104,8 @@ def evaluate(
       progress: called with (images done, read or failed; images in all) after each batch.
       on_error: called with each ImageError (a file that could not be read).
       workers: threads decoding images (default: one per CPU).
+      alpha, size: a MobileNet's width multiplier and the input size, as `Classifier.load`
+        takes them.
 
     Returns:
       An `Evaluation`. A DatasetError (a ValueError) names what does not fit, before any image
@@ -113,7 +122,9 @@ def evaluate(
     folders = class_folders(data_dir)  # before the model loads: a wrong folder fails fast
     loaded = classifier is None
     if loaded:
-        classifier = Classifier.load(model, weights, fast=fast, crop_pct=crop_pct)
+        classifier = Classifier.load(
+            model, weights, fast=fast, crop_pct=crop_pct, alpha=alpha, size=size
+        )
     label_of = class_indices(classifier, folders, data_dir)
     files = labelled_files(data_dir, folders, limit)
     classes = [label_of[folder] for folder in folders]
@@ -149,6 +160,15 @@ def evaluate(
         folder: accuracies(ranks[truths == row]) for row, folder in enumerate(folders)
     }
     overall = accuracies(ranks)
+    model_classes = int(classifier.model.outputs[0].shape[-1])
+    notes = []
+    if model_classes <= 5:  # every class is among the five first: top-5 would be 100 %
+        notes.append(f"top-5 not measured: the model has {model_classes} classes, so every image "
+                     "is among the five first")
+        overall["top5"] = None
+        for figures in per_class.values():
+            figures["top5"] = None
+    small = len(folders) <= CONFUSION_MAX_CLASSES
     return Evaluation(
         top1=overall["top1"],
         top5=overall["top5"],
@@ -157,7 +177,9 @@ def evaluate(
         images_per_second=float(ranks.size + len(failed)) / seconds if seconds > 0 else None,
         per_class=per_class,
         classes=list(folders),
-        confusion=confusion.tolist() if len(folders) <= CONFUSION_MAX_CLASSES else None,
+        confusion=confusion.tolist() if small else None,
+        confusion_columns=[*folders, OTHER] if small else None,
+        notes=notes,
         pipeline={
             **classifier.transform.describe(),
             "model": classifier.model.name,
@@ -249,7 +271,7 @@ def write_confusion_png(evaluation, path):
     size = 2.0 + 0.3 * len(labels)
     figure, axes = plt.subplots(figsize=(size + 1.0, size))
     image = axes.imshow(counts, cmap="Blues")
-    axes.set_xticks(range(len(labels) + 1), [*labels, "other"], rotation=90)
+    axes.set_xticks(range(len(labels) + 1), evaluation.confusion_columns, rotation=90)
     axes.set_yticks(range(len(labels)), labels)
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")

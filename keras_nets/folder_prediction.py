@@ -185,14 +185,16 @@ def predict_folder(
     overwrite=False,
     workers=None,
     progress=None,
+    alpha=None,
+    size=None,
 ):
     """Predicts every image of `inputs` into the JSON-lines file `output`; returns counts.
 
     Args:
       inputs: image files, folders (scanned lazily, recursively) or http(s) URLs.
       output: the results file; one line per image, appended as each batch is predicted.
-      model, weights, fast, calibration: as `prediction.Classifier.load` takes them (ignored if
-        `classifier`).
+      model, weights, fast, calibration, alpha, size: as `prediction.Classifier.load` takes them
+        (ignored if `classifier`).
       classifier: a `prediction.Classifier` to use instead.
       top: classes per image.
       batch: images per model call.
@@ -209,7 +211,9 @@ def predict_folder(
 
     check_output(output, resume, overwrite)  # before the model loads: bad arguments fail fast
     if classifier is None:
-        classifier = Classifier.load(model, weights, fast=fast, calibration=calibration)
+        classifier = Classifier.load(
+            model, weights, fast=fast, calibration=calibration, alpha=alpha, size=size
+        )
     with ResultsFile(output, resume=resume, overwrite=overwrite) as results:
         missing, counts = [], {"predicted": 0, "failed": 0, "skipped": 0}
 

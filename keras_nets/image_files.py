@@ -189,3 +189,22 @@ def find_images(inputs, include_hidden=False):
         else:
             missing.append(item)
     return images, missing
+
+
+# Chelsea the cat, scikit-image's sample photo (CC0, by Stéfan van der Walt), shipped as a JPEG
+# so that the examples have a real photo to show without a network.
+SAMPLE_PHOTO = pathlib.Path(__file__).parent / "data" / "chelsea.jpg"
+
+
+def photo_or_sample(url, name):
+    """The path of the photo at `url`, downloaded once into Keras' cache as `name`; where it
+    cannot be downloaded (offline, say), SAMPLE_PHOTO instead, and one line says so."""
+    import keras  # here: reading images needs no Keras
+
+    try:
+        return keras.utils.get_file(name, url)
+    except Exception as error:  # noqa: BLE001 - any failure to download means the fallback
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"{url} cannot be downloaded ({reason}); using the photo shipped with keras-nets, "
+              f"{SAMPLE_PHOTO} (a cat)")
+        return str(SAMPLE_PHOTO)

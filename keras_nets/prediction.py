@@ -53,17 +53,29 @@ class Classifier:
             self._predict = lambda batch: model.predict(batch, verbose=0)
 
     @classmethod
-    def load(cls, model=None, weights=IMAGENET, fast=False, crop_pct=None, calibration=None):
+    def load(
+        cls,
+        model=None,
+        weights=IMAGENET,
+        fast=False,
+        crop_pct=None,
+        calibration=None,
+        alpha=None,
+        size=None,
+    ):
         """The classifier for a registry model and its weights, or for a trained `.keras` file.
 
         Args:
           model: registry name (default "xception"); ignored for a `.keras` file.
-          weights: "imagenet", a `.h5` weights file for `model`, or a `model.keras` saved by
-            `keras-nets train` (labels from the class_names.json beside it).
+          weights: "imagenet", None (random weights: a model to time or to try the pipeline
+            on), a `.h5` weights file for `model`, or a `model.keras` saved by `keras-nets
+            train` (labels from the class_names.json beside it).
           fast: predict through `keras_nets.compile_for_inference`.
           crop_pct: overrides the evaluation pipeline's centre crop fraction.
           calibration: with `fast`, a folder of images: the fast path runs in int8, calibrated on
             them read through the same pipeline (`compile_for_inference(precision="int8")`).
+          alpha: the width multiplier of a MobileNet (its builder's `alpha`); None: its default.
+          size: the input height and width; None: the model's default size.
         """
         if str(weights).endswith(".keras"):
             return cls.from_trained(weights, fast=fast, crop_pct=crop_pct, calibration=calibration)
@@ -71,7 +83,10 @@ class Classifier:
         from keras_nets.preprocessing import eval_transform
 
         config = registry.get_config(model or DEFAULT_MODEL)
-        built = config.build(weights=weights)
+        options = {} if alpha is None else {"alpha": alpha}
+        if size is not None:
+            options["input_shape"] = (size, size, 3)
+        built = config.build(weights=weights, **options)
         transform = eval_transform(config, size=built.input_shape[1], crop_pct=crop_pct)
         return cls(built, transform, imagenet_decoder, fast=fast, calibration=calibration)
 

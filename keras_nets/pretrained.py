@@ -212,9 +212,27 @@ def check_published(key, model):
     )
 
 
+def default_variant(name):
+    """The manifest key `create_model(name, weights="imagenet")` loads with the builder's own
+    defaults (alpha 1.0, the default size): `name` itself, "<name>_1.0" or "<name>_1.0_<size>";
+    None if `name` has none."""
+    facts = registry.declared(name) or {}
+    candidates = [name, f"{name}_1.0", f"{name}_1.0_{facts.get('default_size')}"]
+    return next((key for key in candidates if key in manifest() and model_of(key) == name), None)
+
+
+def resolve(key):
+    """The manifest key of `key`: a manifest key itself, or a registry name's `default_variant`."""
+    if key in manifest() or key not in registry.MODELS:
+        return key
+    return default_variant(key) or key
+
+
 def entry(key, include_top=True):
     """The manifest entry {"file", "urls", "md5", "max_bytes"} of the top or notop weights of
-    `key`: "max_bytes" from the manifest, else `size_bound(key)`."""
+    `key`, a manifest key or a registry name (its `default_variant`): "max_bytes" from the
+    manifest, else `size_bound(key)`."""
+    key = resolve(key)
     check_published(key, model=key if variants(key) else model_of(key))
     item = manifest()[key]["top" if include_top else "notop"]
     return {**item, "max_bytes": item.get("max_bytes") or size_bound(key)}
@@ -404,6 +422,13 @@ def hdf5_problem(path):
     return None
 
 
+def keras3_weights_file(path):
+    """Whether `path` is a Keras 3 `.weights.h5` file (`model.save_weights`'s format, whatever
+    its name), not a legacy Keras HDF5 weights file."""
+    with h5py.File(path, "r") as f:
+        return weighted_layer_names(f) is None and "layers" in f
+
+
 def weighted_layer_names(h5file):
     """The names of the layers with weights in a legacy Keras HDF5 file, in order; else None."""
     group = h5file
@@ -488,6 +513,7 @@ def fetch(key, include_top=True):
     when a file that keras-nets did not download sits under the cache name and is not the published
     one (it is left as it is).
     """
+    key = resolve(key)
     item = entry(key, include_top)
     target = cached_file(item)
     again = f"`keras-nets weights download {key}{'' if include_top else ' --notop'}`"
@@ -763,6 +789,12 @@ def load_published_weights(model, key, include_top):
     """
     path = fetch(key, include_top)
     try:
+        if keras3_weights_file(path):  # the published files are all legacy Keras HDF5 files
+            raise ValueError(
+                f"the weights file {path} is a Keras 3 .weights.h5 file (as model.save_weights "
+                f"writes), another format than the published {key!r} file of that name (a legacy "
+                "Keras HDF5 weights file)"
+            )
         load_weights_file(model, path)
     except ValueError as error:
         if entry(key, include_top)["md5"] is None:
@@ -806,8 +838,9 @@ def load_weights_file(model, path, by_name=False):
         theirs = weighted_layer_names(f)
         shapes = None if theirs is not None else _weight_shapes(f)
     mismatch = f"the weights file {path} does not fit model {model.name!r}"
+    kind = "It holds" if theirs is not None else "It is a Keras 3 .weights.h5 file, with"
     hint = (
-        "It holds the weights of another model or variant (or of the same model with the other "
+        f"{kind} the weights of another model or variant (or of the same model with the other "
         "include_top)."
     )
     if theirs is not None and not by_name and len(theirs) != len(ours):

@@ -13,6 +13,7 @@ Collecting imports the model modules (and so Keras), which happens on the first 
 import ast
 import collections.abc
 import dataclasses
+import fnmatch
 import functools
 import importlib
 import importlib.util
@@ -199,25 +200,42 @@ def model_names():
     the package's own are read from the `@register_model` lines of its model modules' source."""
     if _collected:
         return list(models())
-    return [*_declared_names(), *(name for name in _MODELS if name not in _declared_names())]
+    return [*_declared(), *(name for name in _MODELS if name not in _declared())]
+
+
+def declared(name):
+    """What the package's own model `name` declares, read from its module's source without
+    importing Keras: the literal `@register_model` arguments ("default_size", "min_size",
+    "published_weights", ...) and "parameters", the builder's argument names; None for a model
+    registered from outside the package."""
+    return _declared().get(name)
 
 
 @functools.cache
-def _declared_names():
-    names = []
+def _declared():
+    found = {}
     for module in MODEL_MODULES:
         source = importlib.util.find_spec(f"keras_nets.{module}").origin
         with open(source, encoding="utf-8") as f:
             tree = ast.parse(f.read())
-        names += [
-            decorator.args[0].value
-            for function in tree.body
-            if isinstance(function, ast.FunctionDef)
-            for decorator in function.decorator_list
-            if isinstance(decorator, ast.Call)
-            and getattr(decorator.func, "id", None) == "register_model"
-        ]
-    return tuple(names)
+        for function in tree.body:
+            if not isinstance(function, ast.FunctionDef):
+                continue
+            arguments = [a.arg for a in function.args.args + function.args.kwonlyargs]
+            for decorator in function.decorator_list:
+                if not (
+                    isinstance(decorator, ast.Call)
+                    and getattr(decorator.func, "id", None) == "register_model"
+                ):
+                    continue
+                facts = {"published_weights": True, "parameters": tuple(arguments)}
+                for keyword in decorator.keywords:
+                    try:
+                        facts[keyword.arg] = ast.literal_eval(keyword.value)
+                    except ValueError:  # not a literal (a dict(...) call): not needed statically
+                        pass
+                found[decorator.args[0].value] = facts
+    return found
 
 
 class _Models(collections.abc.Mapping):
@@ -240,14 +258,36 @@ class _Models(collections.abc.Mapping):
 MODELS = _Models()
 
 
-def list_models(features_only=False):
-    """The registry names of every model, in the order of the model table in README.md.
+def list_models(filter="", *, pretrained=None, features_only=False):
+    """The registry names of the models, in the order of the model table in README.md, as timm's
+    `list_models`.
+
+        list_models()                              # every model
+        list_models("mobilenet*")                  # fnmatch patterns, case-insensitive
+        list_models(["vgg*", "resnet*"], pretrained=True)
 
     Args:
+      filter: an fnmatch pattern, or a list of them (a name matching any is listed); "" for all.
+      pretrained: True: only the models with published ImageNet weights; False: only those
+        without; None: both.
       features_only: list only the models that declare feature levels, i.e. that
         `create_model(name, features_only=True)` builds (all of the package's own).
     """
-    return [name for name, config in models().items() if config.feature_layers or not features_only]
+    patterns = [filter] if isinstance(filter, str) else filter
+    if not isinstance(patterns, (list, tuple)) or not all(isinstance(p, str) for p in patterns):
+        raise TypeError(
+            f"filter={filter!r}: expected an fnmatch pattern (a string) or a list of them"
+        )
+    if pretrained not in (None, True, False):
+        raise TypeError(f"pretrained={pretrained!r}: expected None, True or False")
+    patterns = [p for p in patterns if p]
+    return [
+        name
+        for name, config in models().items()
+        if (not patterns or any(fnmatch.fnmatch(name.lower(), p.lower()) for p in patterns))
+        and (pretrained is None or config.published_weights == pretrained)
+        and (config.feature_layers or not features_only)
+    ]
 
 
 def get_config(name):

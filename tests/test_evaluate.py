@@ -177,11 +177,18 @@ def test_trained_classifier_accuracy_json_and_confusion_matrix(capsys, trained_r
     status, out, err = evaluate_cli(capsys, run / "validation", "--weights", run / "model.keras",
                                     "--json", out_json)
     assert status == 0, err
-    top1, top5 = expected_accuracy(ranks)
-    assert 0 < top1 < 1 and top5 == 1.0  # three classes: all within the top five
+    top1, _ = expected_accuracy(ranks)
+    assert 0 < top1 < 1
     record = json.loads(out_json.read_text())
-    assert (record["top1"], record["top5"], record["images"]) == (top1, top5, len(ranks))
+    # Three classes: every image is among the five first, so top-5 is not a measurement.
+    assert (record["top1"], record["top5"], record["images"]) == (top1, None, len(ranks))
+    assert {figures["top5"] for figures in record["per_class"].values()} == {None}
+    assert record["notes"] == [
+        "top-5 not measured: the model has 3 classes, so every image is among the five first"
+    ]
     assert f"top-1:  {top1:.2%}" in out and "images/s" in out
+    assert "top-5:  n/a (see the note)" in out and "100.00 %" not in out
+    assert record["confusion_columns"] == [*sorted(CLASS_NAMES), "other"]
     assert record["pipeline"]["crop_pct"] is None  # the whole image, as in training
     assert np.sum(record["confusion"]) == len(ranks)
     assert np.trace(np.array(record["confusion"])[:, :-1]) == round(top1 * len(ranks))

@@ -163,7 +163,7 @@ def test_bad_model_weights_or_output_is_an_error_before_any_work(capsys, photos,
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
     cases = [
-        (["--model", "nonet"], "model='nonet' is not a keras_nets model"),
+        (["--model", "nonet"], "--model nonet: expected one of: xception, "),
         (["--weights", str(tmp_path / "none.keras")], "none.keras"),
     ]
     for extra, message in cases:

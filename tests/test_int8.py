@@ -246,6 +246,8 @@ def test_cli_predicts_through_int8_calibrated_on_the_folder(
     out, err = capsys.readouterr()
     assert status == 0, err
     assert [fast.precision for fast in compiled] == ["int8"]
+    assert err.count("keras-nets predict: --fast: loading the model and converting it and "
+                     "quantizing it to int8 on the --calibration images") == 1
     printed = results.read_text() if into_file else out  # --output: the results file's lines
     assert len(printed.splitlines()) == 1 and '"predictions"' in printed
 

@@ -103,6 +103,22 @@ def test_predict_notebook_shows_the_top_five_of_each_model(tmp_path):
     assert len(figures) == 1
 
 
+def test_predict_notebook_offline_uses_the_shipped_photo_and_says_so(tmp_path, monkeypatch):
+    # No elephant.jpg beside the notebook and no network (every https request goes to a proxy
+    # on the discard port, where nothing listens): the photo keras-nets ships, in one line.
+    for variable in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    weights = imagenet_like_weights(tmp_path / "mobilenet_v2.weights.h5", "mobilenet_v2")
+    parameters = (f"MODELS = ['mobilenet_v2']\nWEIGHTS = {{'mobilenet_v2': {str(weights)!r}}}\n"
+                  "IMAGE = 'elephant.jpg'\nTOP = 5\n")
+    notebook = run_notebook(PREDICT, parameters, tmp_path)
+    printed = "".join(output.text for output in outputs(notebook, "stream")).splitlines()
+    fallback = [line for line in printed if "cannot be downloaded" in line]
+    assert len(fallback) == 1 and "using the photo shipped with keras-nets" in fallback[0]
+    assert printed[printed.index(fallback[0]) + 1].endswith("chelsea.jpg")  # print(IMAGE)
+    assert any(line.startswith("mobilenet_v2 [(") for line in printed)
+
+
 def test_fine_tune_notebook_trains_fine_tunes_and_saves(tmp_path):
     data = make_dataset(tmp_path / "data", train=4, validation=2)
     base = calibrated_base_weights(tmp_path / "base.weights.h5")

@@ -227,12 +227,23 @@ def test_runs_as_a_module_with_bad_input_and_no_traceback(tmp_path, weights, ima
     assert "Traceback" not in result.stderr
 
 
+def test_random_weights_alpha_and_size_as_train_takes_them(capsys, images):
+    status, out, err = predict(capsys, images["rgb"], "--weights", "none", "--alpha", "0.35",
+                               "--size", "96", "--json", "--top", "1000")
+    assert status == 0, err
+    scores = score_vectors(out)[0]
+    assert scores.shape == (1000,) and abs(scores.sum() - 1) < 1e-3  # a random 1000-class model
+
+
 def test_fast_predicts_the_same_probabilities(capsys, weights, images):
     pytest.importorskip("keras_nets.inference")
     argv = (images["rgb"], images["16-bit"], "--weights", weights, "--json", "--top", "1000")
     _, plain, _ = predict(capsys, *argv)
     status, fast, err = predict(capsys, *argv, "--fast")
     assert status == 0, err
+    # The conversion takes seconds before the first answer: one line says so while it runs.
+    assert err.count("keras-nets predict: --fast: loading the model and converting it for the "
+                     "fast path") == 1
     expected = score_vectors(plain)
     assert_informative(expected, "predict's scores")
     np.testing.assert_allclose(score_vectors(fast), expected, atol=1e-4)

@@ -55,20 +55,16 @@ PHOTO_URLS = {"https://i.imgur.com/Bvro0YD.png": "Bvro0YD.png"}
 FLOWER_CLASSES = ("daisy", "dandelion", "rose", "sunflower", "tulip")  # `--classes 5`
 
 # block id -> Python run before the block, for names the block takes as given.
-PRELUDES = {
-    "README/use-it-in-python/2": (
-        "import numpy as np\n"
-        "images = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype('float32')\n"
-    ),
-    "README/fast-cpu-inference-and-export/1": (
-        "import numpy as np\n"
-        "images = np.random.default_rng(0).uniform(-1, 1, (2, 96, 96, 3)).astype('float32')\n"
-    ),
-}
+PRELUDES = {}
 
 # block id -> [(text, replacement, reason)]; each text must occur in the block.
 SUBSTITUTIONS = {
     "README/fast-cpu-inference-and-export/1": [
+        (
+            "(2, 299, 299, 3)",
+            "(2, 96, 96, 3)",
+            "the images at the input size of the model substituted next",
+        ),
         (
             'model = Xception(weights="imagenet")',
             'model = keras_nets.create_model("mobilenet_v2", weights="imagenet", alpha=0.35, '

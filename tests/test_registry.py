@@ -23,6 +23,25 @@ def test_list_models_follows_the_module_list_and_each_modules_own_order():
     assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 15
 
 
+def test_list_models_takes_timm_s_filter_patterns_and_pretrained():
+    assert list_models("mobilenet*") == [
+        "mobilenet_v2", "mobilenet", "mobilenet_v3_small", "mobilenet_v3_large"
+    ]
+    assert list_models(["vgg*", "*resnet*"]) == ["resnet50", "vgg16", "vgg19", "inception_resnet_v2"]
+    assert list_models("DenseNet12?") == ["densenet121"]
+    assert list_models("") == list_models([]) == MODEL_NAMES
+    assert list_models(pretrained=False) == ["shufflenet_v2", "alexnet"]
+    assert list_models("*net*", pretrained=True) == [
+        n for n in MODEL_NAMES if "net" in n and n not in ("shufflenet_v2", "alexnet")
+    ]
+
+
+@pytest.mark.parametrize("filter", [True, 1, None, ["vgg*", 2]])
+def test_a_filter_that_is_not_a_pattern_is_a_type_error_never_silently_true(filter):
+    with pytest.raises(TypeError, match="filter=.*: expected an fnmatch pattern"):
+        list_models(filter)
+
+
 def test_import_keras_nets_and_the_model_names_import_neither_keras_nor_tensorflow():
     """`import keras_nets` and `registry.MODELS` names (e.g. for `keras-nets weights`) read the
     model modules' declarations without importing them; they agree with the imported registry."""

@@ -58,11 +58,11 @@ def test_download_failure_is_reported_with_exit_code_1(published, capsys, keras_
     assert str(keras_home / "models" / TOP_FILE) in err
 
 
-@pytest.mark.parametrize("argv", [["download"], ["download", "tiny", "--all"]])
+@pytest.mark.parametrize("argv", [["download"]])
 def test_download_needs_keys_or_all(published, capsys, argv):
     code, _, err = run(capsys, *argv)
     assert code == 2
-    assert "give either KEY... or --all" in err
+    assert "give KEY... or --all" in err
 
 
 def test_verify_reports_good_and_bad_cached_files(published, capsys, keras_home):
@@ -120,9 +120,45 @@ def test_unreadable_manifest_is_an_error_not_a_traceback(monkeypatch, capsys, tm
     assert "cannot read the weights manifest, KERAS_NETS_MANIFEST=" in err
 
 
-def test_unknown_key_lists_the_published_variants(monkeypatch, capsys):
+def test_an_unknown_variant_key_lists_the_published_variants(monkeypatch, capsys):
     monkeypatch.delenv(pretrained.MANIFEST_ENV, raising=False)
-    code, _, err = run(capsys, "path", "mobilenet_v2")
+    code, _, err = run(capsys, "path", "mobilenet_v2_0.9_224")
     assert code == 2
-    assert "no published ImageNet weights for 'mobilenet_v2'" in err
+    assert "no published ImageNet weights for 'mobilenet_v2_0.9_224'" in err
     assert "mobilenet_v2_0.35_96, mobilenet_v2_0.35_128" in err
+
+
+# What `create_model(NAME, weights="imagenet")` loads with the builder's defaults (the files
+# tests/test_imagenet_weights_resolution.py checks against the builders).
+DEFAULT_TOP_FILES = {
+    "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+    "mobilenet": "mobilenet_1_0_224_tf.h5",
+    "mobilenet_v3_small": "weights_mobilenet_v3_small_224_1.0_float.h5",
+    "mobilenet_v3_large": "weights_mobilenet_v3_large_224_1.0_float.h5",
+    "xception": "xception_weights_tf_dim_ordering_tf_kernels.h5",
+}
+
+
+@pytest.mark.parametrize("name", list(DEFAULT_TOP_FILES))
+def test_a_registry_name_is_its_default_variant(monkeypatch, capsys, keras_home, name):
+    monkeypatch.delenv(pretrained.MANIFEST_ENV, raising=False)
+    code, out, err = run(capsys, "path", name)
+    assert code == 0 and out == f"{keras_home / 'models' / DEFAULT_TOP_FILES[name]}\n"
+    assert "variants are" not in err
+
+
+def test_download_and_verify_take_every_variant_of_a_name_with_all(monkeypatch, capsys, keras_home):
+    monkeypatch.delenv(pretrained.MANIFEST_ENV, raising=False)
+    fetched = []
+    def fetch(key, include_top=True):  # what would be fetched
+        fetched.append(pretrained.resolve(key))
+        return key
+
+    monkeypatch.setattr(pretrained, "fetch", fetch)
+    assert run(capsys, "download", "mobilenet_v2")[0] == 0
+    assert fetched == ["mobilenet_v2_1.0_224"]
+    fetched.clear()
+    assert run(capsys, "download", "mobilenet_v2", "--all")[0] == 0
+    assert fetched == pretrained.variants("mobilenet_v2") and len(fetched) == 22
+    code, out, _ = run(capsys, "verify", "mobilenet", "--all")
+    assert code == 0 and out.startswith("0 cached files checked")

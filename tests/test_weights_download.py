@@ -624,6 +624,34 @@ def test_a_copy_by_hand_without_md5_that_does_not_fit_is_reported_and_kept(publi
     assert published.server.requests == []
 
 
+def test_a_keras3_weights_file_under_a_published_name_is_named_as_another_format(
+    published, keras_home
+):
+    # Someone saved their own tiny model with model.save_weights and put it where the published
+    # file (a legacy Keras HDF5 file) goes: even when its shapes fit, it is not those weights.
+    cached = keras_home / "models" / TOP_FILE
+    cached.parent.mkdir(parents=True)
+    tiny_model().save_weights(keras_home / "mine.weights.h5")
+    os.replace(keras_home / "mine.weights.h5", cached)
+    published.use_manifest(top={"file": TOP_FILE, "urls": [], "md5": None})
+
+    with pytest.raises(ValueError) as raised:
+        pretrained.load_published_weights(tiny_model(), "tiny", include_top=True)
+    message = str(raised.value)
+    assert f"the weights file {cached} is a Keras 3 .weights.h5 file" in message
+    assert "another format than the published 'tiny' file" in message
+    assert "another model or variant" not in message
+    assert "left in the cache as it is" in message  # copied by hand: the user's file
+    assert cached.exists()
+
+
+def test_a_keras3_weights_file_of_another_model_says_what_it_is(tmp_path):
+    tiny_model(filters=5).save_weights(tmp_path / "other.weights.h5")
+    with pytest.raises(ValueError, match="It is a Keras 3 .weights.h5 file, with the weights of "
+                                         "another model or variant"):
+        pretrained.load_weights_file(tiny_model(), tmp_path / "other.weights.h5")
+
+
 def test_non_hdf5_and_truncated_user_files_are_named(tmp_path):
     page = tmp_path / "weights.h5"
     page.write_text("<html>not found</html>")

@@ -7,6 +7,7 @@ stderr, "keras-nets COMMAND: error: MESSAGE", never as a traceback.
 
 import argparse
 import math
+import os
 import sys
 
 OK = 0
@@ -57,8 +58,11 @@ def add_image_inputs(parser):
 
 
 def add_model_arguments(parser):
-    """--model and --weights, as `keras_nets.prediction.Classifier.load` takes them."""
+    """--model, --weights, --alpha and --size, as `keras_nets.prediction.Classifier.load` takes
+    them; `model_arguments_problem` checks them without importing Keras, `model_options` passes
+    them on."""
     from keras_nets.prediction import DEFAULT_MODEL, IMAGENET
+    from keras_nets.training import MAX_IMAGE_SIZE
 
     parser.add_argument(
         "--model",
@@ -68,10 +72,68 @@ def add_model_arguments(parser):
     parser.add_argument(
         "--weights",
         default=IMAGENET,
-        metavar="imagenet|PATH",
-        help="'imagenet' (published weights, downloaded once), a .h5 weights file for --model, "
-        "or a model.keras saved by `keras-nets train` (labels from its class_names.json)",
+        metavar="imagenet|none|PATH",
+        help="'imagenet' (published weights, downloaded once), 'none' (random weights), a .h5 "
+        "weights file for --model, or a model.keras saved by `keras-nets train` (labels from its "
+        "class_names.json)",
     )
+    parser.add_argument(
+        "--alpha", type=positive_float, default=None, help="width multiplier (MobileNets)"
+    )
+    parser.add_argument(
+        "--size",
+        type=bounded_positive_int(MAX_IMAGE_SIZE),
+        default=None,
+        help="input height and width (the model's default)",
+    )
+
+
+def model_arguments_problem(args):
+    """None, or what is wrong with --model, --weights, --alpha and --size: the registry's names,
+    sizes and builder arguments are read from the model modules' source, so a bad argument is
+    refused in a fraction of a second, before Keras is imported."""
+    from keras_nets import registry
+    from keras_nets.prediction import DEFAULT_MODEL
+
+    weights = args.weights
+    if weights.endswith(".keras") and not os.path.isfile(weights):
+        return f"--weights {weights}: no such model file (a model.keras saved by keras-nets train)"
+    if weights.lower() not in ("imagenet", "none") and not os.path.isfile(weights):
+        return (
+            f"--weights {weights}: expected imagenet, none, or the path of an existing weights "
+            "file (.h5) or model.keras"
+        )
+    if weights.endswith(".keras"):  # its own network and size; --model is ignored
+        given = [flag for flag in ("alpha", "size") if getattr(args, flag) is not None]
+        if given:
+            return f"--{given[0]} goes with a registry model, not with a trained model.keras"
+        return None
+    name = args.model or DEFAULT_MODEL
+    if name not in registry.model_names():
+        return f"--model {name}: expected one of: {', '.join(registry.model_names())}"
+    facts = registry.declared(name)
+    if facts is None:  # registered from outside the package: its builder checks the rest
+        return None
+    if weights.lower() == "imagenet" and not facts["published_weights"]:
+        return f"--weights imagenet: no published weights exist for {name}; use none or a file"
+    if args.alpha is not None and "alpha" not in facts["parameters"]:
+        declared = [registry.declared(n) or {} for n in registry.model_names()]
+        with_alpha = [
+            n for n, facts in zip(registry.model_names(), declared)
+            if "alpha" in facts.get("parameters", ())
+        ]
+        return f"--alpha goes with {', '.join(with_alpha)}, not with {name}"
+    if args.size is not None and args.size < facts["min_size"]:
+        return f"--size {args.size}: expected at least {facts['min_size']} for {name}"
+    return None
+
+
+def model_options(args):
+    """`Classifier.load`'s model, weights, alpha and size from the command line."""
+    weights = None if args.weights.lower() == "none" else args.weights
+    if weights is not None and weights.lower() == "imagenet":
+        weights = "imagenet"
+    return dict(model=args.model, weights=weights, alpha=args.alpha, size=args.size)
 
 
 def add_batch_and_fast(parser):
@@ -79,6 +141,22 @@ def add_batch_and_fast(parser):
     parser.add_argument("--batch", type=positive_int, default=32, help="images per batch (32)")
     parser.add_argument(
         "--fast", action="store_true", help="predict through keras_nets.compile_for_inference"
+    )
+
+
+def announce_fast(command, args):
+    """With --fast, one line on stderr saying what the first seconds are spent on: converting the
+    model (and with --int8 quantizing it) before the first image is predicted."""
+    if not args.fast:
+        return
+    int8 = getattr(args, "int8", False)
+    what = "converting it and quantizing it to int8 on the --calibration images" if int8 else (
+        "converting it")
+    print(
+        f"keras-nets {command}: --fast: loading the model and {what} for the fast path "
+        "(keras_nets.compile_for_inference), once per run; this takes a few seconds",
+        file=sys.stderr,
+        flush=True,
     )
 
 

@@ -22,7 +22,10 @@ from keras_nets.commands._common import (
     add_batch_and_fast,
     add_model_arguments,
     add_overwrite,
+    announce_fast,
     fail,
+    model_arguments_problem,
+    model_options,
     positive_float,
     positive_int,
 )
@@ -86,6 +89,10 @@ def check_outputs(paths, overwrite):
 
 
 def run(args):
+    problem = model_arguments_problem(args)
+    if problem:
+        return fail("evaluate", problem, USAGE)
+
     from keras_nets import evaluation
     from keras_nets.training import write_json
 
@@ -109,11 +116,13 @@ def run(args):
         else:
             progress.message(f"{error}; skipped")
 
+    announce_fast("evaluate", args)
     try:
+        options = model_options(args)
         result = evaluation.evaluate(
-            args.model,
+            options.pop("model"),
             args.data,
-            weights=args.weights,
+            **options,
             batch=args.batch,
             crop_pct=args.crop_pct,
             limit=args.limit,
@@ -129,7 +138,9 @@ def run(args):
     unread = f" ({len(result.failed)} could not be read)" if result.failed else ""
     print(f"images: {result.images}{unread}")
     print(f"top-1:  {percent(result.top1)}")
-    print(f"top-5:  {percent(result.top5)}")
+    print(f"top-5:  {'n/a (see the note)' if result.notes else percent(result.top5)}")
+    for note in result.notes:
+        print(f"note: {note}")
     print(f"images/s: {result.images_per_second:.1f}")
     print(f"pipeline: {describe(result.pipeline)}", flush=True)
 

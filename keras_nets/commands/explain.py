@@ -29,6 +29,8 @@ from keras_nets.commands._common import (
     add_model_arguments,
     add_overwrite,
     fail,
+    model_arguments_problem,
+    model_options,
     positive_int,
 )
 from keras_nets.image_files import ImageError, find_images, read_image
@@ -59,6 +61,10 @@ def add_parser(subparsers):
 
 
 def run(args):
+    problem = model_arguments_problem(args)
+    if problem:
+        return fail("explain", problem, USAGE)
+
     from keras_nets import explain
 
     if hasattr(sys.stdout, "reconfigure"):
@@ -73,7 +79,7 @@ def run(args):
     if not sources:
         return fail("explain", "no images found", FAILED)
     try:
-        classifier = Classifier.load(args.model, args.weights)
+        classifier = Classifier.load(**model_options(args))
         labels = class_labels(classifier)
         wanted = None if args.class_ is None else class_of(args.class_, labels)
         explain.default_layer(classifier.model)  # a model Grad-CAM cannot split fails here

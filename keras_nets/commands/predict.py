@@ -22,8 +22,11 @@ from keras_nets.commands._common import (
     add_image_inputs,
     add_model_arguments,
     add_overwrite,
+    announce_fast,
     fail,
     find_images_or_report,
+    model_arguments_problem,
+    model_options,
     positive_int,
 )
 from keras_nets.prediction import Classifier
@@ -66,9 +69,9 @@ def add_parser(subparsers):
 
 
 def run(args):
-    int8_error = check_int8(args)
-    if int8_error:
-        return fail("predict", int8_error, USAGE)
+    problem = model_arguments_problem(args) or check_int8(args)
+    if problem:
+        return fail("predict", problem, USAGE)
     if args.output is not None:
         return run_into_file(args)
     if args.resume or args.overwrite:
@@ -77,9 +80,10 @@ def run(args):
     failed = len(missing)
     if not sources:
         return fail("predict", "no images found", FAILED)
+    announce_fast("predict", args)
     try:
         classifier = Classifier.load(
-            args.model, args.weights, fast=args.fast, calibration=args.calibration
+            **model_options(args), fast=args.fast, calibration=args.calibration
         )
     except (ValueError, OSError, RuntimeError) as error:
         return fail("predict", error, USAGE, {"calibration": "--calibration"})
@@ -103,12 +107,12 @@ def run_into_file(args):
     """`predict --output`: `folder_prediction.predict_folder`, a summary line on stderr."""
     from keras_nets import folder_prediction
 
+    announce_fast("predict", args)
     try:
         counts = folder_prediction.predict_folder(
             args.inputs,
             args.output,
-            model=args.model,
-            weights=args.weights,
+            **model_options(args),
             fast=args.fast,
             top=args.top,
             batch=args.batch,

@@ -132,6 +132,11 @@ def distribution_of(args):
 
 
 def run(args):
+    from keras_nets import registry
+
+    if args.model not in registry.model_names():  # refused before Keras is imported
+        return fail("train", f"--model {args.model}: expected one of: "
+                    f"{', '.join(registry.model_names())}", USAGE)
     try:
         strategy = distribution_of(args)
         training.train_classifier(

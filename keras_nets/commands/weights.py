@@ -5,7 +5,10 @@
     keras-nets weights verify [KEY...]
     keras-nets weights path KEY [--notop]
 
-KEY is a manifest key: "xception", "mobilenet_v2_0.35_96", ... (`list` shows them all).
+KEY is a registry name, for the weights `create_model(NAME, weights="imagenet")` loads (its
+default variant: "mobilenet_v2" is "mobilenet_v2_1.0_224"), or a manifest key of one variant,
+"mobilenet_v2_0.35_96", ... (`list` shows them all); with --all, download and verify take every
+variant of the NAMEs given.
 """
 
 import os
@@ -31,7 +34,9 @@ def add_parser(subparsers):
 
     download = actions.add_parser("download", help="pre-fetch files for machines that go offline")
     download.add_argument("keys", nargs="*", metavar="KEY")
-    download.add_argument("--all", action="store_true", help="every variant of every model")
+    download.add_argument(
+        "--all", action="store_true", help="every variant of the KEYs given, or of every model"
+    )
     download.add_argument("--notop", action="store_true", help="the files without the classifier")
     download.set_defaults(action_run=run_download)
 
@@ -39,6 +44,7 @@ def add_parser(subparsers):
         "verify", help="check the cached files: md5 (where published) and the sha256 recorded"
     )
     verify.add_argument("keys", nargs="*", metavar="KEY", help="only these keys (default: all)")
+    verify.add_argument("--all", action="store_true", help="every variant of the KEYs given")
     verify.set_defaults(action_run=run_verify)
 
     path = actions.add_parser("path", help="where a file is cached, or where to copy it by hand")
@@ -79,9 +85,9 @@ def run_list(args):
 
 
 def run_download(args):
-    if args.all == bool(args.keys):
-        return _fail("download: give either KEY... or --all")
-    keys = list(pretrained.manifest()) if args.all else args.keys
+    if not (args.all or args.keys):
+        return _fail("download: give KEY... or --all")
+    keys = chosen_keys(args) if args.keys else list(pretrained.manifest())
     failed = 0
     for key in keys:
         try:
@@ -93,7 +99,7 @@ def run_download(args):
 
 
 def run_verify(args):
-    keys = args.keys or list(pretrained.manifest())
+    keys = chosen_keys(args) if args.keys else list(pretrained.manifest())
     entries = [(key, part, pretrained.entry(key, part == "top")) for key in keys for part in ("top", "notop")]
     bad = checked = 0
     for key, part, entry in entries:
@@ -133,6 +139,20 @@ def run_path(args):
             file=sys.stderr,
         )
     return 0
+
+
+def chosen_keys(args):
+    """The KEYs given (a registry name stands for its default variant: `pretrained.entry` and
+    `fetch` resolve it), or with --all every variant under each; a ValueError for a key with none."""
+    if not args.all:
+        return list(args.keys)
+    keys = []
+    for key in args.keys:
+        found = pretrained.variants(key)
+        if not found:
+            pretrained.check_published(key, model=pretrained.model_of(key))
+        keys += [k for k in found if k not in keys]
+    return keys
 
 
 def _size(size):
