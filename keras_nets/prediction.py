@@ -43,6 +43,8 @@ class Classifier:
         self.transform = transform
         self.decode = decode
         self.class_names = class_names  # a trained classifier's labels, in output order
+        # How scores are computed, as a results file records it: "keras", "fast" or "fast int8".
+        self.runtime = "keras" if not fast else "fast" if calibration is None else "fast int8"
         if fast:
             import keras_nets
 

@@ -60,8 +60,11 @@ def keras_nets_predict(*argv, env=None):
 
 
 def records(path):
+    """The results in a results file (every line but the first, which records the model)."""
     with open(path) as f:
-        return [json.loads(line) for line in f]
+        header, *lines = map(json.loads, f)
+    assert list(header) == ["keras_nets_predict"]
+    return lines
 
 
 def by_image(lines):
@@ -135,7 +138,7 @@ def test_an_existing_output_is_refused_without_resume_or_overwrite(tmp_path, tra
         "it (--overwrite)"
     ]
     assert output.read_text() == "notes the user keeps here\n"
-    with pytest.raises(ResultsFileError, match="line 1 is not a result"):
+    with pytest.raises(ResultsFileError, match="line 1 is not the first line of a keras-nets"):
         predict_folder([photos], output, classifier=object(), resume=True)
     assert output.read_text() == "notes the user keeps here\n"
 
@@ -146,7 +149,7 @@ def test_the_python_api_resumes_and_overwrites(tmp_path, trained, photos):
     first = predict_folder([photos / "a"], output, classifier=classifier, batch=5, top=2)
     assert first == {"predicted": IMAGES // 2, "failed": 0, "skipped": 0, "missing": []}
     again = predict_folder(
-        [photos / "a", photos / "missing"], output, classifier=classifier, resume=True
+        [photos / "a", photos / "missing"], output, classifier=classifier, top=2, resume=True
     )
     assert again == {"predicted": 0, "failed": 0, "skipped": IMAGES // 2, "missing": [photos / "missing"]}
     replaced = predict_folder([photos / "broken"], output, classifier=classifier, overwrite=True)

@@ -89,7 +89,9 @@ def add_overwrite(parser, what):
 
 
 def find_images_or_report(inputs):
-    """`image_files.find_images(inputs)`, each missing input reported on stderr: (images, missing).
+    """`image_files.find_images(inputs)`, each missing input and each folder that cannot be
+    listed reported on stderr (the other folders are walked): (images, problems), `problems`
+    the inputs and folders reported.
 
     Also makes stdout escape what the terminal cannot encode (a file name in Latin-1 bytes, say)
     instead of stopping at the first such name with a UnicodeEncodeError.
@@ -98,10 +100,16 @@ def find_images_or_report(inputs):
 
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
-    images, missing = find_images(inputs)
+    unlisted = []
+
+    def report(folder, message):
+        print(message, file=sys.stderr)
+        unlisted.append(folder)
+
+    images, missing = find_images(inputs, on_error=report)
     for item in missing:
         print(f"{item}: no such file or directory", file=sys.stderr)
-    return images, missing
+    return images, missing + unlisted
 
 
 def fail(command, message, status=USAGE, flags=None):

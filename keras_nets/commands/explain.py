@@ -29,9 +29,10 @@ from keras_nets.commands._common import (
     add_model_arguments,
     add_overwrite,
     fail,
+    find_images_or_report,
     positive_int,
 )
-from keras_nets.image_files import ImageError, find_images, read_image
+from keras_nets.image_files import ImageError, read_image
 from keras_nets.prediction import Classifier
 
 
@@ -61,15 +62,11 @@ def add_parser(subparsers):
 def run(args):
     from keras_nets import explain
 
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(errors="backslashreplace")
     output = pathlib.Path(args.output)
     if output.exists() and not output.is_dir():
         return fail("explain", f"--output {output}: not a directory", USAGE)
-    sources, missing = find_images(args.inputs)
-    for item in missing:
-        print(f"{item}: no such file or directory", file=sys.stderr)
-    failed = len(missing)
+    sources, problems = find_images_or_report(args.inputs)
+    failed = len(problems)
     if not sources:
         return fail("explain", "no images found", FAILED)
     try:

@@ -73,8 +73,8 @@ def run(args):
         return run_into_file(args)
     if args.resume or args.overwrite:
         return fail("predict", "--resume and --overwrite go with --output RESULTS.jsonl", USAGE)
-    sources, missing = find_images_or_report(args.inputs)
-    failed = len(missing)
+    sources, problems = find_images_or_report(args.inputs)
+    failed = len(problems)
     if not sources:
         return fail("predict", "no images found", FAILED)
     try:
