@@ -97,8 +97,12 @@ class Classifier:
 
     def read(self, source):
         """The model's input pixels for a file path or URL (`transform` applied); ImageError if
-        it cannot be read."""
-        return self.transform(read_image(source))
+        it cannot be read, or its size is absurd for the pipeline (1x40000, say)."""
+        image = read_image(source)
+        try:
+            return self.transform(image)
+        except ImageError as error:
+            raise ImageError(f"{source}: {error}") from None
 
     def predict(self, images, top):
         """[(wnid or None, label, score), ...] best first, for each image of a list (`read`'s

@@ -112,6 +112,40 @@ def test_a_device_is_not_opened(capsys, loaded_once, run, photo):
     assert str(photo) in out
 
 
+# --- images whose resize would not fit in memory: one line each, the folder goes on ---------------
+
+
+def write_png(path, width, height):
+    Image.new("L", (width, height), 128).save(path, optimize=True)
+    return path
+
+
+ABSURD_IMAGES = {  # width, height, in the line: the resize that was not attempted
+    # 242 bytes: the shorter side to 256 was 256x10240000, a MemoryError traceback
+    "1x40000": (1, 40000, "1x40000 pixels: its shorter side resized to 110 would make 110x4400000"),
+    "40000x1": (40000, 1, "40000x1 pixels: its shorter side resized to 110 would make 4400000x110"),
+}
+
+
+@pytest.mark.parametrize("case", list(ABSURD_IMAGES))
+def test_an_absurd_aspect_ratio_is_one_line_and_the_folder_goes_on(
+    capsys, monkeypatch, tmp_path, run, photo, case
+):
+    # The pipeline of an ImageNet model: shorter side to 96 / 0.875 = 110, then the central crop.
+    cropping = Classifier.load(None, str(run / "model.keras"), crop_pct=0.875)
+    monkeypatch.setattr(Classifier, "load", classmethod(lambda cls, *args, **kwargs: cropping))
+    width, height, message = ABSURD_IMAGES[case]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    absurd = write_png(folder / "a_strip.png", width, height)
+    panorama = write_png(folder / "b_panorama.png", 4000, 300)  # 13:1, taken
+    status, out, err = predict(capsys, folder, photo, "--weights", run / "model.keras", "--json")
+    assert status == 1
+    assert f"{absurd}: {message}" in err and err.count("a_strip.png") == 1
+    assert predicted_images(out) == [str(panorama), str(photo)]
+    assert "Traceback" not in err
+
+
 # --- models and labels that are not what predict needs: one line naming the file -----------------
 
 

@@ -13,6 +13,9 @@ OK = 0
 FAILED = 1  # some inputs could not be processed; the others were
 USAGE = 2  # bad arguments or input: nothing was done (argparse uses 2 too)
 INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+# Images per batch, at most: a batch of 512 ImageNet-sized inputs is already 0.5 GB of float32
+# pixels, three of them in flight while predicting, before the model's activations.
+MAX_BATCH = 512
 
 
 def positive_int(text):
@@ -76,7 +79,12 @@ def add_model_arguments(parser):
 
 def add_batch_and_fast(parser):
     """--batch N and --fast, for a command that runs a model over images in batches."""
-    parser.add_argument("--batch", type=positive_int, default=32, help="images per batch (32)")
+    parser.add_argument(
+        "--batch",
+        type=bounded_positive_int(MAX_BATCH),
+        default=32,
+        help=f"images per batch (32; at most {MAX_BATCH})",
+    )
     parser.add_argument(
         "--fast", action="store_true", help="predict through keras_nets.compile_for_inference"
     )
