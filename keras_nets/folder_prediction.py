@@ -242,6 +242,7 @@ class ResultsFile:
             raise ResultsFileError(
                 f"output={self.path} exists: resume it (--resume), or replace it (--overwrite)"
             ) from None
+        self.created = not exists
         try:
             if not stat.S_ISREG(os.fstat(self.fd).st_mode):
                 raise ResultsFileError(f"output={self.path}: not a regular file")
@@ -389,19 +390,26 @@ def predict_folder(
 
         sources = to_do(iter_sources(inputs, missing))
         written = 0
-        for decoded in decoded_batches(sources, classifier.read, batch, workers):
-            good = [(s, image) for s, image in decoded if not isinstance(image, ImageError)]
-            predictions = iter(classifier.predict([image for _, image in good], top) if good else ())
-            for source, image in decoded:
-                if isinstance(image, ImageError):
-                    record = record_of(source, error=image)
-                    counts["failed"] += 1
-                else:
-                    record = record_of(source, next(predictions))
-                    counts["predicted"] += 1
-                results.write(record)
-                written += 1
-                if progress is not None:
-                    progress(record)
-                pause_for_tests(f"results-line-{written}")
+        try:
+            for decoded in decoded_batches(sources, classifier.read, batch, workers):
+                good = [(s, image) for s, image in decoded if not isinstance(image, ImageError)]
+                predictions = iter(
+                    classifier.predict([image for _, image in good], top) if good else ()
+                )
+                for source, image in decoded:
+                    if isinstance(image, ImageError):
+                        record = record_of(source, error=image)
+                        counts["failed"] += 1
+                    else:
+                        record = record_of(source, next(predictions))
+                        counts["predicted"] += 1
+                    results.write(record)
+                    written += 1
+                    if progress is not None:
+                        progress(record)
+                    pause_for_tests(f"results-line-{written}")
+        except BaseException:
+            if results.created and written == 0:  # a file of ours holding no result: not left
+                os.unlink(results.path)
+            raise
     return {**counts, "missing": missing}

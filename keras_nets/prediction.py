@@ -24,6 +24,10 @@ IMAGENET = "imagenet"
 DEFAULT_MODEL = "xception"
 
 
+class ScoresError(ValueError):
+    """The model's scores cannot be ranked (NaN): its weights, not an image, are the problem."""
+
+
 @dataclasses.dataclass
 class Result:
     """One image's outcome: `predictions` [(wnid or None, label, score), ...] best first, or an
@@ -108,6 +112,12 @@ class Classifier:
         """[(wnid or None, label, score), ...] best first, for each image of a list (`read`'s
         pixels)."""
         probabilities = self.scores(images)
+        broken = int(np.isnan(probabilities).any(axis=-1).sum())
+        if broken:
+            raise ScoresError(
+                f"the model scored {broken} of {len(images)} images NaN (not a number): its "
+                "weights are broken; NaN cannot be ranked"
+            )
         return self.decode(probabilities, min(top, probabilities.shape[-1]))
 
     def scores(self, images):

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 
@@ -202,6 +203,32 @@ def test_a_model_predict_cannot_use_is_one_line_naming_the_file(capsys, tmp_path
     assert message in err
 
 
+@pytest.fixture(scope="module")
+def nan_model(tmp_path_factory, run):
+    """A model.keras whose scores are all NaN (its classifier's bias is NaN)."""
+    folder = tmp_path_factory.mktemp("nan_run")
+    model = Classifier.load(None, str(run / "model.keras")).model
+    arrays = model.get_weights()
+    arrays[-1] = arrays[-1] * float("nan")
+    model.set_weights(arrays)
+    model.save(folder / "model.keras")
+    (folder / "class_names.json").write_text(json.dumps(CLASS_NAMES))
+    return folder / "model.keras"
+
+
+@pytest.mark.parametrize("output", ["table", "--json", "--output"])
+def test_a_model_that_scores_nan_is_one_line(capsys, tmp_path, nan_model, photo, output):
+    """Was a ValueError traceback from decoding; --output leaves no results file behind."""
+    flags = {"table": [], "--json": ["--json"], "--output": ["--output", tmp_path / "r.jsonl"]}
+    status, out, err = predict(capsys, photo, "--weights", nan_model, *flags[output])
+    assert status == 2 and out == ""
+    assert err == (
+        f"keras-nets predict: error: --weights {nan_model}: the model scored 1 of 1 images NaN "
+        "(not a number): its weights are broken; NaN cannot be ranked\n"
+    )
+    assert not (tmp_path / "r.jsonl").exists()
+
+
 # --- file names the terminal cannot encode ------------------------------------------------------
 
 
@@ -301,6 +328,37 @@ def test_bad_arguments_are_usage_errors(capsys, photo, argv, message):
     with pytest.raises(SystemExit) as exit:
         main(["predict", str(photo), *argv])
     assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
+BACKEND_CASES = {  # KERAS_BACKEND, the package hidden from the child, the line
+    "jax, not installed": ("jax", "jax", 'KERAS_BACKEND=jax: the jax package is not installed'),
+    "torch, not installed": (
+        "torch", "torch", "KERAS_BACKEND=torch: the torch package is not installed",
+    ),
+    "a name Keras does not know": (
+        "nonsense", None, "KERAS_BACKEND=nonsense: expected one of tensorflow, jax, torch",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BACKEND_CASES))
+def test_a_backend_keras_cannot_import_is_one_line(photo, case):
+    """In a child process, with the backend's package hidden (None in sys.modules: its import
+    fails as if it were not installed); was a ModuleNotFoundError traceback from inside Keras."""
+    backend, hidden, message = BACKEND_CASES[case]
+    code = (
+        f"import sys; sys.modules[{hidden!r}] = None\n" if hidden else ""
+    ) + f"from keras_nets.cli import main; sys.exit(main(['predict', {str(photo)!r}]))"
+    child = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + code],
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 2, child.stderr
+    assert child.stderr.startswith(f"keras-nets predict: error: {message}"), child.stderr
+    assert child.stderr.count("\n") == 1
 
 
 def test_keyboard_interrupt_exits_130_with_one_line(capsys, monkeypatch, photo):
