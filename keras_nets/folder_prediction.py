@@ -159,8 +159,8 @@ def check_output(path, resume=False, overwrite=False, inputs=()):
             f"output={path} exists: resume it (--resume), or replace it (--overwrite)"
         )
     if exists and resume and os.path.getsize(path) > 0:
-        with open(path, "rb") as f:
-            header_of(f.readline(), path)
+        with open(path, "rb") as f:  # at most 64 KiB: a file without newlines is not read whole
+            header_of(f.readline(2**16), path)
     return exists
 
 
