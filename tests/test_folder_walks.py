@@ -23,6 +23,7 @@ from informative_weights import informative_classifier
 from keras_nets import training
 from keras_nets.cli import main
 from keras_nets.image_files import find_images
+from keras_nets.prediction import Classifier
 
 CLASS_NAMES = ["blue", "red"]
 
@@ -34,6 +35,17 @@ def model(tmp_path_factory):
     informative_classifier(SMALL_MODEL, 2, SMALL_SIZE, **SMALL_KWARGS).save(folder / "model.keras")
     (folder / "class_names.json").write_text(json.dumps(CLASS_NAMES))
     return folder / "model.keras"
+
+
+@pytest.fixture(scope="module")
+def classifier(model):
+    return Classifier.load(None, str(model))
+
+
+@pytest.fixture(autouse=True)
+def loaded_once(monkeypatch, classifier):
+    """The model loaded once for all commands (loading is not what these tests are about)."""
+    monkeypatch.setattr(Classifier, "load", classmethod(lambda cls, *args, **kwargs: classifier))
 
 
 def save_photo(path):
