@@ -363,8 +363,10 @@ def predict_folder(
       classifier: a `prediction.Classifier` to use instead.
       top: classes per image.
       batch: images per model call.
-      resume: skip the images already in `output` (a cut-short last line is dropped first).
+      resume: skip the images already in `output` (a cut-short last line is dropped first); a
+        ResultsFileError if its first line records another model or settings.
       overwrite: replace an existing `output` (without `resume`; otherwise a ResultsFileError).
+        Either way, a file another run is writing is refused (it is locked).
       workers: decoding threads (default: the CPU count).
       progress: called with each record written (e.g. to print it).
 
