@@ -209,7 +209,8 @@ def model_identity(classifier, weights, top):
     labels = "imagenet" if names is None else hashlib.sha256(json.dumps(list(names)).encode())
     return {
         "model": classifier.model.name,
-        "weights": weights if weights in (None, "imagenet") else os.path.realpath(weights),
+        # where they came from, for people: a file's path, or "imagenet", "none", None as given
+        "weights": os.path.realpath(weights) if is_path(weights) else weights,
         "weights_sha256": digest.hexdigest(),
         "labels": labels if isinstance(labels, str) else "sha256:" + labels.hexdigest(),
         "size": list(classifier.size),
@@ -217,6 +218,10 @@ def model_identity(classifier, weights, top):
         "runtime": getattr(classifier, "runtime", "keras"),
         "top": top,
     }
+
+
+def is_path(weights):
+    return isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
 
 
 HEADER_KEY = "keras_nets_predict"  # the first line of a results file: {HEADER_KEY: identity}
