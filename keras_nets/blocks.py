@@ -46,7 +46,17 @@ def stride2_padding(x, kernel_size):
     return ((half - adjust[0], half), (half - adjust[1], half))
 
 
+# Width multipliers above this build networks of more than 16x the paper's weights (alpha 1e6:
+# a MemoryError, inf: an OverflowError); the published ones go up to 1.4.
+MAX_WIDTH_MULTIPLIER = 4.0
+
+
 def check_width_multiplier(alpha):
-    """A ValueError unless `alpha` is a positive number (ints and numpy scalars included)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
-        raise ValueError(f"alpha={alpha!r}: expected a positive number (the width multiplier)")
+    """A ValueError unless `alpha` is a number in (0, MAX_WIDTH_MULTIPLIER] (ints and numpy
+    scalars included)."""
+    number = not isinstance(alpha, bool) and isinstance(alpha, numbers.Real)
+    if not (number and 0 < alpha <= MAX_WIDTH_MULTIPLIER):
+        raise ValueError(
+            f"alpha={alpha!r}: expected a number above 0 and at most {MAX_WIDTH_MULTIPLIER:g} "
+            "(the width multiplier)"
+        )

@@ -66,11 +66,45 @@ def build_parser():
     return parser
 
 
+# Keras' backends (KERAS_BACKEND) and the package each needs, with how to install it.
+BACKEND_PACKAGES = {
+    "tensorflow": ("tensorflow", "pip install tensorflow"),
+    "jax": ("jax", 'pip install "jax[cpu]"'),
+    "torch": ("torch", "pip install torch --index-url https://download.pytorch.org/whl/cpu"),
+    "numpy": ("numpy", "pip install numpy"),
+    "openvino": ("openvino", "pip install openvino"),
+}
+
+
+def backend_problem():
+    """None, or the error line for a KERAS_BACKEND that Keras cannot import: an unknown name, or a
+    backend whose package is not installed (Keras would fail with a traceback on first import)."""
+    import importlib.util
+
+    name = os.environ.get("KERAS_BACKEND")
+    if name is None:
+        return None
+    if name not in BACKEND_PACKAGES:
+        return f"KERAS_BACKEND={name}: expected one of {', '.join(BACKEND_PACKAGES)}"
+    package, install = BACKEND_PACKAGES[name]
+    try:
+        installed = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        installed = False
+    if not installed:
+        return f"KERAS_BACKEND={name}: the {package} package is not installed ({install})"
+    return None
+
+
 def main(argv=None):
     from keras_nets.commands import _quiet
 
     try:
         args = build_parser().parse_args(argv)
+        problem = backend_problem()
+        if problem:
+            print(f"keras-nets {args.command}: error: {problem}", file=sys.stderr)
+            return 2
         if args.verbose or _quiet.verbose_from_environment():
             return args.run(args) or 0
         _quiet.quiet_environment()

@@ -10,7 +10,8 @@ What `keras-nets evaluate` prints. DATA holds one sub-folder per class: WordNet 
 classifier trained by `keras-nets train`. A folder that names no class of the model is reported
 before any image is read. Images are read as predict reads them (`Classifier.read`: the model's
 evaluation pipeline, `keras_nets.preprocessing.eval_transform`), decoded on a pool of threads;
-a file that cannot be read is reported and skipped, and counts in `failed`.
+a file that cannot be read, or a folder that cannot be listed, is reported and skipped, and
+counts in `failed`.
 
 An image is top-k correct when fewer than k classes score strictly higher than its own class.
 """
@@ -21,7 +22,7 @@ import time
 
 import numpy as np
 
-from keras_nets.image_files import walk_images
+from keras_nets.image_files import is_folder, walk_images
 
 CONFUSION_MAX_CLASSES = 50  # a confusion matrix is drawn for this many classes at most
 OTHER = "other"  # the confusion matrix's last column: a class of the model that has no folder
@@ -126,11 +127,18 @@ def evaluate(
             model, weights, fast=fast, crop_pct=crop_pct, alpha=alpha, size=size
         )
     label_of = class_indices(classifier, folders, data_dir)
-    files = labelled_files(data_dir, folders, limit)
+    failed = []
+
+    def unlisted(folder, message):  # a folder that cannot be listed: reported, the rest goes on
+        failed.append((folder, message))
+        if on_error is not None:
+            on_error(ImageError(message))
+
+    files = labelled_files(data_dir, folders, limit, on_error=unlisted)
     classes = [label_of[folder] for folder in folders]
     column = {label: i for i, label in enumerate(classes)}
     confusion = np.zeros((len(folders), len(folders) + 1), dtype="int64")
-    ranks, truths, failed, done = [], [], [], 0
+    ranks, truths, done = [], [], 0
 
     start = time.perf_counter()
     for decoded in decoded_batches(iter(files), lambda item: classifier.read(item[0]), batch,
@@ -174,7 +182,7 @@ def evaluate(
         top5=overall["top5"],
         images=int(ranks.size),
         failed=failed,
-        images_per_second=float(ranks.size + len(failed)) / seconds if seconds > 0 else None,
+        images_per_second=float(done) / seconds if seconds > 0 else None,
         per_class=per_class,
         classes=list(folders),
         confusion=confusion.tolist() if small else None,
@@ -204,11 +212,13 @@ def class_folders(data_dir):
     """The class sub-folders of `data_dir`, sorted (hidden ones skipped); a DatasetError if none."""
     if data_dir is None or not os.path.isdir(data_dir):
         raise DatasetError(f"data_dir={data_dir}: not a directory")
-    folders = sorted(
-        entry.name
-        for entry in os.scandir(data_dir)
-        if entry.is_dir() and not entry.name.startswith(".")
-    )
+    try:
+        with os.scandir(data_dir) as listing:
+            folders = sorted(
+                entry.name for entry in listing if is_folder(entry) and not entry.name.startswith(".")
+            )
+    except OSError as error:
+        raise DatasetError(f"data_dir={data_dir}: cannot be listed ({error.strerror})") from None
     if not folders:
         raise DatasetError(
             f"data_dir={data_dir}: no class folders in it (expected one sub-folder per class)"
@@ -241,10 +251,13 @@ def class_indices(classifier, folders, data_dir):
     return {folder: known[folder] for folder in folders}
 
 
-def labelled_files(data_dir, folders, limit=None):
+def labelled_files(data_dir, folders, limit=None, on_error=None):
     """[(path, row)]: the images of each class folder (row: its index in `folders`), class by
-    class; with `limit`, at most that many, taken from every class in turn."""
-    per_folder = [list(walk_images(os.path.join(data_dir, folder))) for folder in folders]
+    class; with `limit`, at most that many, taken from every class in turn. `on_error`: see
+    `image_files.walk_images` (a folder that cannot be listed)."""
+    per_folder = [
+        list(walk_images(os.path.join(data_dir, folder), on_error=on_error)) for folder in folders
+    ]
     if limit is None:
         return [(path, row) for row, paths in enumerate(per_folder) for path in paths]
     interleaved = [

@@ -136,7 +136,7 @@ def to_rgb(image):
     return image.convert("RGB")
 
 
-def walk_images(folder, include_hidden=False):
+def walk_images(folder, include_hidden=False, on_error=None):
     """Yields the files with an image extension under `folder`, one directory listing at a time.
 
     Args:
@@ -145,33 +145,67 @@ def walk_images(folder, include_hidden=False):
         starts with "."; True takes them like any other, as
         `keras.utils.image_dataset_from_directory` does inside a class folder, so that
         `keras-nets train` checks exactly the files training will read.
+      on_error: called with (path, message) for each directory that cannot be listed (no
+        permission, a path longer than the system allows, removed meanwhile); the walk goes on
+        with the others. Default: a `UnlistedFolderWarning` per directory.
 
     Within a directory, names are sorted and files come before subdirectories, so two walks over
     the same folder yield the same order; only one directory's names are held at a time, so a
     folder of any size is walked in little memory. Special files (FIFOs, ...) with an image
     extension are yielded too: `load_rgb` reports them.
     """
-    with os.scandir(folder) as listing:
-        entries = sorted(listing, key=lambda entry: entry.name)
+    on_error = on_error or warn_unlisted
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError as error:
+        on_error(pathlib.Path(folder), unlisted_message(folder, error))
+        return
     subfolders = []
     for entry in entries:
         if not include_hidden and entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=False):
+        if is_folder(entry):
             subfolders.append(entry.path)
         elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
             yield pathlib.Path(entry.path)
     del entries  # only this directory's subfolder names stay in memory while walking them
     for subfolder in subfolders:
-        yield from walk_images(subfolder, include_hidden)
+        yield from walk_images(subfolder, include_hidden, on_error)
 
 
-def find_images(inputs, include_hidden=False):
+class UnlistedFolderWarning(UserWarning):
+    """A folder met while walking could not be listed; the walk went on without it."""
+
+
+def unlisted_message(folder, error):
+    """"FOLDER: cannot be listed (REASON); skipped", the line for a folder a walk cannot read."""
+    return f"{folder}: cannot be listed ({error.strerror or error}); skipped"
+
+
+def warn_unlisted(path, message):
+    import warnings
+
+    warnings.warn(message, UnlistedFolderWarning, stacklevel=3)
+
+
+def is_folder(entry):
+    """True for a directory entry that is a directory (not followed through a symbolic link);
+    an entry that cannot be examined is not one (a file of its name is then reported)."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def find_images(inputs, include_hidden=False, on_error=None):
     """The images named by `inputs`: files and URLs as given, directories walked.
 
     Args:
       inputs: paths of files or directories, or http(s) URLs.
       include_hidden: for directories, see `walk_images` (default: hidden files skipped).
+      on_error: for directories, see `walk_images`: called with (folder, message) for each one
+        that cannot be listed, and the others are walked.
 
     Returns:
       (images, missing): the files (and URLs) to read, in order, and the inputs that do not
@@ -183,7 +217,7 @@ def find_images(inputs, include_hidden=False):
         if is_url(item):
             images.append(item)
         elif os.path.isdir(item):
-            images.extend(walk_images(item, include_hidden))
+            images.extend(walk_images(item, include_hidden, on_error))
         elif os.path.lexists(item):
             images.append(pathlib.Path(item))
         else:

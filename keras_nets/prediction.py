@@ -24,6 +24,10 @@ IMAGENET = "imagenet"
 DEFAULT_MODEL = "xception"
 
 
+class ScoresError(ValueError):
+    """The model's scores cannot be ranked (NaN): its weights, not an image, are the problem."""
+
+
 @dataclasses.dataclass
 class Result:
     """One image's outcome: `predictions` [(wnid or None, label, score), ...] best first, or an
@@ -43,6 +47,8 @@ class Classifier:
         self.transform = transform
         self.decode = decode
         self.class_names = class_names  # a trained classifier's labels, in output order
+        # How scores are computed, as a results file records it: "keras", "fast" or "fast int8".
+        self.runtime = "keras" if not fast else "fast" if calibration is None else "fast int8"
         if fast:
             import keras_nets
 
@@ -110,13 +116,23 @@ class Classifier:
 
     def read(self, source):
         """The model's input pixels for a file path or URL (`transform` applied); ImageError if
-        it cannot be read."""
-        return self.transform(read_image(source))
+        it cannot be read, or its size is absurd for the pipeline (1x40000, say)."""
+        image = read_image(source)
+        try:
+            return self.transform(image)
+        except ImageError as error:
+            raise ImageError(f"{source}: {error}") from None
 
     def predict(self, images, top):
         """[(wnid or None, label, score), ...] best first, for each image of a list (`read`'s
         pixels)."""
         probabilities = self.scores(images)
+        broken = int(np.isnan(probabilities).any(axis=-1).sum())
+        if broken:
+            raise ScoresError(
+                f"the model scored {broken} of {len(images)} images NaN (not a number): its "
+                "weights are broken; NaN cannot be ranked"
+            )
         return self.decode(probabilities, min(top, probabilities.shape[-1]))
 
     def scores(self, images):

@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-from keras_nets.image_files import to_rgb
+from keras_nets.image_files import ImageError, to_rgb
 
 RESAMPLING = {
     "nearest": Image.Resampling.NEAREST,
@@ -29,6 +29,14 @@ RESAMPLING = {
     "bicubic": Image.Resampling.BICUBIC,
     "lanczos": Image.Resampling.LANCZOS,
 }
+MAX_SIZE = 2048  # input sizes above this do not fit a batch in memory (= training.MAX_IMAGE_SIZE)
+# The centre crop keeps at least this fraction: below it, the shorter side is resized to more than
+# twice the input size before the crop (crop_pct 1e-6 would ask for 224 million pixels a side).
+MIN_CROP_PCT = 0.5
+# An image resized (shorter side to `resize_size`, aspect ratio kept) to more pixels than this is
+# refused: a 1x40000 PNG of 242 bytes would become 256x10240000, 7.9 GB of RGB, before the crop.
+# 2**24 pixels (48 MB of RGB) still take panoramas up to 256:1 at a shorter side of 256.
+MAX_RESIZED_PIXELS = 2**24
 # What `keras-nets train` feeds a classifier (keras.utils.image_dataset_from_directory): the
 # whole image resized to the input size, bilinearly, no crop. Its evaluation does the same.
 TRAINED_INTERPOLATION = "bilinear"
@@ -54,11 +62,13 @@ class EvalTransform:
     preprocessing: str
 
     def __post_init__(self):
-        if not (isinstance(self.size, (int, np.integer)) and self.size >= 1):
-            raise ValueError(f"size={self.size!r}: expected a positive integer")
-        crop_ok = isinstance(self.crop_pct, (int, float)) and 0 < self.crop_pct <= 1
+        if not (isinstance(self.size, (int, np.integer)) and 1 <= self.size <= MAX_SIZE):
+            raise ValueError(f"size={self.size!r}: expected an integer from 1 to {MAX_SIZE}")
+        crop_ok = isinstance(self.crop_pct, (int, float)) and MIN_CROP_PCT <= self.crop_pct <= 1
         if self.crop_pct is not None and not crop_ok:
-            raise ValueError(f"crop_pct={self.crop_pct!r}: expected a fraction in (0, 1]")
+            raise ValueError(
+                f"crop_pct={self.crop_pct!r}: expected a fraction in [{MIN_CROP_PCT}, 1]"
+            )
         if self.interpolation not in RESAMPLING:
             raise ValueError(
                 f"interpolation={self.interpolation!r}: expected one of {tuple(RESAMPLING)}"
@@ -74,13 +84,23 @@ class EvalTransform:
 
         Args:
           image: a PIL image of any mode, or an array (height, width[, 3]) of 0-255 values.
+
+        An image whose shorter-side resize would pass MAX_RESIZED_PIXELS (an absurd aspect
+        ratio, 1x40000 say) is an ImageError, before anything is resized.
         """
         image = to_rgb(as_pil(image))
         resample = RESAMPLING[self.interpolation]
         if self.crop_pct is None:
             image = image.resize((self.size, self.size), resample)
         else:
-            image = image.resize(shorter_side_size(image.size, self.resize_size), resample)
+            resized = shorter_side_size(image.size, self.resize_size)
+            if resized[0] * resized[1] > MAX_RESIZED_PIXELS:
+                raise ImageError(
+                    f"{image.width}x{image.height} pixels: its shorter side resized to "
+                    f"{self.resize_size} would make {resized[0]}x{resized[1]}, more than "
+                    f"{MAX_RESIZED_PIXELS} pixels (aspect ratio too far from square)"
+                )
+            image = image.resize(resized, resample)
             width, height = image.size
             left, top = (width - self.size) // 2, (height - self.size) // 2
             image = image.crop((left, top, left + self.size, top + self.size))

@@ -245,7 +245,11 @@ def check_dataset(data_dir, classes):
     data_dir = pathlib.Path(data_dir)
     if not data_dir.is_dir():
         raise DatasetError(f"{data_dir}: no such directory")
-    class_names, files = None, []
+    class_names, files, unreadable = None, [], []
+
+    def unlisted(folder, message):  # training would fail on it: listed in the DatasetError
+        unreadable.append(f"  {message.removesuffix('; skipped')}")
+
     for split in SPLITS:
         split_dir = data_dir / split
         if not split_dir.is_dir():
@@ -253,9 +257,12 @@ def check_dataset(data_dir, classes):
                 f"{split_dir}: missing; expected {data_dir}/train/<class>/* and "
                 f"{data_dir}/validation/<class>/*"
             )
-        names = sorted(
-            p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-        )
+        try:
+            names = sorted(
+                p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
+        except OSError as error:
+            raise DatasetError(f"{split_dir}: cannot be listed ({error.strerror})") from None
         if not names:
             raise DatasetError(f"{split_dir} is empty: expected one folder of images per class")
         if len(names) != classes:
@@ -269,18 +276,22 @@ def check_dataset(data_dir, classes):
             )
         class_names = names
         for name in names:
-            images = list(walk_images(split_dir / name, include_hidden=True))
-            if not images:
+            before = len(unreadable)
+            images = list(walk_images(split_dir / name, include_hidden=True, on_error=unlisted))
+            if not images and len(unreadable) == before:  # (an unlisted folder is named below)
                 raise DatasetError(
                     f"{split_dir / name} has no images (expected files ending in "
                     f"{', '.join(IMAGE_EXTENSIONS)})"
                 )
             files.extend(images)
-    unreadable = [f"  {path}: {reason}" for path, reason in map(decode_problem, files) if reason]
+    folders = len(unreadable)
+    unreadable += [f"  {path}: {reason}" for path, reason in map(decode_problem, files) if reason]
     if unreadable:
         more = len(unreadable) - MAX_LISTED
+        unlisted = f"{folders} folder(s) cannot be listed and " if folders else ""
         raise DatasetError(
-            f"{len(unreadable)} image(s) cannot be decoded; fix or remove them:\n"
+            f"{unlisted}{len(unreadable) - folders} image(s) cannot be decoded; fix or remove "
+            "them:\n"
             + "\n".join(unreadable[:MAX_LISTED])
             + (f"\n  ... and {more} more" if more > 0 else "")
         )

@@ -98,10 +98,13 @@ def test_a_trained_classifier_sees_the_whole_image_as_in_training():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"crop_pct": 1.5}, "crop_pct=1.5: expected a fraction in (0, 1]"),
-        ({"crop_pct": 0}, "crop_pct=0: expected a fraction in (0, 1]"),
+        ({"crop_pct": 1.5}, "crop_pct=1.5: expected a fraction in [0.5, 1]"),
+        ({"crop_pct": 0}, "crop_pct=0: expected a fraction in [0.5, 1]"),
+        # the shorter side would be resized to 224 million pixels: refused, not a MemoryError
+        ({"crop_pct": 1e-6}, "crop_pct=1e-06: expected a fraction in [0.5, 1]"),
         ({"interpolation": "cubic"}, "interpolation='cubic': expected one of"),
-        ({"size": 0}, "size=0: expected a positive integer"),
+        ({"size": 0}, "size=0: expected an integer from 1 to 2048"),
+        ({"size": 10**6}, "size=1000000: expected an integer from 1 to 2048"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(kwargs, message):

@@ -1,5 +1,6 @@
 """`keras-nets explain`: one overlay PNG per image and class, named after both; predict's errors."""
 
+import errno
 import json
 import os
 import re
@@ -173,3 +174,49 @@ def test_bad_model_weights_or_output_is_an_error_before_any_work(capsys, photos,
     assert (status, err) == (2, f"keras-nets explain: error: --output {not_a_dir}: not a "
                                 "directory\n")
     assert not (tmp_path / "cams").exists()
+
+
+# --- an --output that cannot take the pictures: one line, nothing partial left ------------------
+
+
+def read_only(path, fmt):
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+
+def disk_full_mid_file(path, fmt):
+    with open(path, "wb") as f:  # half a picture reaches the disk, then no space is left
+        f.write(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+OUTPUT_FAILURES = {  # how writing fails (None: it never starts), the line after --output's picture
+    "read-only": (read_only, "cannot be written (Read-only file system)"),
+    "disk full": (disk_full_mid_file, "cannot be written (No space left on device)"),
+}
+
+
+@pytest.mark.parametrize("case", list(OUTPUT_FAILURES))
+def test_an_output_that_cannot_be_written_is_one_line_and_leaves_nothing(
+    capsys, monkeypatch, trained, photos, tmp_path, case
+):
+    """As root (the tests), a read-only folder can be written: the PNG writer is made to fail
+    as a read-only or full file system makes it fail. Was an OSError traceback."""
+    save, message = OUTPUT_FAILURES[case]
+    monkeypatch.setattr(Image.Image, "save", lambda self, path, format=None: save(path, format))
+    out_dir = tmp_path / "new" / "cams"
+    status, out, err = explain(capsys, photos, "--weights", trained, "--output", out_dir)
+    assert status == 2 and out == ""
+    assert re.fullmatch(rf"keras-nets explain: error: {re.escape(str(out_dir))}/cat_\w+\.png: "
+                        rf"{re.escape(message)}\n", err), err
+    assert not (tmp_path / "new").exists()  # the folders it made, empty, are removed
+
+
+def test_an_output_under_a_file_is_one_line_before_any_work(capsys, photos, tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    status, out, err = explain(capsys, photos, "--weights", tmp_path / "none.keras",
+                               "--output", a_file / "cams")
+    assert (status, out) == (2, "")
+    assert err == (f"keras-nets explain: error: --output {a_file / 'cams'}: cannot be created: "
+                   f"{a_file} is not a directory\n")
+    assert a_file.read_text() == "mine"

@@ -1,6 +1,9 @@
 """MobileNetV2 loads the published keras.applications weights layout exactly, at every width."""
 
+import re
+
 import keras
+
 import pytest
 
 from keras_nets import MobileNetV2
@@ -36,7 +39,9 @@ def test_picks_the_default_size_from_the_input_like_keras():
     assert MobileNetV2(weights=None, input_tensor=tensor).input_shape == (None, 128, 128, 3)
 
 
-@pytest.mark.parametrize("alpha", [0, -1.0, "1.0", None, True])
-def test_rejects_an_alpha_that_is_not_a_positive_number(alpha):
-    with pytest.raises(ValueError, match=rf"alpha={alpha!r}: expected a positive number"):
+# 1e6 and inf: bounded, for memory (1e6 was a MemoryError, inf an OverflowError traceback).
+@pytest.mark.parametrize("alpha", [0, -1.0, "1.0", None, True, float("nan"), 1e6, float("inf")])
+def test_rejects_an_alpha_that_is_not_a_number_in_range(alpha):
+    message = f"alpha={alpha!r}: expected a number above 0 and at most 4"
+    with pytest.raises(ValueError, match=re.escape(message)):
         MobileNetV2(weights=None, alpha=alpha)

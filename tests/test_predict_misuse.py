@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 
@@ -112,6 +113,40 @@ def test_a_device_is_not_opened(capsys, loaded_once, run, photo):
     assert str(photo) in out
 
 
+# --- images whose resize would not fit in memory: one line each, the folder goes on ---------------
+
+
+def write_png(path, width, height):
+    Image.new("L", (width, height), 128).save(path, optimize=True)
+    return path
+
+
+ABSURD_IMAGES = {  # width, height, in the line: the resize that was not attempted
+    # 242 bytes: the shorter side to 256 was 256x10240000, a MemoryError traceback
+    "1x40000": (1, 40000, "1x40000 pixels: its shorter side resized to 110 would make 110x4400000"),
+    "40000x1": (40000, 1, "40000x1 pixels: its shorter side resized to 110 would make 4400000x110"),
+}
+
+
+@pytest.mark.parametrize("case", list(ABSURD_IMAGES))
+def test_an_absurd_aspect_ratio_is_one_line_and_the_folder_goes_on(
+    capsys, monkeypatch, tmp_path, run, photo, case
+):
+    # The pipeline of an ImageNet model: shorter side to 96 / 0.875 = 110, then the central crop.
+    cropping = Classifier.load(None, str(run / "model.keras"), crop_pct=0.875)
+    monkeypatch.setattr(Classifier, "load", classmethod(lambda cls, *args, **kwargs: cropping))
+    width, height, message = ABSURD_IMAGES[case]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    absurd = write_png(folder / "a_strip.png", width, height)
+    panorama = write_png(folder / "b_panorama.png", 4000, 300)  # 13:1, taken
+    status, out, err = predict(capsys, folder, photo, "--weights", run / "model.keras", "--json")
+    assert status == 1
+    assert f"{absurd}: {message}" in err and err.count("a_strip.png") == 1
+    assert predicted_images(out) == [str(panorama), str(photo)]
+    assert "Traceback" not in err
+
+
 # --- models and labels that are not what predict needs: one line naming the file -----------------
 
 
@@ -166,6 +201,32 @@ def test_a_model_predict_cannot_use_is_one_line_naming_the_file(capsys, tmp_path
     assert status == 2 and out == ""
     assert err.startswith("keras-nets predict: error: ") and err.count("\n") == 1, err
     assert message in err
+
+
+@pytest.fixture(scope="module")
+def nan_model(tmp_path_factory, run):
+    """A model.keras whose scores are all NaN (its classifier's bias is NaN)."""
+    folder = tmp_path_factory.mktemp("nan_run")
+    model = Classifier.load(None, str(run / "model.keras")).model
+    arrays = model.get_weights()
+    arrays[-1] = arrays[-1] * float("nan")
+    model.set_weights(arrays)
+    model.save(folder / "model.keras")
+    (folder / "class_names.json").write_text(json.dumps(CLASS_NAMES))
+    return folder / "model.keras"
+
+
+@pytest.mark.parametrize("output", ["table", "--json", "--output"])
+def test_a_model_that_scores_nan_is_one_line(capsys, tmp_path, nan_model, photo, output):
+    """Was a ValueError traceback from decoding; --output leaves no results file behind."""
+    flags = {"table": [], "--json": ["--json"], "--output": ["--output", tmp_path / "r.jsonl"]}
+    status, out, err = predict(capsys, photo, "--weights", nan_model, *flags[output])
+    assert status == 2 and out == ""
+    assert err == (
+        f"keras-nets predict: error: --weights {nan_model}: the model scored 1 of 1 images NaN "
+        "(not a number): its weights are broken; NaN cannot be ranked\n"
+    )
+    assert not (tmp_path / "r.jsonl").exists()
 
 
 # --- file names the terminal cannot encode ------------------------------------------------------
@@ -267,6 +328,37 @@ def test_bad_arguments_are_usage_errors(capsys, photo, argv, message):
     with pytest.raises(SystemExit) as exit:
         main(["predict", str(photo), *argv])
     assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
+BACKEND_CASES = {  # KERAS_BACKEND, the package hidden from the child, the line
+    "jax, not installed": ("jax", "jax", 'KERAS_BACKEND=jax: the jax package is not installed'),
+    "torch, not installed": (
+        "torch", "torch", "KERAS_BACKEND=torch: the torch package is not installed",
+    ),
+    "a name Keras does not know": (
+        "nonsense", None, "KERAS_BACKEND=nonsense: expected one of tensorflow, jax, torch",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BACKEND_CASES))
+def test_a_backend_keras_cannot_import_is_one_line(photo, case):
+    """In a child process, with the backend's package hidden (None in sys.modules: its import
+    fails as if it were not installed); was a ModuleNotFoundError traceback from inside Keras."""
+    backend, hidden, message = BACKEND_CASES[case]
+    code = (
+        f"import sys; sys.modules[{hidden!r}] = None\n" if hidden else ""
+    ) + f"from keras_nets.cli import main; sys.exit(main(['predict', {str(photo)!r}]))"
+    child = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + code],
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 2, child.stderr
+    assert child.stderr.startswith(f"keras-nets predict: error: {message}"), child.stderr
+    assert child.stderr.count("\n") == 1
 
 
 def test_keyboard_interrupt_exits_130_with_one_line(capsys, monkeypatch, photo):

@@ -2,6 +2,7 @@
 finished, and the rerun completes it exactly once."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -60,8 +61,11 @@ def keras_nets_predict(*argv, env=None):
 
 
 def records(path):
+    """The results in a results file (every line but the first, which records the model)."""
     with open(path) as f:
-        return [json.loads(line) for line in f]
+        header, *lines = map(json.loads, f)
+    assert list(header) == ["keras_nets_predict"]
+    return lines
 
 
 def by_image(lines):
@@ -135,7 +139,7 @@ def test_an_existing_output_is_refused_without_resume_or_overwrite(tmp_path, tra
         "it (--overwrite)"
     ]
     assert output.read_text() == "notes the user keeps here\n"
-    with pytest.raises(ResultsFileError, match="line 1 is not a result"):
+    with pytest.raises(ResultsFileError, match="line 1 is not the first line of a keras-nets"):
         predict_folder([photos], output, classifier=object(), resume=True)
     assert output.read_text() == "notes the user keeps here\n"
 
@@ -146,7 +150,7 @@ def test_the_python_api_resumes_and_overwrites(tmp_path, trained, photos):
     first = predict_folder([photos / "a"], output, classifier=classifier, batch=5, top=2)
     assert first == {"predicted": IMAGES // 2, "failed": 0, "skipped": 0, "missing": []}
     again = predict_folder(
-        [photos / "a", photos / "missing"], output, classifier=classifier, resume=True
+        [photos / "a", photos / "missing"], output, classifier=classifier, top=2, resume=True
     )
     assert again == {"predicted": 0, "failed": 0, "skipped": IMAGES // 2, "missing": [photos / "missing"]}
     replaced = predict_folder([photos / "broken"], output, classifier=classifier, overwrite=True)
@@ -174,3 +178,127 @@ def test_decoding_runs_at_most_a_few_batches_ahead():
     first = next(batches)
     assert first == [(f"{i}.jpg", len(f"{i}.jpg")) for i in range(10)]
     assert len(requested) <= 10 * (folder_prediction.PREFETCH_BATCHES + 1)
+
+
+# --- the results file is a state file: who wrote it, one writer at a time, paths normalised -----
+
+
+def other_weights(classifier):
+    """The same network with one weight changed: another model, as far as results go."""
+    other = Classifier.load(weights=str(classifier.weights_path))
+    arrays = other.model.get_weights()
+    arrays[-1] = arrays[-1] + 0.5
+    other.model.set_weights(arrays)
+    return other
+
+
+RESUME_REFUSALS = {
+    "another model": (
+        lambda c: {"classifier": other_weights(c)},
+        "was written by another model or settings (weights_sha256 ",
+    ),
+    "another top": (lambda c: {"classifier": c, "top": 3}, "(top 2 there, 3 now)"),
+}
+
+
+@pytest.fixture(scope="module")
+def classifier(trained):
+    loaded = Classifier.load(weights=str(trained))
+    loaded.weights_path = trained
+    return loaded
+
+
+@pytest.mark.parametrize("case", list(RESUME_REFUSALS))
+def test_a_resume_by_another_model_is_refused_and_the_file_kept(tmp_path, classifier, photos, case):
+    output = tmp_path / "results.jsonl"
+    predict_folder([photos / "a"], output, classifier=classifier, top=2)
+    before = output.read_bytes()
+    arguments, message = RESUME_REFUSALS[case]
+    with pytest.raises(ResultsFileError, match=re.escape(message)):
+        predict_folder([photos], output, resume=True, **{"top": 2, **arguments(classifier)})
+    assert output.read_bytes() == before
+
+
+def test_a_second_run_on_a_file_being_written_is_refused(tmp_path, classifier, photos):
+    output = tmp_path / "results.jsonl"
+    identity = folder_prediction.model_identity(classifier, "imagenet", 5)
+    with folder_prediction.ResultsFile(output, identity=identity):  # a run writing it
+        for flags in ({"resume": True}, {"overwrite": True}):
+            with pytest.raises(ResultsFileError, match="another keras-nets predict is writing it"):
+                predict_folder([photos / "a"], output, classifier=classifier, **flags)
+    assert records(output) == []  # the header alone: nothing written twice, nothing cut
+    assert predict_folder([photos / "a"], output, classifier=classifier, resume=True)["predicted"]
+
+
+def test_a_resume_matches_images_however_the_folder_is_typed(
+    tmp_path, monkeypatch, classifier, photos
+):
+    output = tmp_path / "results.jsonl"
+    monkeypatch.chdir(photos)
+    predict_folder(["a"], output, classifier=classifier)
+    (tmp_path / "link").symlink_to(photos)
+    for typed in (photos / "a", tmp_path / "link" / "a", "./a/../a"):
+        again = predict_folder([typed], output, classifier=classifier, resume=True)
+        assert again["predicted"] == 0 and again["skipped"] == IMAGES // 2, typed
+    assert [r["image"] for r in records(output)] == [
+        str(photos / "a" / f"{i:03d}.jpg") for i in range(1, IMAGES, 2)
+    ]
+
+
+# --- --output never writes through, cuts or replaces a file of the user's ------------------------
+
+
+def notes(folder):
+    path = folder / "notes.txt"
+    path.write_text("my notes, no newline at the end")
+    return path
+
+
+def symlink_to_notes(folder):
+    (folder / "results.jsonl").symlink_to(notes(folder))
+    return folder / "results.jsonl"
+
+
+def an_input_image(folder):
+    path = folder / "photo.png"
+    Image.fromarray(np.full((8, 8, 3), 90, "uint8")).save(path)
+    return path
+
+
+def an_input_without_extension(folder):
+    path = folder / "photo"
+    path.write_bytes(an_input_image(folder).read_bytes())
+    return path
+
+
+def a_directory(folder):
+    (folder / "results.jsonl").mkdir()
+    return folder / "results.jsonl"
+
+
+def a_fifo(folder):
+    os.mkfifo(folder / "results.jsonl")
+    return folder / "results.jsonl"
+
+
+OUTPUT_CASES = {  # what --output names, the flag given, the error
+    "notes without a final newline, resumed": (notes, "resume", "line 1 is not the first line"),
+    "a symbolic link to notes, overwritten": (symlink_to_notes, "overwrite", "a symbolic link"),
+    "an input image, overwritten": (an_input_image, "overwrite", "the name of an image"),
+    "an input without extension, overwritten": (
+        an_input_without_extension, "overwrite", "one of the images to predict",
+    ),
+    "a directory, resumed": (a_directory, "resume", "not a regular file"),
+    "a FIFO, overwritten": (a_fifo, "overwrite", "not a regular file"),
+}
+
+
+@pytest.mark.parametrize("case", list(OUTPUT_CASES))
+def test_an_output_that_is_not_our_results_file_is_refused_untouched(tmp_path, case):
+    make, flag, message = OUTPUT_CASES[case]
+    output = make(tmp_path)
+    contents = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()}
+    inputs = [tmp_path, output] if case.startswith("an input") else [tmp_path]
+    with pytest.raises(ResultsFileError, match=re.escape(message)):
+        predict_folder(inputs, output, classifier=object(), **{flag: True})
+    assert contents == {p: p.read_bytes() for p in contents}

@@ -14,6 +14,9 @@ OK = 0
 FAILED = 1  # some inputs could not be processed; the others were
 USAGE = 2  # bad arguments or input: nothing was done (argparse uses 2 too)
 INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+# Images per batch, at most: a batch of 512 ImageNet-sized inputs is already 0.5 GB of float32
+# pixels, three of them in flight while predicting, before the model's activations.
+MAX_BATCH = 512
 
 
 def positive_int(text):
@@ -138,7 +141,12 @@ def model_options(args):
 
 def add_batch_and_fast(parser):
     """--batch N and --fast, for a command that runs a model over images in batches."""
-    parser.add_argument("--batch", type=positive_int, default=32, help="images per batch (32)")
+    parser.add_argument(
+        "--batch",
+        type=bounded_positive_int(MAX_BATCH),
+        default=32,
+        help=f"images per batch (32; at most {MAX_BATCH})",
+    )
     parser.add_argument(
         "--fast", action="store_true", help="predict through keras_nets.compile_for_inference"
     )
@@ -167,7 +175,9 @@ def add_overwrite(parser, what):
 
 
 def find_images_or_report(inputs):
-    """`image_files.find_images(inputs)`, each missing input reported on stderr: (images, missing).
+    """`image_files.find_images(inputs)`, each missing input and each folder that cannot be
+    listed reported on stderr (the other folders are walked): (images, problems), `problems`
+    the inputs and folders reported.
 
     Also makes stdout escape what the terminal cannot encode (a file name in Latin-1 bytes, say)
     instead of stopping at the first such name with a UnicodeEncodeError.
@@ -176,10 +186,16 @@ def find_images_or_report(inputs):
 
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
-    images, missing = find_images(inputs)
+    unlisted = []
+
+    def report(folder, message):
+        print(message, file=sys.stderr)
+        unlisted.append(folder)
+
+    images, missing = find_images(inputs, on_error=report)
     for item in missing:
         print(f"{item}: no such file or directory", file=sys.stderr)
-    return images, missing
+    return images, missing + unlisted
 
 
 def fail(command, message, status=USAGE, flags=None):

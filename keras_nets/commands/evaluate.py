@@ -62,10 +62,13 @@ def add_parser(subparsers):
 
 
 def crop_fraction(text):
-    """argparse type: a number in (0, 1]."""
+    """argparse type: a number in [MIN_CROP_PCT, 1] (a smaller crop resizes the shorter side to
+    more than twice the input size first: 1e-6 would ask for 224 million pixels a side)."""
+    from keras_nets.preprocessing import MIN_CROP_PCT
+
     value = positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a fraction in (0, 1]")
+    if not MIN_CROP_PCT <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a fraction in [{MIN_CROP_PCT}, 1]")
     return value
 
 

@@ -29,11 +29,12 @@ from keras_nets.commands._common import (
     add_model_arguments,
     add_overwrite,
     fail,
+    find_images_or_report,
     model_arguments_problem,
     model_options,
     positive_int,
 )
-from keras_nets.image_files import ImageError, find_images, read_image
+from keras_nets.image_files import ImageError, read_image
 from keras_nets.prediction import Classifier
 
 
@@ -67,15 +68,12 @@ def run(args):
 
     from keras_nets import explain
 
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(errors="backslashreplace")
     output = pathlib.Path(args.output)
-    if output.exists() and not output.is_dir():
-        return fail("explain", f"--output {output}: not a directory", USAGE)
-    sources, missing = find_images(args.inputs)
-    for item in missing:
-        print(f"{item}: no such file or directory", file=sys.stderr)
-    failed = len(missing)
+    problem = output_problem(output)
+    if problem:
+        return fail("explain", f"--output {output}: {problem}", USAGE)
+    sources, problems = find_images_or_report(args.inputs)
+    failed = len(problems)
     if not sources:
         return fail("explain", "no images found", FAILED)
     try:
@@ -85,9 +83,13 @@ def run(args):
         explain.default_layer(classifier.model)  # a model Grad-CAM cannot split fails here
     except (ValueError, OSError, RuntimeError) as error:
         return fail("explain", error, USAGE)
-    output.mkdir(parents=True, exist_ok=True)
+    created = [folder for folder in (output, *output.parents) if not os.path.lexists(folder)]
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return fail("explain", f"--output {output}: cannot be created ({error.strerror})", USAGE)
 
-    written = set()
+    written, saved = set(), 0
     for source in sources:
         try:
             photo = read_image(source)
@@ -103,12 +105,42 @@ def run(args):
                 print(f"{path}: exists; not replaced (--overwrite replaces it)", file=sys.stderr)
                 failed += 1
                 continue
-            write_png(path, explain.overlay(photo, heatmap))
+            try:
+                write_png(path, explain.overlay(photo, heatmap))
+            except OSError as error:  # read-only, full disk: every next picture would fail too
+                if explanations:
+                    show(source, explanations, as_json=args.json)
+                if not saved:
+                    remove_empty(created)
+                status = FAILED if saved else USAGE
+                return fail("explain", f"{path}: cannot be written ({error.strerror})", status)
+            saved += 1
             explanations.append((index, wnid, label, score, path))
         show(source, explanations, as_json=args.json)
     if failed:
         print(f"keras-nets explain: {failed} input(s) or picture(s) failed", file=sys.stderr)
     return FAILED if failed else OK
+
+
+def output_problem(output):
+    """None if `output` is a directory or can be made one, else why not (without making it)."""
+    if os.path.lexists(output):
+        return None if output.is_dir() else "not a directory"
+    for parent in output.parents:
+        if os.path.lexists(parent):
+            if parent.is_dir():
+                return None
+            return f"cannot be created: {parent} is not a directory"
+    return None
+
+
+def remove_empty(folders):
+    """Removes the folders this run created (deepest first) that hold nothing."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def explain_image(classifier, photo, wanted, top):

@@ -29,7 +29,7 @@ from keras_nets.commands._common import (
     model_options,
     positive_int,
 )
-from keras_nets.prediction import Classifier
+from keras_nets.prediction import Classifier, ScoresError
 
 
 def add_parser(subparsers):
@@ -76,8 +76,8 @@ def run(args):
         return run_into_file(args)
     if args.resume or args.overwrite:
         return fail("predict", "--resume and --overwrite go with --output RESULTS.jsonl", USAGE)
-    sources, missing = find_images_or_report(args.inputs)
-    failed = len(missing)
+    sources, problems = find_images_or_report(args.inputs)
+    failed = len(problems)
     if not sources:
         return fail("predict", "no images found", FAILED)
     announce_fast("predict", args)
@@ -89,14 +89,18 @@ def run(args):
         return fail("predict", error, USAGE, {"calibration": "--calibration"})
 
     progress = Progress(len(sources), enabled=any(os.path.isdir(item) for item in args.inputs))
-    for result in classifier.predict_files(sources, args.top, args.batch):
-        if result.error is not None:
-            progress.message(f"{result.error}; skipped")
-            failed += 1
-        else:
-            progress.clear()
-            show(result.source, result.predictions, as_json=args.json)
-        progress.advance(1)
+    try:
+        for result in classifier.predict_files(sources, args.top, args.batch):
+            if result.error is not None:
+                progress.message(f"{result.error}; skipped")
+                failed += 1
+            else:
+                progress.clear()
+                show(result.source, result.predictions, as_json=args.json)
+            progress.advance(1)
+    except ScoresError as error:
+        progress.clear()
+        return fail("predict", f"--weights {args.weights}: {error}", USAGE)
     progress.close()
     if failed:
         print(f"keras-nets predict: {failed} input(s) could not be read", file=sys.stderr)
@@ -120,6 +124,8 @@ def run_into_file(args):
             overwrite=args.overwrite,
             calibration=args.calibration,
         )
+    except ScoresError as error:
+        return fail("predict", f"--weights {args.weights}: {error}", USAGE)
     except (ValueError, OSError, RuntimeError) as error:
         return fail("predict", error, USAGE, {"output": "--output", "calibration": "--calibration"})
     for item in counts["missing"]:

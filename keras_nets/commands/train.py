@@ -14,6 +14,7 @@ from pathlib import Path
 
 import keras_nets.training as training  # not `from keras_nets import`: that collects the registry
 from keras_nets.commands._common import (
+    MAX_BATCH,
     OK,
     USAGE,
     add_overwrite,
@@ -33,7 +34,24 @@ FLAGS = {
     "classes": "--classes",
     "dropout": "--dropout",
     "devices": "--devices",
+    "alpha": "--alpha",
 }
+# A classifier trained on more classes than this (ImageNet-21k has 21,843) is not one to continue
+# from: its Dense layer alone would take gigabytes before the weights file is even read.
+MAX_CLASSES = 100_000
+# Pixels in a training batch, at most: MAX_BATCH images at 299x299 (0.55 GB of float32 input).
+MAX_BATCH_PIXELS = MAX_BATCH * 299 * 299
+
+
+def seed_value(text):
+    """argparse type: a seed NumPy takes, 0 to 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer from 0 to 2**32-1")
+    return value
 
 
 def add_parser(subparsers):
@@ -48,7 +66,13 @@ def add_parser(subparsers):
     parser.add_argument("--classes", type=positive_int, required=True, help="number of classes")
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for the results")
     add_overwrite(parser, "an earlier run in --output")
-    parser.add_argument("--batch", type=positive_int, default=32, help="batch size (32)")
+    parser.add_argument(
+        "--batch",
+        type=bounded_positive_int(MAX_BATCH),
+        default=32,
+        help=f"batch size (32; at most {MAX_BATCH}, and --batch x --size^2 at most "
+        f"{MAX_BATCH_PIXELS} pixels)",
+    )
     parser.add_argument("--epochs", type=positive_int, default=10, help="epochs (10)")
     parser.add_argument(
         "--size",
@@ -65,7 +89,7 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--tclasses",
-        type=positive_int,
+        type=bounded_positive_int(MAX_CLASSES),
         default=None,
         metavar="T",
         help="--weights is a classifier trained on T classes: keep all but its classifier layer",
@@ -76,7 +100,9 @@ def add_parser(subparsers):
         default=True,
         help="freeze the base network, train only the new head (default: --freeze)",
     )
-    parser.add_argument("--alpha", type=float, default=None, help="width multiplier (MobileNets)")
+    parser.add_argument(
+        "--alpha", type=positive_float, default=None, help="width multiplier (MobileNets; up to 4)"
+    )
     parser.add_argument(
         "--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate (0.001)"
     )
@@ -84,7 +110,10 @@ def add_parser(subparsers):
         "--dropout", type=float, default=0.2, help="dropout rate before the classifier (0.2)"
     )
     parser.add_argument(
-        "--seed", type=int, default=1337, help="seed of the shuffling and the new layers (1337)"
+        "--seed",
+        type=seed_value,
+        default=1337,
+        help="seed of the shuffling and the new layers (1337; 0 to 2**32-1)",
     )
     parser.add_argument(
         "--distribute",
@@ -137,6 +166,14 @@ def run(args):
     if args.model not in registry.model_names():  # refused before Keras is imported
         return fail("train", f"--model {args.model}: expected one of: "
                     f"{', '.join(registry.model_names())}", USAGE)
+    if args.size is not None and args.batch * args.size**2 > MAX_BATCH_PIXELS:
+        most = max(1, MAX_BATCH_PIXELS // args.size**2)
+        return fail(
+            "train",
+            f"--batch {args.batch} with --size {args.size}: {args.batch * args.size**2} pixels "
+            f"per batch, more than {MAX_BATCH_PIXELS} fit in memory (at most --batch {most})",
+            USAGE,
+        )
     try:
         strategy = distribution_of(args)
         training.train_classifier(
