@@ -18,6 +18,7 @@ stderr (`keras_nets.commands._quiet`) unless `--verbose` or KERAS_NETS_VERBOSE=1
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
