@@ -28,6 +28,8 @@ import keras
 import keras_nets
 from keras_nets import compile_for_inference, export, get_config
 from keras_nets.cli import main
+from keras_nets.inference import quantization
+from PIL import Image
 from generated_data import registered_tiny_network
 from informative_weights import informative_model, random_images
 from required_runtimes import require_runtime
@@ -116,6 +118,12 @@ def test_export_int8_writes_a_quantized_onnx_file_that_follows_float32(tiny_mode
         t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) >= 2
     ]
     assert len(int8_weights) == 3, "the two convolutions' and the Dense kernels are int8"
+    # 7-bit weights (reduce_range), whatever this CPU: without AVX512-VNNI, ONNX Runtime's
+    # uint8 x int8 kernels add pairs of products in 16 bits, which 8-bit weights can saturate.
+    for weight in int8_weights:
+        values = onnx.numpy_helper.to_array(weight).astype(int)
+        assert -64 <= values.min() and values.max() <= 64, weight.name
+        assert np.abs(values).max() == 64, weight.name  # the 7 bits are used, per channel's max
     for node in graph.node:  # one scale per output channel: axis 0 of OIHW, 1 of a Dense's (in, out)
         weight = initializers.get(node.input[0])
         if node.op_type == "DequantizeLinear" and weight in int8_weights:
@@ -239,6 +247,14 @@ def test_cli_predicts_through_int8_calibrated_on_the_folder(
         return compiled[-1]
 
     monkeypatch.setattr(keras_nets, "compile_for_inference", spy)
+    calibrated_on = []
+    quantize_onnx = quantization.quantize_onnx
+
+    def record_calibration(onnx_model, images):
+        calibrated_on.append(images)
+        return quantize_onnx(onnx_model, images)
+
+    monkeypatch.setattr(quantization, "quantize_onnx", record_calibration)
     results = tmp_path / "results.jsonl"
     output = ["--output", str(results)] if into_file else ["--json"]
     status = main(["predict", str(folder / "0.png"), "--model", "tiny_int8", "--weights",
@@ -248,6 +264,12 @@ def test_cli_predicts_through_int8_calibrated_on_the_folder(
     assert [fast.precision for fast in compiled] == ["int8"]
     printed = results.read_text() if into_file else out  # --output: the results file's lines
     assert len(printed.splitlines()) == 1 and '"predictions"' in printed
+    # Calibrated on the folder as the model sees it: each file through the model's evaluation
+    # pipeline (shorter side to 37, bicubic, central 32x32), then preprocess_input ("tf": x/127.5-1).
+    pipeline = keras_nets.eval_transform("tiny_int8", size=32)
+    pixels = np.stack([pipeline(Image.open(path)) for path in sorted(folder.iterdir())])
+    (images,) = calibrated_on
+    np.testing.assert_allclose(images, pixels / 127.5 - 1.0, atol=1e-6)
 
 
 # --- A network with learned weights ---------------------------------------------------------------
