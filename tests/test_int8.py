@@ -33,6 +33,7 @@ import keras_nets
 from keras_nets import compile_for_inference, export, get_config
 from keras_nets.cli import main
 from keras_nets.inference import quantization
+from keras_nets.preprocessing import trained_transform
 from PIL import Image
 from generated_data import registered_tiny_network
 from informative_weights import informative_model, random_images
@@ -201,6 +202,20 @@ def test_a_folder_needs_a_transform_and_enough_readable_images(tiny_model, tmp_p
     transform = keras_nets.eval_transform("mobilenet_v2", size=16)
     with pytest.raises(ValueError, match=r"calibration='.*calibration': 3 images, expected at least 32"):
         compile_for_inference(tiny_model, precision="int8", calibration=str(folder), transform=transform)
+
+
+def test_calibration_uses_64_images_spread_over_all_and_every_readable_file(tiny_model, tmp_path):
+    """Of 100 images, the 64 at evenly spaced positions, first and last included; from a folder,
+    every readable file, an unreadable one among them skipped."""
+    images = np.arange(100, dtype="float32")[:, None, None, None] * np.ones((1, 16, 16, 3))
+    used = quantization.calibration_images(tiny_model, images)
+    assert used.shape == (64, 16, 16, 3)
+    assert used[:, 0, 0, 0].tolist() == np.linspace(0, 99, 64).round().tolist()
+
+    folder = folder_of(tmp_path, 33)
+    (folder / "15.5.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # sorts among the readable ones
+    from_folder = quantization.calibration_images(tiny_model, folder, trained_transform(16))
+    assert from_folder.shape == (33, 16, 16, 3)
 
 
 def test_export_int8_takes_only_onnx(tiny_model, tmp_path):
