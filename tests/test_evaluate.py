@@ -23,7 +23,8 @@ from keras_nets.prediction import Classifier, imagenet_decoder
 from keras_nets.preprocessing import eval_transform, trained_transform
 
 SIZES = [(130, 100), (100, 140), (96, 96), (200, 120), (110, 150), (160, 98)]  # (width, height)
-RANKS = [0, 2, 7, 0, 4, 30]  # the rank, in its own scores, of the class each image is filed under
+# The rank, in its own scores, of the class each image is filed under: 4 and 5 straddle top-5.
+RANKS = [0, 2, 5, 0, 4, 30]
 
 
 def photos(count, seed=0):
