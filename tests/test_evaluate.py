@@ -126,6 +126,11 @@ def test_the_confusion_matrix_is_the_one_computed_image_by_image(imagenet_model,
     assert np.trace(expected) > 0 and expected[:, -1].sum() > 0  # both kinds of columns are used
     result = keras_nets.evaluate(data_dir=root, classifier=classifier, batch=5)
     assert np.array_equal(result.confusion, expected)
+    # Each folder's own accuracy is its row's: images in the row, top-1 its diagonal share.
+    for row, folder in enumerate(sorted(os.listdir(root))):
+        images = int(expected[row].sum())
+        assert result.per_class[folder]["images"] == images
+        assert result.per_class[folder]["top1"] == expected[row, row] / images
 
 
 def test_limit_takes_every_class_in_turn(imagenet_model, imagenet_folder):
