@@ -34,6 +34,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_nets  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling modules
+from machine import cpu_description  # noqa: E402
 from keras_nets.image_files import read_image, walk_images  # noqa: E402
 
 CALIBRATION = 128
@@ -207,6 +210,7 @@ def main(argv=None):
                 rows[f"{name} published, ImageNet"] = imagenet(
                     name, args.imagenet, args.held_out, workdir
                 )
+    print(f"CPU: {cpu_description()}\n")  # int8 kernels differ with VNNI
     print(table(rows))
 
 

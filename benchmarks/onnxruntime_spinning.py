@@ -27,6 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling modules
+from machine import cpu_description  # noqa: E402
+
 import keras_nets  # noqa: E402
 from keras_nets.inference import quantization  # noqa: E402
 from keras_nets.inference.exporting import onnx_bytes  # noqa: E402
@@ -97,6 +100,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement (2)")
     args = parser.parse_args(argv)
+    print(f"CPU: {cpu_description()}\n")
     print("| model | precision | all-core session | batch of 1, img/s | 1 + 8, img/s |")
     print("|---|---|---|---|---|")
     for name in args.models:

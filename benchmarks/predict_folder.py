@@ -27,6 +27,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling modules
+from machine import cpu_description  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
@@ -133,7 +136,8 @@ def table(args, rate, memory):
     name = args.model + (f" alpha {args.alpha}" if args.alpha else "") + (f" {args.size} px" if args.size else "")
     lines = [
         f"{name}, {'--fast' if args.fast else 'model.predict'}, batch {args.batch}, "
-        f"{args.files} JPEGs of {args.photo[0]}x{args.photo[1]}, {os.cpu_count()} CPU(s)",
+        f"{args.files} JPEGs of {args.photo[0]}x{args.photo[1]}, {os.cpu_count()} CPU(s): "
+        f"{cpu_description()}",
         "",
         "| files | end-to-end images/s | model-only images/s | end-to-end / model-only | peak memory |",
         "|---:|---:|---:|---:|---:|",

@@ -49,6 +49,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_nets  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling modules
+from machine import cpu_description  # noqa: E402
 from keras_nets import inference, registry  # noqa: E402
 from keras_nets.inference import exporting, quantization, runtimes  # noqa: E402
 
@@ -411,10 +414,7 @@ def int8_fidelity_table(names, size, held_out):
 
 
 def machine_description():
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    cpu = cpu_description()  # model name and AVX2 / AVX-512 / VNNI
     versions = [f"TensorFlow {__import__('tensorflow').__version__}", f"Keras {keras.__version__}"]
     for module in ("onnxruntime", "openvino"):
         with contextlib.suppress(ImportError):

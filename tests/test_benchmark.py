@@ -61,3 +61,30 @@ def test_the_benchmark_refuses_bad_options_in_one_line(capsys):
             throughput.main(argv)
         assert exit.value.code == 2
     assert "no_such_model" in capsys.readouterr().err
+
+
+def load_machine():
+    spec = importlib.util.spec_from_file_location("machine", SCRIPT.parent / "machine.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu avx avx2 fma", "AVX2 yes, AVX-512 no, VNNI no"),  # e.g. AMD EPYC 7002 (Zen 2)
+    ("avx2 avx512f avx512_vnni", "AVX2 yes, AVX-512 yes, VNNI yes"),
+    ("avx2 avx_vnni", "AVX2 yes, AVX-512 no, VNNI yes"),  # VNNI on 256-bit registers
+])
+def test_the_cpu_line_names_the_model_and_its_instruction_sets(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC 7B12\nflags\t\t: {flags}\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC 7B12\nflags\t\t: fpu\n")
+    assert load_machine().cpu_description(cpuinfo) == f"AMD EPYC 7B12 ({expected})"
+
+
+def test_every_benchmark_prints_the_cpu_beside_its_figures():
+    """Speeds, and int8's rounding in ONNX Runtime's kernels, depend on the CPU (VNNI or not)."""
+    scripts = sorted(path for path in SCRIPT.parent.glob("*.py") if path.name != "machine.py")
+    assert len(scripts) >= 4
+    for script in scripts:
+        assert "cpu_description()" in script.read_text(), script.name

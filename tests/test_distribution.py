@@ -31,6 +31,36 @@ SCRIPT = textwrap.dedent(
     from keras_nets import distribution, finetune
     from keras_nets.cli import main
 
+    class WhereTrainingRuns(keras.callbacks.Callback):
+        # Records, at the first batch of every fit, the distribution in force and the devices
+        # holding the first trainable weight: what a strategy that is only printed would miss.
+        seen = []
+
+        def on_train_begin(self, logs=None):
+            self.recorded = False
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.recorded:
+                return
+            self.recorded = True
+            weight = self.model.trainable_weights[0].value
+            if keras.backend.backend() == "tensorflow":
+                strategy = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+                replicas = strategy.num_replicas_in_sync if strategy else 1
+                holders = {v.device for v in getattr(weight, "values", [weight])}
+            else:
+                active = keras.distribution.distribution()
+                replicas = active.device_mesh.devices.size if active else 1
+                holders = {str(d) for d in weight.sharding.device_set}
+            self.seen.append({"replicas": replicas, "weight_devices": len(holders)})
+
+    fit = keras.Model.fit  # every fit of this process, `keras-nets train`'s included, records
+
+    def recorded_fit(self, *args, callbacks=None, **kwargs):
+        return fit(self, *args, callbacks=[*(callbacks or []), WhereTrainingRuns()], **kwargs)
+
+    keras.Model.fit = recorded_fit
+
     data_dir, output = sys.argv[1:]
     SIZE, CLASSES, BATCH = 32, 3, 8
     informative_classifier(SMALL_MODEL, CLASSES, SIZE, dropout=0.0, **SMALL_KWARGS).save_weights(
@@ -63,17 +93,21 @@ SCRIPT = textwrap.dedent(
     moved = max(float(np.abs(a - b).max()) for a, b in zip(one, start.trainable_weights))
     difference = max(float(np.abs(a - b).max()) for a, b in zip(one, two))
 
+    during_fits = list(WhereTrainingRuns.seen)
+    WhereTrainingRuns.seen.clear()
     keras.backend.clear_session()
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         status = main([
             "train", data_dir, "--model", SMALL_MODEL, "--alpha", "0.35", "--size", str(SIZE),
             "--weights", "none", "--classes", "2", "--epochs", "1", "--batch", "4",
-            "--output", f"{output}/run", "--distribute", "data-parallel", "--devices", "2",
+            "--output", f"{output}/run", "--distribute", "data-parallel",  # all devices: 2
         ])
     print(json.dumps({
         "moved": moved, "difference": difference, "status": status,
         "printed": printed.getvalue(), "used": distribution.device_names(strategy),
+        "local": distribution.local_devices(), "during_fits": during_fits,
+        "during_train": WhereTrainingRuns.seen,
     }))
     """
 )
@@ -97,10 +131,15 @@ def test_two_devices_train_the_same_weights_as_one(tmp_path, backend):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(set(result["used"])) == 2
+    assert len(set(result["used"])) == 2 and len(result["local"]) == 2
+    # One device, then two: the distribution in force and the weight's copies, during each fit.
+    assert result["during_fits"] == [{"replicas": 1, "weight_devices": 1},
+                                     {"replicas": 2, "weight_devices": 2}]
     assert result["moved"] > 1e-3  # training changed the weights ...
     assert result["difference"] < 1e-5 * max(1.0, result["moved"]) + 1e-6  # ... alike on 2 devices
     assert result["status"] == 0
     devices = ", ".join(result["used"])
     assert result["printed"].splitlines()[0] == f"training on 2 device(s): {devices}"
+    # `keras-nets train --distribute data-parallel` without --devices: all (2), in force in fit.
+    assert result["during_train"] == [{"replicas": 2, "weight_devices": 2}]
     assert (tmp_path / "run" / "model.keras").is_file()

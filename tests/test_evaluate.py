@@ -16,13 +16,15 @@ from PIL import Image
 import keras_nets
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE
 from informative_weights import assert_informative, informative_classifier, informative_model
+from keras_nets import finetune
 from keras_nets.cli import main
 from keras_nets.imagenet import class_index
 from keras_nets.prediction import Classifier, imagenet_decoder
-from keras_nets.preprocessing import eval_transform
+from keras_nets.preprocessing import eval_transform, trained_transform
 
 SIZES = [(130, 100), (100, 140), (96, 96), (200, 120), (110, 150), (160, 98)]  # (width, height)
-RANKS = [0, 2, 7, 0, 4, 30]  # the rank, in its own scores, of the class each image is filed under
+# The rank, in its own scores, of the class each image is filed under: 4 and 5 straddle top-5.
+RANKS = [0, 2, 5, 0, 4, 30]
 
 
 def photos(count, seed=0):
@@ -99,6 +101,36 @@ def test_imagenet_layout_accuracy_is_the_one_computed_independently(imagenet_mod
     per_class_images = sum(entry["images"] for entry in result.per_class.values())
     assert per_class_images == len(ranks)
     assert sorted(result.per_class) == sorted(os.listdir(root)) == result.classes
+
+
+def confusion_one_by_one(root, classifier, class_of_output):
+    """The confusion matrix written out: each image scored alone; its row is its folder's place
+    among the sorted folders, its column the place of the folder of its top class (or the last
+    column, "other", for a class without a folder)."""
+    folders = sorted(os.listdir(root))
+    counts = np.zeros((len(folders), len(folders) + 1), dtype="int64")
+    for row, folder in enumerate(folders):
+        for name in sorted(os.listdir(root / folder)):
+            score = classifier.scores([classifier.read(root / folder / name)])[0]
+            predicted = class_of_output(int(np.argmax(score)))
+            counts[row, folders.index(predicted) if predicted in folders else len(folders)] += 1
+    return counts
+
+
+def test_the_confusion_matrix_is_the_one_computed_image_by_image(imagenet_model, imagenet_folder):
+    """Folders are WordNet ids of scattered ImageNet classes: a column is a folder's place in the
+    sorted folders, not the model's output index."""
+    root, _ = imagenet_folder
+    classifier = small_imagenet_classifier(imagenet_model)
+    expected = confusion_one_by_one(root, classifier, lambda i: class_index()[i][0])
+    assert np.trace(expected) > 0 and expected[:, -1].sum() > 0  # both kinds of columns are used
+    result = keras_nets.evaluate(data_dir=root, classifier=classifier, batch=5)
+    assert np.array_equal(result.confusion, expected)
+    # Each folder's own accuracy is its row's: images in the row, top-1 its diagonal share.
+    for row, folder in enumerate(sorted(os.listdir(root))):
+        images = int(expected[row].sum())
+        assert result.per_class[folder]["images"] == images
+        assert result.per_class[folder]["top1"] == expected[row, row] / images
 
 
 def test_limit_takes_every_class_in_turn(imagenet_model, imagenet_folder):
@@ -194,6 +226,24 @@ def test_trained_classifier_accuracy_json_and_confusion_matrix(capsys, trained_r
     assert np.trace(np.array(record["confusion"])[:, :-1]) == round(top1 * len(ranks))
     assert (tmp_path / "eval_confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(os.listdir(tmp_path)) == ["eval.json", "eval_confusion.png"]  # no leftovers
+
+
+def test_crop_pct_reaches_the_trained_models_pipeline(trained_run):
+    """evaluate(crop_pct=0.5) crops the central half of each image before resizing, as
+    trained_transform(size, crop_pct=0.5) does; the crop changes the answers here."""
+    run, _ = trained_run
+    model, _ = finetune.load_classifier(run / "model.keras")
+    decoder = lambda probabilities, top: None  # noqa: E731 - scores only
+
+    def confusion(crop_pct):
+        classifier = Classifier(model, trained_transform(SMALL_SIZE, crop_pct=crop_pct), decoder)
+        return confusion_one_by_one(run / "validation", classifier, CLASS_NAMES.__getitem__)
+
+    expected = confusion(0.5)
+    assert not np.array_equal(expected, confusion(None))
+    result = keras_nets.evaluate(data_dir=run / "validation", weights=run / "model.keras", crop_pct=0.5)
+    assert result.pipeline["crop_pct"] == 0.5
+    assert np.array_equal(result.confusion, expected)
 
 
 def test_an_existing_json_is_replaced_only_with_overwrite(capsys, trained_run, tmp_path):

@@ -57,6 +57,46 @@ def test_grad_cam_of_a_pooled_dense_head_is_its_closed_form():
     np.testing.assert_allclose(heatmaps, expected, atol=1e-5)
 
 
+def flattened_dense_model(softmax_layer, seed=0):
+    """6x6x3 -> conv (ReLU) "features" 6x6x4 -> Flatten -> Dense: a head whose gradient differs
+    at every position (unlike global average pooling's). `softmax_layer`: the Dense gives logits
+    and a separate Activation("softmax") follows, as in MobileNet and MobileNetV3's tops."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((6, 6, 3))
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="features")(inputs)
+    x = layers.Flatten()(x)
+    x = layers.Dense(5, name="logits")(x)
+    if softmax_layer:
+        x = layers.Activation("softmax", name="probabilities")(x)
+    return keras.Model(inputs, x)
+
+
+def test_grad_cam_of_a_flattened_dense_head_is_its_closed_form():
+    """alpha_k = mean_ij dy_c/dA_kij (here the Dense kernel's column, reshaped to the map), then
+    ReLU(sum_k alpha_k A_k), divided by its maximum (the map is the image's size: no resize).
+    y_c is the logit, so a separate softmax layer after the Dense changes nothing."""
+    images = np.random.default_rng(2).normal(size=(3, 6, 6, 3)).astype("float32")
+    classes = [4, 0, 1]  # classes with positive evidence in these images (checked below)
+    model = flattened_dense_model(softmax_layer=False)
+    activations = ops.convert_to_numpy(
+        keras.Model(model.input, model.get_layer("features").output)(images)
+    )
+    kernel = model.get_layer("logits").get_weights()[0].reshape(6, 6, 4, 5)  # dy/dA per class
+    gradients = np.moveaxis(kernel[..., classes], -1, 0)  # (n, 6, 6, 4), one class per image
+    assert not np.allclose(gradients, gradients.mean(axis=(1, 2), keepdims=True))  # varies by position
+    channel_weights = gradients.mean(axis=(1, 2))  # (n, 4)
+    cams = np.maximum(np.einsum("nhwk,nk->nhw", activations, channel_weights), 0)
+    assert cams.max(axis=(1, 2)).min() > 0
+    expected = cams / cams.max(axis=(1, 2), keepdims=True)
+
+    np.testing.assert_allclose(explain.grad_cam(model, images, class_index=classes), expected, atol=1e-5)
+    with_softmax = flattened_dense_model(softmax_layer=True)
+    assert explain.default_layer(with_softmax) == "features"
+    np.testing.assert_allclose(
+        explain.grad_cam(with_softmax, images, class_index=classes), expected, atol=1e-5
+    )
+
+
 def planted_model():
     """Evidence for class 0 is a bright red channel, against class 1; a stride-4 feature map."""
     inputs = keras.Input((32, 32, 3))

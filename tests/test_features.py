@@ -97,6 +97,67 @@ def test_feature_maps_are_the_declared_layers_of_the_model_at_any_size(name, siz
         assert same == (name not in PADDED_FOR_THEIR_SIZE)
 
 
+def block_outputs(model, input_size):
+    """Per layer of `model` (built for a square `input_size`), in graph order: its level (log2 of
+    its stride, rounded: "valid" convolutions and padding shift a map by a few cells), its
+    output shape, and whether it is a block output: a layer every path from the input to the
+    output goes through (a cut of the graph), or the activation of one (Xception activates a
+    block's sum at the start of the next block, beside the shortcut); and whether it is a
+    residual sum or a concatenation that is such a cut. Read from the graph alone."""
+    operations = model.operations
+    parents = {
+        op.name: {parent.operation.name for node in op._inbound_nodes for parent in node.parent_nodes}
+        for op in operations
+    }
+    first, last = operations[0].name, operations[-1].name
+
+    def is_cut(name):  # the input cannot be reached from the output without passing `name`
+        seen, stack = set(), [last]
+        while stack:
+            current = stack.pop()
+            if current not in seen and current != name:
+                seen.add(current)
+                stack.extend(parents[current])
+        return first not in seen
+
+    cuts = {op.name for op in operations[1:] if is_cut(op.name)}
+    rows = []
+    # Layers only: a channel shuffle (ShuffleNetV2's `ops.take` after each unit's concatenation)
+    # is a fixed permutation of the unit's output, not a layer one could declare.
+    for layer in model.layers[1:]:
+        shape = tuple(layer.output.shape[1:])
+        if len(shape) != 3:
+            continue
+        activates_a_cut = isinstance(layer, (layers.Activation, layers.ReLU)) and parents[layer.name] <= cuts
+        rows.append(dict(
+            name=layer.name, level=round(math.log2(input_size / shape[0])), shape=shape,
+            block_output=layer.name in cuts or activates_a_cut,
+            merge=isinstance(layer, (layers.Add, layers.Concatenate)) and layer.name in cuts,
+        ))
+    return rows
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_each_level_is_the_last_block_output_at_its_stride(name):
+    """Level Pk is the last block output at stride 2**k, after its activation: a block output, at
+    that stride, and no later layer at that stride is another residual sum or concatenation, or
+    a block output of the same shape (the next block of the stage, or the activation after it).
+    E.g. ResNet50's P3 is res3d_out, not res3c_out; DenseNet's is pool3_relu, not pool3_bn."""
+    size = 256  # symbolic shapes only: the model is built, never run
+    model = create_model(name, include_top=False, weights=None, input_shape=(size, size, 3))
+    rows = block_outputs(model, size)
+    position = {row["name"]: i for i, row in enumerate(rows)}
+    for level, layer in get_config(name).feature_layers.items():
+        k = int(level[1:])
+        declared = rows[position[layer]]
+        assert declared["level"] == k, (level, layer, f"stride 2**{declared['level']}")
+        assert declared["block_output"], (level, layer, "a connection bypasses it")
+        later = [row["name"] for row in rows[position[layer] + 1:] if row["level"] == k and (
+            row["merge"] or (row["block_output"] and row["shape"] == declared["shape"])
+        )]
+        assert not later, (level, layer, f"later block outputs at stride {2 ** k}: {later}")
+
+
 def test_out_levels_selects_levels_in_pyramid_order():
     model = create_model("mobilenet_v2", features_only=True, out_levels=["P5", "P3"],
                          weights=None, alpha=0.35, input_shape=(96, 96, 3))

@@ -63,6 +63,34 @@ def test_a_weights_file_loads_behind_a_preprocessing_layer_with_weights(tmp_path
     np.testing.assert_allclose(outputs, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("name, size, options", [
+    ("mobilenet_v2", 48, {"alpha": 0.35}),  # "tf": x / 127.5 - 1
+    ("resnet50", 32, {}),  # "caffe": BGR, ImageNet means subtracted
+    ("shufflenet_v2", 32, {"scale": 0.5}),  # "torch": / 255, ImageNet mean and deviation
+    ("mobilenet_v3_small", 32, {"alpha": 0.75}),  # its own Rescaling, as keras.applications'
+])
+def test_a_users_input_tensor_gets_the_preprocessing_too(name, size, options, tmp_path):
+    """create_model(input_tensor=t, include_preprocessing=True) on raw pixels equals
+    preprocess_input, then the plain model with the same weights."""
+    config = keras_nets.get_config(name)
+    kwargs = dict(include_top=False, pooling="avg", **options)
+    # The model as built by default: it takes what preprocess_input gives (MobileNetV3 scales
+    # its own input, and its preprocess_input returns the pixels unchanged).
+    plain = create_model(name, weights=None, input_shape=(size, size, 3), **kwargs)
+    calibrate_batch_norm(plain, config.preprocess_input(random_images(CALIBRATION_IMAGES, size)))
+    plain.save_weights(tmp_path / "plain.weights.h5")
+
+    photo = keras.Input((size, size, 3), name="photo")
+    raw = create_model(name, weights=str(tmp_path / "plain.weights.h5"), input_tensor=photo,
+                       include_preprocessing=True, **kwargs)
+    assert raw.inputs[0] is photo
+    images = random_images(4, size, seed=1)
+    expected = plain.predict(config.preprocess_input(images), verbose=0)
+    assert_informative(expected, f"{name} features")
+    outputs = raw.predict(images, verbose=0)
+    np.testing.assert_allclose(outputs, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+
+
 @pytest.fixture(scope="module")
 def small_models(tmp_path_factory):
     """MobileNetV2 (alpha 0.35, 96x96, 1000 classes) from one informative weights file: plain,

@@ -17,7 +17,7 @@ from informative_weights import assert_informative, informative_classifier, rand
 
 from keras_nets import folder_prediction
 from keras_nets.folder_prediction import ResultsFileError, predict_folder
-from keras_nets.image_files import walk_images
+from keras_nets.image_files import ImageError, walk_images
 from keras_nets.prediction import Classifier
 from PIL import Image
 
@@ -156,6 +156,52 @@ def test_the_python_api_resumes_and_overwrites(tmp_path, trained, photos):
     replaced = predict_folder([photos / "broken"], output, classifier=classifier, overwrite=True)
     assert replaced["failed"] == 2
     assert [sorted(r) for r in records(output)] == [["error", "image"]] * 2
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory):
+    """Seven JPEGs with an unreadable file between the 2nd and 3rd and another between the 5th
+    and 6th (names sort in that order): in batches of 3, both fall mid-batch."""
+    root = tmp_path_factory.mktemp("mixed")
+    for i, pixels in enumerate(random_images(7, (60, 80), seed=3)):
+        Image.fromarray(pixels.astype("uint8")).save(root / f"{2 * i:02d}.jpg")
+    (root / "03.jpg").write_text("not a JPEG")
+    (root / "09.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # a PNG cut after its signature
+    return root
+
+
+def test_each_image_of_a_mixed_batch_gets_its_own_prediction(tmp_path, trained, mixed_folder):
+    """An unreadable file in the middle of a batch takes nobody's place: every line equals the
+    prediction of its image read and predicted alone."""
+    classifier = Classifier.load(weights=str(trained))
+    output = tmp_path / "results.jsonl"
+    counts = predict_folder([mixed_folder], output, classifier=classifier, batch=3, top=3)
+    assert counts == {"predicted": 7, "failed": 2, "skipped": 0, "missing": []}
+    lines = records(output)
+    assert [os.path.basename(r["image"]) for r in lines] == sorted(os.listdir(mixed_folder))
+    alone = {}
+    for path in sorted(mixed_folder.iterdir()):
+        try:
+            (predictions,) = classifier.predict([classifier.read(path)], top=3)
+        except ImageError as error:
+            alone[str(path)] = {"image": str(path), "error": str(error)}
+        else:
+            alone[str(path)] = folder_prediction.record_of(path, predictions)
+    assert sum("error" in r for r in alone.values()) == 2
+    assert len({r["predictions"][0]["label"] for r in alone.values() if "predictions" in r}) > 1
+    assert_same_results(by_image(lines), alone)
+
+
+def test_error_lines_count_as_done_on_resume(tmp_path, trained, mixed_folder):
+    """A file that could not be read is reported once: resume neither retries it nor writes it
+    again."""
+    classifier = Classifier.load(weights=str(trained))
+    output = tmp_path / "results.jsonl"
+    predict_folder([mixed_folder], output, classifier=classifier, batch=3)
+    before = output.read_bytes()
+    again = predict_folder([mixed_folder], output, classifier=classifier, batch=3, resume=True)
+    assert again == {"predicted": 0, "failed": 0, "skipped": 9, "missing": []}
+    assert output.read_bytes() == before
 
 
 def test_folders_are_scanned_lazily_in_a_fixed_order(photos):
