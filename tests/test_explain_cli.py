@@ -211,11 +211,18 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_nothing(
     assert not (tmp_path / "new").exists()  # the folders it made, empty, are removed
 
 
-def test_an_output_under_a_file_is_one_line_before_any_work(capsys, photos, tmp_path):
+def test_an_output_under_a_file_is_one_line_before_any_work(
+    capsys, photos, tmp_path, monkeypatch
+):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")
-    status, out, err = explain(capsys, photos, "--weights", tmp_path / "none.keras",
-                               "--output", a_file / "cams")
+    from keras_nets.prediction import Classifier
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before --output was checked")
+
+    monkeypatch.setattr(Classifier, "load", no_model)
+    status, out, err = explain(capsys, photos, "--weights", "none", "--output", a_file / "cams")
     assert (status, out) == (2, "")
     assert err == (f"keras-nets explain: error: --output {a_file / 'cams'}: cannot be created: "
                    f"{a_file} is not a directory\n")
