@@ -59,6 +59,7 @@ def train_classifier(
     seed=1337,
     overwrite=False,
     verbose=1,
+    augment=False,
     distribution=None,
     **classifier_kwargs,
 ):
@@ -73,7 +74,10 @@ def train_classifier(
       epochs, batch_size: of `model.fit`.
       seed: seed of the shuffling and of the new layers: the same run twice gives the same model.
       overwrite: replace an earlier run in OUTPUT (otherwise an OutputError).
-      verbose: `model.fit`'s verbosity.
+      verbose: 0 silent, 1 a progress bar (for a terminal), 2 one plain line per epoch (for a
+        log file: no escape codes, no redrawn bar; Keras' own 2 prints two lines per epoch).
+      augment: train on randomly flipped, shifted and zoomed images (`augmentation_layers`), applied to
+        the training dataset only: the saved models hold no augmentation layer.
       distribution: a strategy from `keras_nets.distribution.data_parallel`: the model is built
         and trained on its devices, each batch of `batch_size` (the global batch) split across
         them.
@@ -113,6 +117,9 @@ def train_classifier(
         )
         for split in SPLITS
     )
+    if augment:
+        augmentation = augmentation_layers(seed)
+        train = train.map(lambda images, labels: (augmentation(images, training=True), labels))
 
     output.mkdir(parents=True, exist_ok=True)
     if overwrite:
@@ -125,9 +132,12 @@ def train_classifier(
                 train,
                 validation_data=validation,
                 epochs=epochs,
-                callbacks=[best_checkpoint_class()(output / "best.keras")],
+                callbacks=[
+                    best_checkpoint_class()(output / "best.keras"),
+                    *([epoch_lines_class()()] if verbose == 2 else []),
+                ],
                 shuffle=False,  # the training dataset reshuffles itself every epoch
-                verbose=verbose,
+                verbose=1 if verbose == 1 else 0,
             )
     except Exception as error:
         if not isinstance(error, MemoryError) and type(error).__name__ != "ResourceExhaustedError":
@@ -142,6 +152,41 @@ def train_classifier(
     history = {key: [float(v) for v in values] for key, values in history.history.items()}
     write_json(output / "history.json", history)
     return history
+
+
+def augmentation_layers(seed=None):
+    """Random horizontal flips, shifts of up to 10 %, zooms in (random crops, scaled back to the
+    size) of up to 20 % and out of up to 10 %: Keras preprocessing layers, for the training
+    dataset's `map` (they run in tf.data on every backend). Flips suit photos, not text or
+    digits."""
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
+            keras.layers.RandomZoom((-0.2, 0.1), fill_mode="reflect", seed=seed),
+        ],
+        name="augmentation",
+    )
+
+
+def summary(history, output):
+    """The one line that ends a run: its best epoch (lowest validation loss, as best.keras),
+    that epoch's validation accuracy and loss, and the files written to `output`."""
+    losses = history.get("val_loss", [])
+    finite = [i for i, value in enumerate(losses) if math.isfinite(value)]
+    names = [name for name in RUN_FILES if finite or name != "best.keras"]
+    if not finite:
+        best = "no epoch had a finite validation loss (no best.keras)"
+    else:
+        i = min(finite, key=losses.__getitem__)
+        accuracy = history.get("val_accuracy", [math.nan] * len(losses))[i]
+        best = (
+            f"best epoch {i + 1}/{len(losses)}: val_accuracy {accuracy:.4f}, "
+            f"val_loss {losses[i]:.4f}"
+        )
+    return f"{best}; wrote {', '.join(str(pathlib.Path(output, name)) for name in names)}"
 
 
 def scope_of(distribution):
@@ -214,6 +259,26 @@ def best_checkpoint_class():
                     pause_for_tests("best-save")
 
     return BestCheckpoint
+
+
+@functools.cache
+def epoch_lines_class():
+    """`EpochLines`, a Keras callback class printing one plain line per epoch (imports Keras)."""
+    import keras
+
+    class EpochLines(keras.callbacks.Callback):
+        """Prints "epoch 3/10: accuracy 0.8912, loss 0.4123, val_accuracy ..., ... (14 s)"."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            metrics = ", ".join(f"{name} {float(value):.4f}" for name, value in (logs or {}).items())
+            seconds = time.monotonic() - self.start
+            epochs = self.params["epochs"]
+            print(f"epoch {epoch + 1}/{epochs}: {metrics} ({seconds:.0f} s)", flush=True)
+
+    return EpochLines
 
 
 def __getattr__(name):

@@ -1,8 +1,12 @@
 """`keras-nets train`: folders of labelled images in, a trained model.keras (and friends) out."""
 
+import contextlib
+import io
 import json
+import math
 import re
 import shutil
+import zipfile
 
 import keras
 import numpy as np
@@ -48,11 +52,15 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, base_weights, dataset):
-    """One two-class run of three epochs, shared by the tests that read its results."""
+    """One two-class run of three epochs, shared by the tests that read its results; what it
+    printed (to a pipe, not a terminal) is in ../stdout.txt."""
     output = tmp_path_factory.mktemp("run")
     extra = ("--epochs", "3", "--learning-rate", "0.003", "--weights", base_weights)
-    status = main(train_argv(dataset, output, *extra))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(train_argv(dataset, output, *extra))
     assert status == 0
+    (output.parent / "stdout.txt").write_text(printed.getvalue())
     return output
 
 
@@ -67,6 +75,31 @@ def test_writes_the_model_class_names_history_and_best_checkpoint(trained):
     history = json.loads((trained / "history.json").read_text())
     assert set(history) == {"accuracy", "loss", "val_accuracy", "val_loss"}
     assert all(len(values) == 3 for values in history.values())
+
+
+def test_a_log_gets_one_plain_line_per_epoch_and_a_summary_line(trained):
+    lines = (trained.parent / "stdout.txt").read_text().splitlines()
+    metrics = r"accuracy [\d.]+, loss [\d.]+, val_accuracy [\d.]+, val_loss [\d.]+"
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 3
+    for number, line in enumerate(epochs, start=1):
+        assert re.fullmatch(rf"epoch {number}/3: {metrics} \(\d+ s\)", line), line
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", "".join(lines))  # no escape codes, \r, \b
+    history = json.loads((trained / "history.json").read_text())
+    best = int(np.argmin(history["val_loss"]))
+    files = ", ".join(str(trained / name) for name in training.RUN_FILES)
+    assert lines[-1] == (
+        f"best epoch {best + 1}/3: val_accuracy {history['val_accuracy'][best]:.4f}, "
+        f"val_loss {history['val_loss'][best]:.4f}; wrote {files}"
+    )
+
+
+def test_the_summary_of_a_run_without_a_finite_validation_loss_names_no_best_epoch():
+    history = {"val_loss": [math.nan, math.inf], "val_accuracy": [0.5, 0.5]}
+    assert training.summary(history, "run") == (
+        "no epoch had a finite validation loss (no best.keras); wrote run/model.keras, "
+        "run/history.json, run/class_names.json"
+    )
 
 
 def validation_loss(model_path, dataset):
@@ -254,16 +287,90 @@ def test_missing_data_dir_and_weights_file(capsys, tmp_path, dataset):
     assert status == 2 and "base.h5: no such file" in err
 
 
-@pytest.mark.parametrize("flag, base_trains", [("--freeze", False), ("--no-freeze", True)])
-def test_freeze_flag_decides_whether_the_base_trains(tmp_path, flag, base_trains):
-    args = build_parser().parse_args(train_argv(tmp_path, tmp_path, "--weights", "none", flag))
+def trainable_layers(argv):
+    """{layer name: trainable} of the classifier `keras-nets train` builds for `argv`; the base's
+    BatchNormalization layers are {name: trainable} apart."""
+    args = build_parser().parse_args(argv)
     model = finetune.classifier_to_train(args.model, args.classes, **classifier_arguments(args))
     trainable = {w.path.split("/")[0] for w in model.trainable_weights}
-    assert ("Conv1" in trainable) == base_trains
-    assert "predictions" in trainable
     batch_norms = {
         layer.name
         for layer in finetune.base_model_of(model).layers
         if isinstance(layer, keras.layers.BatchNormalization)
     }
-    assert "bn_Conv1" in batch_norms and not batch_norms & trainable  # BatchNorm never trains
+    return trainable - batch_norms, trainable & batch_norms, batch_norms
+
+
+@pytest.mark.parametrize(
+    "flag, base_trains", [("--freeze", False), ("--no-freeze", True), ("", False)]
+)
+def test_freeze_flag_decides_whether_a_trained_base_trains(
+    tmp_path, base_weights, flag, base_trains
+):
+    argv = train_argv(tmp_path, tmp_path, "--weights", base_weights, *filter(None, [flag]))
+    trainable, batch_norms_trainable, batch_norms = trainable_layers(argv)
+    assert ("Conv1" in trainable) == base_trains
+    assert "predictions" in trainable
+    assert "bn_Conv1" in batch_norms and not batch_norms_trainable  # BatchNorm never trains
+
+
+@pytest.mark.parametrize("flag", ["", "--no-freeze"])
+def test_random_weights_train_the_whole_network_batch_norm_included(tmp_path, flag):
+    argv = train_argv(tmp_path, tmp_path, "--weights", "none", *filter(None, [flag]))
+    trainable, batch_norms_trainable, batch_norms = trainable_layers(argv)
+    assert {"Conv1", "predictions"} <= trainable and batch_norms_trainable == batch_norms
+
+
+@pytest.mark.parametrize(
+    "argv, given",
+    [
+        (["--weights", "none"], "--weights none"),
+        (["--model", "shufflenet_v2"], "shufflenet_v2 (no published weights)"),
+    ],
+)
+def test_freeze_on_random_weights_is_refused_in_one_line(capsys, tmp_path, dataset, argv, given):
+    status, out, err = train(capsys, dataset, tmp_path / "out", *argv, "--freeze")
+    assert status == 2 and out == ""
+    assert err == (
+        f"keras-nets train: error: --freeze with {given}: a frozen base with random weights "
+        "cannot learn; drop --freeze (the whole network then trains from scratch) or give "
+        "trained --weights\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("model, weights", [("shufflenet_v2", None), ("alexnet", None),
+                                            ("mobilenet_v2", "imagenet")])
+def test_weights_default_to_imagenet_or_random_for_a_model_without_published_weights(
+    tmp_path, model, weights
+):
+    args = build_parser().parse_args(train_argv(tmp_path, tmp_path, "--model", model))
+    assert classifier_arguments(args)["weights"] == weights
+    assert classifier_arguments(args)["freeze"] is None  # frozen if and only if weights are trained
+
+
+def test_augment_transforms_the_training_images_only_never_the_saved_model(
+    capsys, tmp_path, dataset, monkeypatch
+):
+    made, augmentation_layers = [], training.augmentation_layers
+
+    def recorded_augmentation(seed=None):
+        made.append(augmentation_layers(seed))
+        return made[-1]
+
+    monkeypatch.setattr(training, "augmentation_layers", recorded_augmentation)
+    status, _, err = train(
+        capsys, dataset, tmp_path / "out", "--weights", "none", "--size", "32", "--epochs", "1",
+        "--augment",
+    )
+    assert status == 0, err
+    assert len(made) == 1 and made[0].built  # the training images went through it
+    names = {type(layer).__name__ for layer in made[0].layers}
+    assert names == {"RandomFlip", "RandomTranslation", "RandomZoom"}
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    for name in ("model.keras", "best.keras"):
+        with zipfile.ZipFile(tmp_path / "out" / name) as saved:
+            assert "Random" not in saved.read("config.json").decode()
+        model = keras.saving.load_model(tmp_path / "out" / name)
+        first, second = (model.predict(images, verbose=0) for _ in range(2))
+        np.testing.assert_array_equal(first, second)
