@@ -119,7 +119,13 @@ def train_classifier(
     )
     if augment:
         augmentation = augmentation_layers(seed)
-        train = train.map(lambda images, labels: (augmentation(images, training=True), labels))
+
+        def augmented(images, labels):
+            for layer in augmentation:
+                images = layer(images, training=True)
+            return images, labels
+
+        train = train.map(augmented)
 
     output.mkdir(parents=True, exist_ok=True)
     if overwrite:
@@ -157,18 +163,16 @@ def train_classifier(
 def augmentation_layers(seed=None):
     """Random horizontal flips, shifts of up to 10 %, zooms in (random crops, scaled back to the
     size) of up to 20 % and out of up to 10 %: Keras preprocessing layers, for the training
-    dataset's `map` (they run in tf.data on every backend). Flips suit photos, not text or
-    digits."""
+    dataset's `map`. A list, called one by one: each layer runs in tf.data on every backend, but
+    a `keras.Sequential` of them would run on the Keras backend (JAX fails there). Flips suit
+    photos, not text or digits."""
     import keras
 
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
-            keras.layers.RandomZoom((-0.2, 0.1), fill_mode="reflect", seed=seed),
-        ],
-        name="augmentation",
-    )
+    return [
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
+        keras.layers.RandomZoom((-0.2, 0.1), fill_mode="reflect", seed=seed),
+    ]
 
 
 def summary(history, output):
