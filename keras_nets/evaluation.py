@@ -249,7 +249,7 @@ def write_confusion_png(evaluation, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from keras_nets.training import atomic_path
+    from keras_nets.safe_files import atomic_path
 
     counts = np.array(evaluation.confusion, dtype="float64")
     labels = list(evaluation.classes)

@@ -13,21 +13,26 @@ to OUTPUT so that nothing is lost and nothing is half-written:
   are removed first (its models before its labels), so labels never sit beside another run's
   models;
 - every file is written under a temporary name in OUTPUT and renamed when complete
-  (`atomic_path`), `best.keras` included (`BestCheckpoint`);
+  (`safe_files.atomic_path`), `best.keras` included (`BestCheckpoint`); temporary files that a
+  run killed outright left (SIGKILL) are removed by the next run;
+- OUTPUT is locked while the run writes to it (`safe_files.locked`): a second run into it is
+  refused in one line, so two runs never mix their files;
 
-so an interruption at any moment leaves either the earlier complete run or a consistent new one:
-each `.keras` there loads and predicts the classes of the `class_names.json` beside it.
+so an interruption at any moment (Ctrl-C, or SIGTERM through `keras-nets train`) leaves either the
+earlier complete run or a consistent new one: each `.keras` there loads and predicts the classes
+of the `class_names.json` beside it.
 """
 
 import contextlib
 import functools
-import json
 import math
 import os
 import pathlib
 import time
 
+from keras_nets import safe_files
 from keras_nets.image_files import IMAGE_EXTENSIONS, not_a_regular_file, walk_images
+from keras_nets.safe_files import atomic_path, write_json
 
 # Keras (and so TensorFlow) is imported when training starts, not when `keras-nets` starts.
 SPLITS = ("train", "validation")
@@ -115,32 +120,36 @@ def train_classifier(
     )
 
     output.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        remove_run(output)
-    write_json(output / CLASS_NAMES_FILE, class_names)
-    pause_for_tests("before-fit")
-    try:
-        with scope_of(distribution):
-            history = model.fit(
-                train,
-                validation_data=validation,
-                epochs=epochs,
-                callbacks=[best_checkpoint_class()(output / "best.keras")],
-                shuffle=False,  # the training dataset reshuffles itself every epoch
-                verbose=verbose,
-            )
-    except Exception as error:
-        if not isinstance(error, MemoryError) and type(error).__name__ != "ResourceExhaustedError":
-            raise
-        raise ValueError(
-            f"out of memory training {size[0]}x{size[1]} images in batches of {batch_size}: "
-            "expected a smaller image_size or batch_size"
-        ) from None
-    with atomic_path(output / "model.keras") as partial:
-        model.save(partial)
-        pause_for_tests("final-save")
-    history = {key: [float(v) for v in values] for key, values in history.history.items()}
-    write_json(output / "history.json", history)
+    with safe_files.locked(output, "output"):  # a second run into OUTPUT is refused here
+        check_output(output, overwrite)  # again: a run may have finished there meanwhile
+        safe_files.remove_stale_partials(output, RUN_FILES)  # a killed run's temporary files
+        if overwrite:
+            remove_run(output)
+        write_json(output / CLASS_NAMES_FILE, class_names)
+        pause_for_tests("before-fit")
+        try:
+            with scope_of(distribution):
+                history = model.fit(
+                    train,
+                    validation_data=validation,
+                    epochs=epochs,
+                    callbacks=[best_checkpoint_class()(output / "best.keras")],
+                    shuffle=False,  # the training dataset reshuffles itself every epoch
+                    verbose=verbose,
+                )
+        except Exception as error:
+            out_of_memory = type(error).__name__ == "ResourceExhaustedError"
+            if not isinstance(error, MemoryError) and not out_of_memory:
+                raise
+            raise ValueError(
+                f"out of memory training {size[0]}x{size[1]} images in batches of {batch_size}: "
+                "expected a smaller image_size or batch_size"
+            ) from None
+        with atomic_path(output / "model.keras") as partial:
+            model.save(partial)
+            pause_for_tests("final-save")
+        history = {key: [float(v) for v in values] for key, values in history.history.items()}
+        write_json(output / "history.json", history)
     return history
 
 
@@ -167,30 +176,6 @@ def remove_run(output):
     for name in ("best.keras", "model.keras", "history.json", CLASS_NAMES_FILE):
         with contextlib.suppress(FileNotFoundError):
             os.remove(output / name)
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """A temporary path beside `path` to write to; renamed to `path` only if the block completes.
-
-    The temporary name is hidden and keeps the suffix (Keras wants ".keras"); on any exception,
-    KeyboardInterrupt included, it is removed and `path` is left as it was.
-    """
-    path = pathlib.Path(path)
-    partial = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(partial)
-
-
-def write_json(path, value):
-    with atomic_path(path) as partial:
-        with open(partial, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2)
-            f.write("\n")
 
 
 @functools.cache

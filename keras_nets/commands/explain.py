@@ -176,7 +176,7 @@ def unique_name(name, taken):
 def write_png(path, pixels):
     from PIL import Image
 
-    from keras_nets.training import atomic_path
+    from keras_nets.safe_files import atomic_path
 
     with atomic_path(path) as partial:
         Image.fromarray(pixels).save(partial, format="PNG")
