@@ -4,7 +4,10 @@
     training.train_classifier("flowers/", "run/", base="mobilenet_v2", classes=5, epochs=10)
 
 DATA_DIR holds `train/<class>/*` and `validation/<class>/*` (`check_dataset` reads it completely
-before anything is built). The classifier is `finetune.classifier_to_train`. The run is written
+before anything is built). The classifier is `finetune.classifier_to_train`. Images are read
+for training exactly as `keras-nets predict` and `keras-nets evaluate` read them for the trained
+classifier (`read_for_training`, a `keras.utils.PyDataset`): a photo's EXIF orientation,
+transparency and resizing are the same at both ends. The run is written
 to OUTPUT so that nothing is lost and nothing is half-written:
 
 - an OUTPUT that holds a run (any of RUN_FILES) is refused unless `overwrite=True`, and then only
@@ -107,14 +110,12 @@ def train_classifier(
         model = finetune.classifier_to_train(base, classes, **classifier_kwargs)
     size = tuple(model.input_shape[1:3])
     train, validation = (
-        keras.utils.image_dataset_from_directory(
-            os.path.join(data_dir, split),
-            class_names=class_names,
-            image_size=size,
+        labelled_images(
+            *split_files(data_dir, split, class_names),
+            size=size[0],
             batch_size=batch_size,
             shuffle=split == "train",
             seed=seed,
-            verbose=bool(verbose),
         )
         for split in SPLITS
     )
@@ -151,6 +152,69 @@ def train_classifier(
         history = {key: [float(v) for v in values] for key, values in history.history.items()}
         write_json(output / "history.json", history)
     return history
+
+
+def split_files(data_dir, split, class_names):
+    """(paths, labels) of DATA_DIR/split: each class folder's images (hidden ones included, as
+    `check_dataset` checks them), the label the index of its class in `class_names`."""
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        images = list(walk_images(pathlib.Path(data_dir, split, name), include_hidden=True))
+        paths += images
+        labels += [label] * len(images)
+    return paths, labels
+
+
+def read_for_training(path, size):
+    """The pixels a classifier trained at `size` sees for an image file, in training and at
+    predict/evaluate time alike: `Classifier.read` of a trained model does exactly this
+    (`image_files.read_image`: EXIF orientation applied, transparency on white; then
+    `preprocessing.trained_transform`: the whole image resized, bilinear, antialiased)."""
+    from keras_nets.image_files import read_image
+    from keras_nets.preprocessing import trained_transform
+
+    return trained_transform(size)(read_image(path))
+
+
+def labelled_images(paths, labels, *, size, batch_size, shuffle, seed, workers=None):
+    """A `keras.utils.PyDataset` of (images, labels) batches: float32 (n, size, size, 3) 0-255
+    pixels read by `read_for_training`, int32 labels. With `shuffle`, the order is a permutation
+    drawn from `seed`, drawn again after every epoch (so the same seed gives the same run).
+    Images are decoded on `workers` threads (default: up to 4, one per CPU); batches come in
+    order whatever the number of threads. Works with `model.fit` on every Keras backend."""
+    return labelled_images_class()(paths, labels, size, batch_size, shuffle, seed, workers)
+
+
+@functools.cache
+def labelled_images_class():
+    """`LabelledImages`, a keras.utils.PyDataset, defined on first use (it imports Keras)."""
+    import keras
+    import numpy as np
+
+    class LabelledImages(keras.utils.PyDataset):
+        def __init__(self, paths, labels, size, batch_size, shuffle, seed, workers):
+            workers = workers or min(4, os.cpu_count() or 1)
+            super().__init__(workers=workers, use_multiprocessing=False)
+            self.paths, self.labels = list(paths), np.asarray(labels, dtype="int32")
+            self.size, self.batch_size, self.shuffle = size, batch_size, shuffle
+            self.random = np.random.default_rng(seed)
+            self.order = np.arange(len(self.paths))
+            if shuffle:
+                self.random.shuffle(self.order)
+
+        def __len__(self):
+            return math.ceil(len(self.paths) / self.batch_size)
+
+        def __getitem__(self, index):
+            chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+            images = [read_for_training(self.paths[i], self.size) for i in chosen]
+            return np.stack(images), self.labels[chosen]
+
+        def on_epoch_end(self):
+            if self.shuffle:
+                self.random.shuffle(self.order)
+
+    return LabelledImages
 
 
 def scope_of(distribution):
@@ -220,8 +284,9 @@ def check_dataset(data_dir, classes):
 
     Checks that both splits exist and hold the same `classes` class folders, that every class
     has images, and that every image is a regular file that decodes the way the training
-    pipeline will decode it. The files checked are those `image_dataset_from_directory` reads
-    (hidden files included; hidden class folders excluded).
+    pipeline will decode it. The files checked are those training reads (`split_files`: hidden
+    files included, as `keras.utils.image_dataset_from_directory` takes them; hidden class
+    folders excluded).
 
     Args:
       data_dir: folder with `train/<class>/*` and `validation/<class>/*`.
@@ -273,14 +338,12 @@ def check_dataset(data_dir, classes):
 
 
 def decode_problem(path):
-    """(path, None) if TensorFlow decodes the image as training will, else (path, the reason)."""
-    problem = not_a_regular_file(path)
-    if problem:
-        return path, problem
-    import tensorflow as tf
+    """(path, None) if the image decodes as training will read it (`read_for_training`'s
+    `image_files.load_rgb`), else (path, the reason)."""
+    from keras_nets.image_files import ImageError, load_rgb
 
     try:
-        tf.image.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
-    except (tf.errors.OpError, ValueError) as error:
-        return path, getattr(error, "message", str(error)).strip().splitlines()[0]
+        load_rgb(path)
+    except ImageError as error:
+        return path, str(error).removeprefix(f"{path}: ")
     return path, None
