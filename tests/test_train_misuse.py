@@ -5,6 +5,7 @@ The rows of each table are cases. The interruption tests send a real SIGINT to a
 `training.PAUSE_FOR_TESTS`, and then check the output folder holds a consistent run.
 """
 
+import errno
 import json
 import os
 import signal
@@ -286,3 +287,27 @@ def assert_consistent_run_with(output, users):
     for name in users:
         os.rename(output.parent / name, output / name)
     return sorted([*names, *users])
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS],
+                         ids=["disk-full", "read-only"])
+def test_a_save_that_fails_on_the_disk_is_one_line_and_leaves_a_consistent_run(
+    capsys, tmp_path, dataset, monkeypatch, code
+):
+    """The disk fills (or turns read-only) while best.keras is written: one error line naming the
+    file, no temporary file left, the labels still beside whatever models are there."""
+
+    def failing_save(model, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"half a model")
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(keras.Model, "save", failing_save)
+    output = tmp_path / "out"
+    status = main(train_argv(dataset, output, "--size", "32"))  # 32 px: faster
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"keras-nets train: error: [Errno {code}] {os.strerror(code)}: ")
+    assert str(output / ".best.partial-") in err
+    assert assert_consistent_run(output) == ["class_names.json"]
