@@ -46,7 +46,8 @@ def build_parser():
 
 
 def main(argv=None):
-    from keras_nets.safe_files import TERMINATED, Terminated, terminate_as_interrupt
+    from keras_nets.commands._common import TERMINATED
+    from keras_nets.safe_files import Terminated, terminate_as_interrupt
 
     try:
         with terminate_as_interrupt():  # SIGTERM cleans up as Ctrl-C does

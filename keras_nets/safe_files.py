@@ -120,9 +120,6 @@ def locked(folder, what="folder"):
         os.close(fd)  # releases the lock
 
 
-TERMINATED = 143  # the exit status of a process ended by SIGTERM (128 + 15), as a shell reports
-
-
 @contextlib.contextmanager
 def terminate_as_interrupt():
     """Within the block, SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, so
