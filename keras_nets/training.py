@@ -20,6 +20,8 @@ to OUTPUT so that nothing is lost and nothing is half-written:
   run killed outright left (SIGKILL) are removed by the next run;
 - OUTPUT is locked while the run writes to it (`safe_files.locked`): a second run into it is
   refused in one line, so two runs never mix their files;
+- a loss that turns NaN stops the run with an error (`check_finite_loss`), before a model.keras
+  that would predict NaN is written;
 
 so an interruption at any moment (Ctrl-C, or SIGTERM through `keras-nets train`) leaves either the
 earlier complete run or a consistent new one: each `.keras` there loads and predicts the classes
@@ -134,7 +136,10 @@ def train_classifier(
                     train,
                     validation_data=validation,
                     epochs=epochs,
-                    callbacks=[best_checkpoint_class()(output / "best.keras")],
+                    callbacks=[
+                        best_checkpoint_class()(output / "best.keras"),
+                        keras.callbacks.TerminateOnNaN(),  # NaN weights learn nothing more
+                    ],
                     shuffle=False,  # the training dataset reshuffles itself every epoch
                     verbose=verbose,
                 )
@@ -146,6 +151,7 @@ def train_classifier(
                 f"out of memory training {size[0]}x{size[1]} images in batches of {batch_size}: "
                 "expected a smaller image_size or batch_size"
             ) from None
+        check_finite_loss(history.history)  # before model.keras: a NaN model is not saved
         with atomic_path(output / "model.keras") as partial:
             model.save(partial)
             pause_for_tests("final-save")
@@ -215,6 +221,19 @@ def labelled_images_class():
                 self.random.shuffle(self.order)
 
     return LabelledImages
+
+
+def check_finite_loss(history):
+    """A ValueError if the training loss became NaN or infinite (the weights then are too):
+    training diverged, and a model that predicts NaN must not be saved as the run's result."""
+    losses = history.get("loss", [])
+    bad = [epoch for epoch, loss in enumerate(losses, 1) if not math.isfinite(loss)]
+    if bad:
+        raise ValueError(
+            f"training diverged: the loss is {losses[bad[0] - 1]} at epoch {bad[0]}, so "
+            "model.keras was not written (best.keras, if there, is the best finite epoch); "
+            "a smaller learning rate usually avoids this"
+        )
 
 
 def scope_of(distribution):

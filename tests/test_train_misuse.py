@@ -311,3 +311,28 @@ def test_a_save_that_fails_on_the_disk_is_one_line_and_leaves_a_consistent_run(
     assert err.startswith(f"keras-nets train: error: [Errno {code}] {os.strerror(code)}: ")
     assert str(output / ".best.partial-") in err
     assert assert_consistent_run(output) == ["class_names.json"]
+
+
+def test_a_run_whose_loss_becomes_nan_is_an_error_and_saves_no_nan_model(
+    capsys, tmp_path, dataset, monkeypatch
+):
+    """Weights that turned NaN (here: the head's bias, from the start) make the loss NaN: the run
+    stops, says so in one line and writes no model.keras (it would predict NaN everywhere)."""
+    build = finetune.classifier_to_train
+
+    def nan_head(*args, **kwargs):
+        model = build(*args, **kwargs)
+        head = model.get_layer("predictions")
+        kernel, bias = head.get_weights()
+        head.set_weights([kernel, np.full_like(bias, np.nan)])
+        return model
+
+    monkeypatch.setattr(finetune, "classifier_to_train", nan_head)
+    output = tmp_path / "out"
+    status = main(train_argv(dataset, output, "--size", "32", "--epochs", "3"))
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("keras-nets train: error: training diverged: the loss is nan at epoch 1")
+    assert err.count("\n") == 1
+    assert err.rstrip().endswith("a smaller learning rate usually avoids this")
+    assert assert_consistent_run(output) == ["class_names.json"]
