@@ -50,7 +50,7 @@ def grad_cam(model, images, class_index=None, layer=None):
       A float32 numpy array (n, height, width) in [0, 1]: the positive evidence for each image's
       class, resized (bilinear) to the input and divided by its maximum (all zeros where no
       position has positive evidence). A model whose scores for an image are NaN is a
-      `keras_nets.scores.NaNScoresError` (a ValueError) naming the row.
+      `keras_nets.scores.NaNScoresError` (a ValueError) naming the image.
     """
     images = ops.convert_to_tensor(images)
     if len(images.shape) != 4:
@@ -71,7 +71,7 @@ def grad_cam(model, images, class_index=None, layer=None):
 
     gradients, logits = _gradients.gradient(class_score, activations)
     # NaN scores have no top class and no evidence: a heatmap would explain nothing.
-    refuse_nan(ops.convert_to_numpy(logits))
+    refuse_nan(ops.convert_to_numpy(logits), [f"image {i}" for i in range(count)])
     channel_weights = ops.mean(ops.cast(gradients, "float32"), axis=(1, 2), keepdims=True)
     cams = ops.relu(ops.sum(channel_weights * ops.cast(activations, "float32"), axis=-1))
     height, width = int(images.shape[1]), int(images.shape[2])

@@ -18,16 +18,20 @@ class NaNScoresError(ValueError):
     """A model gave NaN scores: they cannot be ranked, so nothing is counted or shown."""
 
 
-def refuse_nan(scores, names=None):
-    """Raises NaNScoresError, one line naming the first row (or `names[row]`) with a NaN score."""
+def refuse_nan(scores, names=None, what="preds"):
+    """Raises NaNScoresError, one line naming the first row with a NaN score: `names[row]` (an
+    image) when given, else "`what` row N"."""
     scores = np.asarray(scores)
     rows = np.flatnonzero(np.isnan(scores.reshape(len(scores), -1)).any(axis=1))
-    if rows.size:
-        first = f"row {rows[0]}" if names is None else str(names[rows[0]])
-        raise NaNScoresError(
-            f"the model's scores for {first} are NaN ({rows.size} of {len(scores)} rows): NaN "
-            "cannot be ranked; the model's weights or input are broken"
-        )
+    if not rows.size:
+        return
+    if names is None:
+        found = f"{what} row {rows[0]} has NaN scores ({rows.size} of {len(scores)} rows do)"
+    else:
+        found = f"the model's scores for {names[rows[0]]} are NaN ({rows.size} of {len(scores)})"
+    raise NaNScoresError(
+        f"{found}: NaN cannot be ranked; the model's weights or input are broken"
+    )
 
 
 def ranks(scores, truths):

@@ -46,9 +46,9 @@ def test_a_tie_counts_against_the_true_class(row, truth, rank, predicted):
 
 
 def test_nan_scores_are_one_error_naming_the_image():
-    with pytest.raises(scores.NaNScoresError, match=r"scores for b\.jpg are NaN \(1 of 2 rows\)"):
+    with pytest.raises(scores.NaNScoresError, match=r"scores for b\.jpg are NaN \(1 of 2\)"):
         scores.refuse_nan(np.array([[0.5, 0.5], [np.nan, 1.0]]), ["a.jpg", "b.jpg"])
-    with pytest.raises(ValueError, match=r"scores for row 0 are NaN"):
+    with pytest.raises(ValueError, match=r"preds row 0 has NaN scores"):
         decode_predictions(np.full((1, 1000), np.nan))
 
 
@@ -147,5 +147,5 @@ def test_grad_cam_refuses_nan_scores(nan_run):
 
     model, _ = finetune.load_classifier(nan_run)
     images = random_rgb(SMALL_SIZE, SMALL_SIZE)[None].astype("float32")
-    with pytest.raises(scores.NaNScoresError, match="row 0 are NaN"):
+    with pytest.raises(scores.NaNScoresError, match="scores for image 0 are NaN"):
         grad_cam(model, images)
