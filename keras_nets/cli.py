@@ -10,7 +10,9 @@ The contract of a command module `keras_nets/commands/NAME.py` (the command is `
   `keras_nets.commands._common.fail`; shared argument types live there too.
 
 Adding a command is adding that module: modules whose names start with "_" are not commands.
-Ctrl-C anywhere ends the command with status 130 and one line, "interrupted".
+Ctrl-C anywhere ends the command with status 130 and one line, "interrupted"; SIGTERM (`kill`,
+docker stop) likewise with 143 and "terminated", after the same cleanup (temporary files removed:
+`keras_nets.safe_files.terminate_as_interrupt`).
 """
 
 import argparse
@@ -44,9 +46,16 @@ def build_parser():
 
 
 def main(argv=None):
+    from keras_nets.commands._common import TERMINATED
+    from keras_nets.safe_files import Terminated, terminate_as_interrupt
+
     try:
-        args = build_parser().parse_args(argv)
-        return args.run(args) or 0
+        with terminate_as_interrupt():  # SIGTERM cleans up as Ctrl-C does
+            args = build_parser().parse_args(argv)
+            return args.run(args) or 0
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED

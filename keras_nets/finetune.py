@@ -7,8 +7,8 @@ The recipe of the Keras transfer-learning guide, in two calls:
     unfreeze_top(model, "block_13", learning_rate=1e-5)
     model.fit(train, validation_data=val, epochs=5)           # phase 2: the top of the base too
 
-The classifier takes raw RGB pixels (0-255, as `keras.utils.image_dataset_from_directory` yields
-them) and does the base model's own `preprocess_input` inside, with standard Keras layers, so a
+The classifier takes raw RGB pixels (0-255, as `keras.utils.image_dataset_from_directory` and
+`keras-nets train` yield them) and does the base model's own `preprocess_input` inside, with standard Keras layers, so a
 saved `model.keras` reloads with `keras.saving.load_model` alone and needs no preprocessing.
 A base with trained weights is called with `training=False` and its BatchNormalization layers
 are never made trainable: they stay in inference mode, with their ImageNet statistics, in both

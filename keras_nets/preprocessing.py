@@ -29,8 +29,9 @@ RESAMPLING = {
     "bicubic": Image.Resampling.BICUBIC,
     "lanczos": Image.Resampling.LANCZOS,
 }
-# What `keras-nets train` feeds a classifier (keras.utils.image_dataset_from_directory): the
-# whole image resized to the input size, bilinearly, no crop. Its evaluation does the same.
+# What `keras-nets train` feeds a classifier (`training.read_for_training`, this module's
+# `trained_transform`): the whole image resized to the input size, bilinearly, no crop. Its
+# predict and evaluate read images through the very same function.
 TRAINED_INTERPOLATION = "bilinear"
 
 

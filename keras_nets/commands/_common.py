@@ -13,6 +13,7 @@ OK = 0
 FAILED = 1  # some inputs could not be processed; the others were
 USAGE = 2  # bad arguments or input: nothing was done (argparse uses 2 too)
 INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+TERMINATED = 143  # SIGTERM (kill, docker stop), as a shell reports it (128 + 15)
 
 
 def positive_int(text):

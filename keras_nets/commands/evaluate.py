@@ -87,7 +87,7 @@ def check_outputs(paths, overwrite):
 
 def run(args):
     from keras_nets import evaluation
-    from keras_nets.training import write_json
+    from keras_nets.safe_files import write_json
 
     if args.json is not None:
         problem = check_outputs([args.json, confusion_path(args.json)], args.overwrite)
