@@ -10,7 +10,9 @@ The contract of a command module `keras_nets/commands/NAME.py` (the command is `
   `keras_nets.commands._common.fail`; shared argument types live there too.
 
 Adding a command is adding that module: modules whose names start with "_" are not commands.
-Ctrl-C anywhere ends the command with status 130 and one line, "interrupted".
+Ctrl-C anywhere ends the command with status 130 and one line, "interrupted"; SIGTERM (`kill`,
+docker stop) likewise with 143 and "terminated", after the same cleanup (temporary files removed:
+`keras_nets.safe_files.terminate_as_interrupt`).
 
 Commands start quietly: TensorFlow's, absl's, oneDNN's and CUDA's start-up lines are kept off
 stderr (`keras_nets.commands._quiet`) unless `--verbose` or KERAS_NETS_VERBOSE=1 asks for them.
@@ -99,18 +101,24 @@ def backend_problem():
 
 def main(argv=None):
     from keras_nets.commands import _quiet
+    from keras_nets.commands._common import TERMINATED
+    from keras_nets.safe_files import Terminated, terminate_as_interrupt
 
     try:
-        args = build_parser().parse_args(argv)
-        problem = backend_problem()
-        if problem:
-            print(f"keras-nets {args.command}: error: {problem}", file=sys.stderr)
-            return 2
-        if args.verbose or _quiet.verbose_from_environment():
-            return args.run(args) or 0
-        _quiet.quiet_environment()
-        with _quiet.native_stderr_filtered():
-            return args.run(args) or 0
+        with terminate_as_interrupt():  # SIGTERM cleans up as Ctrl-C does
+            args = build_parser().parse_args(argv)
+            problem = backend_problem()
+            if problem:
+                print(f"keras-nets {args.command}: error: {problem}", file=sys.stderr)
+                return 2
+            if args.verbose or _quiet.verbose_from_environment():
+                return args.run(args) or 0
+            _quiet.quiet_environment()
+            with _quiet.native_stderr_filtered():
+                return args.run(args) or 0
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED

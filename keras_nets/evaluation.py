@@ -13,7 +13,10 @@ evaluation pipeline, `keras_nets.preprocessing.eval_transform`), decoded on a po
 a file that cannot be read, or a folder that cannot be listed, is reported and skipped, and
 counts in `failed`.
 
-An image is top-k correct when fewer than k classes score strictly higher than its own class.
+An image is top-k correct when fewer than k other classes score at least as high as its own
+class (`keras_nets.scores.ranks`: a tie counts against it, so a model that scores every class the
+same is 0 %, not 100 %); the confusion matrix counts the same way (`scores.predicted`). A model
+that outputs NaN for an image is a `scores.NaNScoresError` naming the image: nothing is counted.
 """
 
 import dataclasses
@@ -22,6 +25,7 @@ import time
 
 import numpy as np
 
+from keras_nets import scores as scoring
 from keras_nets.image_files import is_folder, walk_images
 
 CONFUSION_MAX_CLASSES = 50  # a confusion matrix is drawn for this many classes at most
@@ -150,14 +154,16 @@ def evaluate(
                 if on_error is not None:
                     on_error(pixels)
             else:
-                good.append((row, pixels))
+                good.append((path, row, pixels))
         if good:
-            scores = classifier.scores([pixels for _, pixels in good])
-            for (row, _), score in zip(good, scores):
-                truth = classes[row]
-                ranks.append(int(np.sum(score > score[truth])))  # classes scoring higher
-                truths.append(row)
-                confusion[row, column.get(int(np.argmax(score)), len(folders))] += 1
+            scores = classifier.scores([pixels for _, _, pixels in good])
+            scoring.refuse_nan(scores, [path for path, _, _ in good])
+            rows = np.array([row for _, row, _ in good], dtype="int64")
+            true_classes = np.array([classes[row] for row in rows], dtype="int64")
+            ranks.extend(scoring.ranks(scores, true_classes).tolist())
+            truths.extend(rows.tolist())
+            for row, guess in zip(rows, scoring.predicted(scores, true_classes)):
+                confusion[row, column.get(int(guess), len(folders))] += 1
         done += len(decoded)
         if progress is not None:
             progress(done, len(files))
@@ -197,7 +203,8 @@ def evaluate(
 
 
 def accuracies(ranks):
-    """{"images", "top1", "top5"} for an array of ranks (classes scoring above the true one)."""
+    """{"images", "top1", "top5"} for an array of ranks (other classes scoring at least as high
+    as the true one)."""
     count = int(ranks.size)
     if count == 0:
         return {"images": 0, "top1": None, "top5": None}
@@ -277,7 +284,7 @@ def write_confusion_png(evaluation, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from keras_nets.training import atomic_path
+    from keras_nets.safe_files import atomic_path
 
     counts = np.array(evaluation.confusion, dtype="float64")
     labels = list(evaluation.classes)

@@ -21,6 +21,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_nets import _gradients
+from keras_nets.scores import refuse_nan
 
 # Layers that reduce a feature map to one vector per image (kept 1x1 or not): a classifier top
 # starts there, or where a feature map is flattened.
@@ -48,7 +49,8 @@ def grad_cam(model, images, class_index=None, layer=None):
     Returns:
       A float32 numpy array (n, height, width) in [0, 1]: the positive evidence for each image's
       class, resized (bilinear) to the input and divided by its maximum (all zeros where no
-      position has positive evidence).
+      position has positive evidence). A model whose scores for an image are NaN is a
+      `keras_nets.scores.NaNScoresError` (a ValueError) naming the image.
     """
     images = ops.convert_to_tensor(images)
     if len(images.shape) != 4:
@@ -65,9 +67,11 @@ def grad_cam(model, images, class_index=None, layer=None):
         chosen = ops.argmax(ops.stop_gradient(logits), axis=-1) if classes is None else classes
         chosen = ops.cast(ops.reshape(chosen, (-1, 1)), "int32")
         # Images are independent, so the gradient of the sum is each image's own gradient.
-        return ops.sum(ops.take_along_axis(logits, chosen, axis=-1)), chosen
+        return ops.sum(ops.take_along_axis(logits, chosen, axis=-1)), ops.stop_gradient(logits)
 
-    gradients, _ = _gradients.gradient(class_score, activations)
+    gradients, logits = _gradients.gradient(class_score, activations)
+    # NaN scores have no top class and no evidence: a heatmap would explain nothing.
+    refuse_nan(ops.convert_to_numpy(logits), [f"image {i}" for i in range(count)])
     channel_weights = ops.mean(ops.cast(gradients, "float32"), axis=(1, 2), keepdims=True)
     cams = ops.relu(ops.sum(channel_weights * ops.cast(activations, "float32"), axis=-1))
     height, width = int(images.shape[1]), int(images.shape[2])

@@ -82,15 +82,13 @@ def top_classes(preds, top, labels):
     """For each row of `preds`, the `top` best classes as `(*labels[i], score)`, best first.
 
     `labels` maps a class index to a tuple, e.g. (WordNet id, label) for ImageNet. A row with a
-    NaN score is a ValueError naming the row (argsort would rank NaN first).
+    NaN score is a `scores.NaNScoresError` (a ValueError) naming the row: argsort would rank NaN
+    first. Tied scores are listed with their (equal) scores, so a tie reads as one.
     """
+    from keras_nets.scores import refuse_nan
+
     preds = np.asarray(preds)
-    nan_rows = np.flatnonzero(np.isnan(preds).any(axis=1))
-    if nan_rows.size:
-        raise ValueError(
-            f"preds row {nan_rows[0]} has NaN scores ({nan_rows.size} of {len(preds)} rows do): "
-            "NaN cannot be ranked; the model's weights or input are broken"
-        )
+    refuse_nan(preds)
     return [
         [(*labels[int(i)], float(pred[i])) for i in np.argsort(pred)[::-1][:top]]
         for pred in preds

@@ -37,8 +37,9 @@ MIN_CROP_PCT = 0.5
 # refused: a 1x40000 PNG of 242 bytes would become 256x10240000, 7.9 GB of RGB, before the crop.
 # 2**24 pixels (48 MB of RGB) still take panoramas up to 256:1 at a shorter side of 256.
 MAX_RESIZED_PIXELS = 2**24
-# What `keras-nets train` feeds a classifier (keras.utils.image_dataset_from_directory): the
-# whole image resized to the input size, bilinearly, no crop. Its evaluation does the same.
+# What `keras-nets train` feeds a classifier (`training.read_for_training`, this module's
+# `trained_transform`): the whole image resized to the input size, bilinearly, no crop. Its
+# predict and evaluate read images through the very same function.
 TRAINED_INTERPOLATION = "bilinear"
 
 

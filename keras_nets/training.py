@@ -4,7 +4,10 @@
     training.train_classifier("flowers/", "run/", base="mobilenet_v2", classes=5, epochs=10)
 
 DATA_DIR holds `train/<class>/*` and `validation/<class>/*` (`check_dataset` reads it completely
-before anything is built). The classifier is `finetune.classifier_to_train`. The run is written
+before anything is built). The classifier is `finetune.classifier_to_train`. Images are read
+for training exactly as `keras-nets predict` and `keras-nets evaluate` read them for the trained
+classifier (`read_for_training`, a `keras.utils.PyDataset`): a photo's EXIF orientation,
+transparency and resizing are the same at both ends. The run is written
 to OUTPUT so that nothing is lost and nothing is half-written:
 
 - an OUTPUT that holds a run (any of RUN_FILES) is refused unless `overwrite=True`, and then only
@@ -13,21 +16,29 @@ to OUTPUT so that nothing is lost and nothing is half-written:
   are removed first (its models before its labels), so labels never sit beside another run's
   models;
 - every file is written under a temporary name in OUTPUT and renamed when complete
-  (`atomic_path`), `best.keras` included (`BestCheckpoint`);
+  (`safe_files.atomic_path`), `best.keras` included (`BestCheckpoint`); temporary files that a
+  run killed outright left (SIGKILL) are removed by the next run;
+- OUTPUT is locked while the run writes to it (`safe_files.locked`): a second run into it is
+  refused in one line, so two runs never mix their files;
+- a loss that turns NaN stops the run with an error (`check_finite_loss`), before a model.keras
+  that would predict NaN is written;
 
-so an interruption at any moment leaves either the earlier complete run or a consistent new one:
-each `.keras` there loads and predicts the classes of the `class_names.json` beside it.
+so an interruption at any moment (Ctrl-C, or SIGTERM through `keras-nets train`) leaves either the
+earlier complete run or a consistent new one: each `.keras` there loads and predicts the classes
+of the `class_names.json` beside it.
 """
 
 import contextlib
 import functools
-import json
 import math
 import os
 import pathlib
+import threading
 import time
 
+from keras_nets import safe_files
 from keras_nets.image_files import IMAGE_EXTENSIONS, not_a_regular_file, walk_images
+from keras_nets.safe_files import atomic_path, write_json
 
 # Keras (and so TensorFlow) is imported when training starts, not when `keras-nets` starts.
 SPLITS = ("train", "validation")
@@ -59,6 +70,7 @@ def train_classifier(
     seed=1337,
     overwrite=False,
     verbose=1,
+    augment=False,
     distribution=None,
     **classifier_kwargs,
 ):
@@ -73,7 +85,10 @@ def train_classifier(
       epochs, batch_size: of `model.fit`.
       seed: seed of the shuffling and of the new layers: the same run twice gives the same model.
       overwrite: replace an earlier run in OUTPUT (otherwise an OutputError).
-      verbose: `model.fit`'s verbosity.
+      verbose: 0 silent, 1 a progress bar (for a terminal), 2 one plain line per epoch (for a
+        log file: no escape codes, no redrawn bar; Keras' own 2 prints two lines per epoch).
+      augment: train on randomly flipped, shifted and zoomed images (`augmentation_layers`), applied to
+        the training dataset only: the saved models hold no augmentation layer.
       distribution: a strategy from `keras_nets.distribution.data_parallel`: the model is built
         and trained on its devices, each batch of `batch_size` (the global batch) split across
         them.
@@ -102,46 +117,174 @@ def train_classifier(
         model = finetune.classifier_to_train(base, classes, **classifier_kwargs)
     size = tuple(model.input_shape[1:3])
     train, validation = (
-        keras.utils.image_dataset_from_directory(
-            os.path.join(data_dir, split),
-            class_names=class_names,
-            image_size=size,
+        labelled_images(
+            *split_files(data_dir, split, class_names),
+            size=size[0],
             batch_size=batch_size,
             shuffle=split == "train",
             seed=seed,
-            verbose=bool(verbose),
+            augmentation=augmentation_layers(seed) if augment and split == "train" else None,
         )
         for split in SPLITS
     )
 
     output.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        remove_run(output)
-    write_json(output / CLASS_NAMES_FILE, class_names)
-    pause_for_tests("before-fit")
-    try:
-        with scope_of(distribution):
-            history = model.fit(
-                train,
-                validation_data=validation,
-                epochs=epochs,
-                callbacks=[best_checkpoint_class()(output / "best.keras")],
-                shuffle=False,  # the training dataset reshuffles itself every epoch
-                verbose=verbose,
-            )
-    except Exception as error:
-        if not isinstance(error, MemoryError) and type(error).__name__ != "ResourceExhaustedError":
-            raise
-        raise ValueError(
-            f"out of memory training {size[0]}x{size[1]} images in batches of {batch_size}: "
-            "expected a smaller image_size or batch_size"
-        ) from None
-    with atomic_path(output / "model.keras") as partial:
-        model.save(partial)
-        pause_for_tests("final-save")
-    history = {key: [float(v) for v in values] for key, values in history.history.items()}
-    write_json(output / "history.json", history)
+    with safe_files.locked(output, "output"):  # a second run into OUTPUT is refused here
+        check_output(output, overwrite)  # again: a run may have finished there meanwhile
+        safe_files.remove_stale_partials(output, RUN_FILES)  # a killed run's temporary files
+        if overwrite:
+            remove_run(output)
+        write_json(output / CLASS_NAMES_FILE, class_names)
+        pause_for_tests("before-fit")
+        try:
+            with scope_of(distribution):
+                history = model.fit(
+                    train,
+                    validation_data=validation,
+                    epochs=epochs,
+                    callbacks=[
+                        best_checkpoint_class()(output / "best.keras"),
+                        keras.callbacks.TerminateOnNaN(),  # NaN weights learn nothing more
+                        *([epoch_lines_class()()] if verbose == 2 else []),
+                    ],
+                    shuffle=False,  # the training dataset reshuffles itself every epoch
+                    verbose=1 if verbose == 1 else 0,
+                )
+        except Exception as error:
+            out_of_memory = type(error).__name__ == "ResourceExhaustedError"
+            if not isinstance(error, MemoryError) and not out_of_memory:
+                raise
+            raise ValueError(
+                f"out of memory training {size[0]}x{size[1]} images in batches of {batch_size}: "
+                "expected a smaller image_size or batch_size"
+            ) from None
+        check_finite_loss(history.history)  # before model.keras: a NaN model is not saved
+        with atomic_path(output / "model.keras") as partial:
+            model.save(partial)
+            pause_for_tests("final-save")
+        history = {key: [float(v) for v in values] for key, values in history.history.items()}
+        write_json(output / "history.json", history)
     return history
+
+
+def augmentation_layers(seed=None):
+    """Random horizontal flips, shifts of up to 10 %, zooms in (random crops, scaled back to the
+    size) of up to 20 % and out of up to 10 %: Keras preprocessing layers, applied to the
+    training batches only (`labelled_images`), never part of the saved model. Flips suit photos,
+    not text or digits."""
+    import keras
+
+    return [
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
+        keras.layers.RandomZoom((-0.2, 0.1), fill_mode="reflect", seed=seed),
+    ]
+
+
+def summary(history, output):
+    """The one line that ends a run: its best epoch (lowest validation loss, as best.keras),
+    that epoch's validation accuracy and loss, and the files written to `output`."""
+    losses = history.get("val_loss", [])
+    finite = [i for i, value in enumerate(losses) if math.isfinite(value)]
+    names = [name for name in RUN_FILES if finite or name != "best.keras"]
+    if not finite:
+        best = "no epoch had a finite validation loss (no best.keras)"
+    else:
+        i = min(finite, key=losses.__getitem__)
+        accuracy = history.get("val_accuracy", [math.nan] * len(losses))[i]
+        best = (
+            f"best epoch {i + 1}/{len(losses)}: val_accuracy {accuracy:.4f}, "
+            f"val_loss {losses[i]:.4f}"
+        )
+    return f"{best}; wrote {', '.join(str(pathlib.Path(output, name)) for name in names)}"
+
+
+def split_files(data_dir, split, class_names):
+    """(paths, labels) of DATA_DIR/split: each class folder's images (hidden ones included, as
+    `check_dataset` checks them), the label the index of its class in `class_names`."""
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        images = list(walk_images(pathlib.Path(data_dir, split, name), include_hidden=True))
+        paths += images
+        labels += [label] * len(images)
+    return paths, labels
+
+
+def read_for_training(path, size):
+    """The pixels a classifier trained at `size` sees for an image file, in training and at
+    predict/evaluate time alike: `Classifier.read` of a trained model does exactly this
+    (`image_files.read_image`: EXIF orientation applied, transparency on white; then
+    `preprocessing.trained_transform`: the whole image resized, bilinear, antialiased)."""
+    from keras_nets.image_files import read_image
+    from keras_nets.preprocessing import trained_transform
+
+    return trained_transform(size)(read_image(path))
+
+
+def labelled_images(
+    paths, labels, *, size, batch_size, shuffle, seed, augmentation=None, workers=None
+):
+    """A `keras.utils.PyDataset` of (images, labels) batches: float32 (n, size, size, 3) 0-255
+    pixels read by `read_for_training`, int32 labels. With `shuffle`, the order is a permutation
+    drawn from `seed`, drawn again after every epoch (so the same seed gives the same run).
+    Images are decoded on `workers` threads (default: up to 4, one per CPU); batches come in
+    order whatever the number of threads. `augmentation`: Keras preprocessing layers applied, in
+    training mode, to each batch after decoding (one thread at a time: they share a seed
+    generator). Works with `model.fit` on every Keras backend."""
+    return labelled_images_class()(
+        paths, labels, size, batch_size, shuffle, seed, augmentation, workers
+    )
+
+
+@functools.cache
+def labelled_images_class():
+    """`LabelledImages`, a keras.utils.PyDataset, defined on first use (it imports Keras)."""
+    import keras
+    import numpy as np
+
+    class LabelledImages(keras.utils.PyDataset):
+        def __init__(self, paths, labels, size, batch_size, shuffle, seed, augmentation, workers):
+            workers = workers or min(4, os.cpu_count() or 1)
+            super().__init__(workers=workers, use_multiprocessing=False)
+            self.paths, self.labels = list(paths), np.asarray(labels, dtype="int32")
+            self.size, self.batch_size, self.shuffle = size, batch_size, shuffle
+            self.random = np.random.default_rng(seed)
+            self.order = np.arange(len(self.paths))
+            self.augmentation, self.augmenting = augmentation or [], threading.Lock()
+            if shuffle:
+                self.random.shuffle(self.order)
+
+        def __len__(self):
+            return math.ceil(len(self.paths) / self.batch_size)
+
+        def __getitem__(self, index):
+            chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+            images = np.stack([read_for_training(self.paths[i], self.size) for i in chosen])
+            if self.augmentation:
+                with self.augmenting:
+                    for layer in self.augmentation:
+                        images = layer(images, training=True)
+                    images = keras.ops.convert_to_numpy(images)
+            return images, self.labels[chosen]
+
+        def on_epoch_end(self):
+            if self.shuffle:
+                self.random.shuffle(self.order)
+
+    return LabelledImages
+
+
+def check_finite_loss(history):
+    """A ValueError if the training loss became NaN or infinite (the weights then are too):
+    training diverged, and a model that predicts NaN must not be saved as the run's result."""
+    losses = history.get("loss", [])
+    bad = [epoch for epoch, loss in enumerate(losses, 1) if not math.isfinite(loss)]
+    if bad:
+        raise ValueError(
+            f"training diverged: the loss is {losses[bad[0] - 1]} at epoch {bad[0]}, so "
+            "model.keras was not written (best.keras, if there, is the best finite epoch); "
+            "a smaller learning rate usually avoids this"
+        )
 
 
 def scope_of(distribution):
@@ -169,30 +312,6 @@ def remove_run(output):
             os.remove(output / name)
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """A temporary path beside `path` to write to; renamed to `path` only if the block completes.
-
-    The temporary name is hidden and keeps the suffix (Keras wants ".keras"); on any exception,
-    KeyboardInterrupt included, it is removed and `path` is left as it was.
-    """
-    path = pathlib.Path(path)
-    partial = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(partial)
-
-
-def write_json(path, value):
-    with atomic_path(path) as partial:
-        with open(partial, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2)
-            f.write("\n")
-
-
 @functools.cache
 def best_checkpoint_class():
     """`BestCheckpoint`, a Keras callback class, defined on first use (it imports Keras)."""
@@ -216,6 +335,26 @@ def best_checkpoint_class():
     return BestCheckpoint
 
 
+@functools.cache
+def epoch_lines_class():
+    """`EpochLines`, a Keras callback class printing one plain line per epoch (imports Keras)."""
+    import keras
+
+    class EpochLines(keras.callbacks.Callback):
+        """Prints "epoch 3/10: accuracy 0.8912, loss 0.4123, val_accuracy ..., ... (14 s)"."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            metrics = ", ".join(f"{name} {float(value):.4f}" for name, value in (logs or {}).items())
+            seconds = time.monotonic() - self.start
+            epochs = self.params["epochs"]
+            print(f"epoch {epoch + 1}/{epochs}: {metrics} ({seconds:.0f} s)", flush=True)
+
+    return EpochLines
+
+
 def __getattr__(name):
     if name == "BestCheckpoint":  # training.BestCheckpoint(path): see best_checkpoint_class
         return best_checkpoint_class()
@@ -235,8 +374,9 @@ def check_dataset(data_dir, classes):
 
     Checks that both splits exist and hold the same `classes` class folders, that every class
     has images, and that every image is a regular file that decodes the way the training
-    pipeline will decode it. The files checked are those `image_dataset_from_directory` reads
-    (hidden files included; hidden class folders excluded).
+    pipeline will decode it. The files checked are those training reads (`split_files`: hidden
+    files included, as `keras.utils.image_dataset_from_directory` takes them; hidden class
+    folders excluded).
 
     Args:
       data_dir: folder with `train/<class>/*` and `validation/<class>/*`.
@@ -299,14 +439,12 @@ def check_dataset(data_dir, classes):
 
 
 def decode_problem(path):
-    """(path, None) if TensorFlow decodes the image as training will, else (path, the reason)."""
-    problem = not_a_regular_file(path)
-    if problem:
-        return path, problem
-    import tensorflow as tf
+    """(path, None) if the image decodes as training will read it (`read_for_training`'s
+    `image_files.load_rgb`), else (path, the reason)."""
+    from keras_nets.image_files import ImageError, load_rgb
 
     try:
-        tf.image.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
-    except (tf.errors.OpError, ValueError) as error:
-        return path, getattr(error, "message", str(error)).strip().splitlines()[0]
+        load_rgb(path)
+    except ImageError as error:
+        return path, str(error).removeprefix(f"{path}: ")
     return path, None

@@ -45,6 +45,7 @@ BACKEND_TEST_MODULES = (
     "test_explain.py",
     "test_explain_cli.py",
     "test_evaluate.py",
+    "test_honest_scores.py",
     # export formats a backend cannot write
     "test_export_backends.py",
 )

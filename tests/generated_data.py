@@ -89,6 +89,37 @@ def make_dataset(root, classes=("blue", "red"), train=16, validation=4, size=64,
     return root
 
 
+DIGITS_TRAIN = 1400  # scikit-learn's digits: the first 1,400 scans train, the other 397 validate
+
+
+def digits(size=32, classes=10):
+    """(images, labels) of scikit-learn's 8x8 digits of classes 0 to `classes` - 1: real scans,
+    upscaled bicubically to `size` x `size`, as 0-255 RGB float32 (grey in three channels)."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits(n_class=classes)
+    scans = (data.images * (255 / 16)).clip(0, 255).astype("uint8")
+    images = np.stack(
+        [
+            np.asarray(Image.fromarray(scan).resize((size, size), Image.BICUBIC).convert("RGB"))
+            for scan in scans
+        ]
+    )
+    return images.astype("float32"), data.target
+
+
+def write_digits_dataset(root, size=32, classes=10):
+    """DATA_DIR/{train,validation}/<digit>/*.png from `digits(size, classes)`: the first
+    DIGITS_TRAIN scans (of all 1,797 with ten classes) train, the others validate."""
+    images, labels = digits(size, classes)
+    train = round(DIGITS_TRAIN * len(images) / 1797)
+    for i, (image, label) in enumerate(zip(images.astype("uint8"), labels)):
+        folder = os.path.join(root, "train" if i < train else "validation", str(label))
+        os.makedirs(folder, exist_ok=True)
+        Image.fromarray(image).save(os.path.join(folder, f"{i:04d}.png"))
+    return root
+
+
 def imagenet_like_weights(path, name=SMALL_MODEL, **kwargs):
     """A full 1000-class weights file for `name` at its default size (random values)."""
     keras.utils.set_random_seed(0)

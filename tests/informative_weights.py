@@ -118,8 +118,11 @@ def informative_weights(path, name, input_size=None, **kwargs):
     return str(path)
 
 
-def informative_classifier(base, classes, image_size, **kwargs):
-    """`finetune.build_classifier(..., weights=None)` with a calibrated base and a spread head."""
+def informative_classifier(base, classes, image_size, freeze=True, **kwargs):
+    """`finetune.build_classifier(..., weights=None)` with a calibrated base and a spread head.
+
+    The calibrated base stands for one with trained weights, so it is then frozen as such a base
+    is (`finetune.set_base_frozen`): entirely, or with `freeze=False` all but its BatchNorm."""
     keras.utils.set_random_seed(0)
     model = finetune.build_classifier(base, classes, image_size=image_size, weights=None, **kwargs)
     images = random_images(CALIBRATION_IMAGES, image_size)
@@ -128,5 +131,6 @@ def informative_classifier(base, classes, image_size, **kwargs):
     calibrate_batch_norm(base_model, preprocess(images))
     pooled = keras.Model(model.inputs, model.get_layer("avg_pool").output)(images)
     scale_classifier(model.get_layer("predictions"), keras.ops.convert_to_numpy(pooled))
+    finetune.set_base_frozen(model, freeze)
     assert_informative(model.predict(images, verbose=0), f"{base} classifier predictions")
     return model

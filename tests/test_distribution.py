@@ -76,6 +76,7 @@ SCRIPT = textwrap.dedent(
             distribution=strategy, **SMALL_KWARGS
         )
         with contextlib.nullcontext() if strategy is None else strategy.scope():
+            finetune.set_base_frozen(model, True)  # as a base with trained weights is
             model.load_weights(f"{output}/start.weights.h5")
             # Plain SGD: Adam's steps barely depend on the gradients' scale, SGD's are the scale.
             model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
@@ -89,6 +90,7 @@ SCRIPT = textwrap.dedent(
     start = finetune.build_classifier(
         SMALL_MODEL, CLASSES, image_size=SIZE, weights=None, dropout=0.0, **SMALL_KWARGS
     )
+    finetune.set_base_frozen(start, True)
     start.load_weights(f"{output}/start.weights.h5")
     moved = max(float(np.abs(a - b).max()) for a, b in zip(one, start.trainable_weights))
     difference = max(float(np.abs(a - b).max()) for a, b in zip(one, two))

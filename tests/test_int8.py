@@ -25,6 +25,8 @@ without VNNI but not with it, so a bound on them catches 8-bit weights only on a
 What must hold on every CPU, 7-bit weights, is read from the exported file's initializers.
 """
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -327,8 +329,66 @@ def test_int8_of_a_network_trained_end_to_end_keeps_its_answers():
     fast = compile_for_inference(model, precision="int8", calibration=calibration)
 
     expected = keras.ops.convert_to_numpy(model(held_out, training=False))
-    assert np.mean(expected.argmax(1) == held_out_labels) == 1.0, "the network learned its task"
+    # The network learned its task (100 % on one machine, 99 % on another: float32 training is not
+    # bit-identical across CPUs); what is tested is int8's agreement with it, below.
+    assert np.mean(expected.argmax(1) == held_out_labels) >= 0.95, "the network learned its task"
     got = fast.predict(held_out, batch_size=8)
     error = relative_rms_error(got, expected)
     assert 1e-3 < error < 0.08, f"relative RMS logit error {error:.3f}"
     assert top1_agreement(got, expected) >= 0.99
+
+
+# --- Calibration images scaled as the model takes them ------------------------------------------
+
+
+def raw_photos(count=32, size=32):
+    return random_images(count, size, seed=3)  # 0-255 RGB
+
+
+@functools.cache
+def small_registry_model(name, include_preprocessing=False):
+    options = {"alpha": 0.35} if name == "mobilenet_v2" else {}
+    return keras_nets.create_model(name, weights=None, input_shape=(32, 32, 3), classes=10,
+                                   include_preprocessing=include_preprocessing, **options)
+
+
+@pytest.mark.parametrize(
+    "name, raw_input, scale, accepted",
+    [
+        ("mobilenet_v2", False, "raw", False),  # takes [-1, 1]: the probe's case
+        ("mobilenet_v2", False, "tf", True),
+        ("resnet50", False, "tf", False),  # takes BGR minus the mean: [-1, 1] fills 1 % of it
+        ("resnet50", False, "caffe", True),
+        ("densenet121", False, "raw", False),  # takes the ImageNet-normalised pixels
+        ("densenet121", False, "torch", True),
+        ("mobilenet_v2", True, "tf", False),  # include_preprocessing=True: takes 0-255
+        ("mobilenet_v2", True, "raw", True),
+    ],
+    ids=[
+        "tf-model-raw-photos", "tf-model-tf", "caffe-model-tf", "caffe-model-caffe",
+        "torch-model-raw-photos", "torch-model-torch", "raw-model-tf", "raw-model-raw-photos",
+    ],
+)
+def test_calibration_images_scaled_for_another_input_are_refused(name, raw_input, scale, accepted):
+    """Ranges measured on wrongly scaled images are wrong for every real image (the probe: raw
+    photos for MobileNetV2, 36 % top-1 agreement with float32 instead of 89 %)."""
+    from keras_nets.imagenet import preprocess_input
+    from keras_nets.inference.quantization import calibration_images
+
+    model = small_registry_model(name, raw_input)
+    photos = raw_photos()
+    images = photos if scale == "raw" else np.asarray(preprocess_input(photos, mode=scale))
+    if accepted:
+        assert calibration_images(model, images).shape == (32, 32, 32, 3)
+    else:
+        with pytest.raises(ValueError, match=rf"calibration of shape .*: values from .* but model "
+                                             rf"'{model.name}' takes .*: calibrate on images "
+                                             "preprocessed as the model takes them"):
+            calibration_images(model, images)
+
+
+def test_compile_for_inference_refuses_raw_photos_for_a_model_that_takes_minus_1_to_1():
+    model = small_registry_model("mobilenet_v2")
+    with pytest.raises(ValueError, match=r"values from \d.* to 2\d\d.*, but model "
+                                         r"'mobilenetv2_0.35_32' takes pixels scaled to \[-1, 1\]"):
+        compile_for_inference(model, precision="int8", calibration=raw_photos())

@@ -1,4 +1,4 @@
-"""The notebooks run end to end, offline, on generated weights, a generated photo and dataset.
+"""The notebooks run end to end, offline, on generated weights and photos and on real digits.
 
 Each notebook starts with a cell tagged "parameters"; the test replaces that cell's source (same
 names, small values) and executes the notebook in a fresh kernel, so an API change that breaks a
@@ -14,14 +14,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-from generated_data import (
-    SMALL_MODEL,
-    SMALL_SIZE,
-    calibrated_base_weights,
-    imagenet_like_weights,
-    make_dataset,
-    random_rgb,
-)
+from generated_data import SMALL_MODEL, imagenet_like_weights, random_rgb
 from PIL import Image
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
@@ -119,17 +112,30 @@ def test_predict_notebook_offline_uses_the_shipped_photo_and_says_so(tmp_path, m
     assert any(line.startswith("mobilenet_v2 [(") for line in printed)
 
 
-def test_fine_tune_notebook_trains_fine_tunes_and_saves(tmp_path):
-    data = make_dataset(tmp_path / "data", train=4, validation=2)
-    base = calibrated_base_weights(tmp_path / "base.weights.h5")
+def offline_manifest(path):
+    """The packaged weights manifest with every URL on a closed local port: a machine offline."""
+    from keras_nets import pretrained
+
+    models = json.loads(pretrained.PACKAGED_MANIFEST.read_text())["models"]
+    for parts in models.values():
+        for item in parts.values():
+            item["urls"] = [f"http://127.0.0.1:9/{item['file']}"]
+    path.write_text(json.dumps({"models": models}))
+    return path
+
+
+def test_fine_tune_notebook_runs_offline_on_digits_it_makes_itself(tmp_path, monkeypatch):
+    """Its own parameters, but 32 px and 1 epoch a phase: no ImageNet weights can be downloaded
+    and no DATA_DIR exists, so it writes scikit-learn's digits and trains from scratch."""
+    monkeypatch.setenv("KERAS_NETS_MANIFEST", str(offline_manifest(tmp_path / "manifest.json")))
     parameters = "\n".join(
         [
             f"MODEL = {SMALL_MODEL!r}",
             'BASE_KWARGS = {"alpha": 0.35}',
-            f"WEIGHTS = {base!r}",
-            f"DATA_DIR = {str(data)!r}",
-            f"IMAGE_SIZE = {SMALL_SIZE}",
-            "BATCH_SIZE = 8",
+            'WEIGHTS = "imagenet"',
+            f"DATA_DIR = {str(tmp_path / 'digits')!r}",
+            "IMAGE_SIZE = 32",
+            "BATCH_SIZE = 32",
             "EPOCHS = 1",
             'FINE_TUNE_FROM = "block_16"',
             "FINE_TUNE_EPOCHS = 1",
@@ -139,11 +145,14 @@ def test_fine_tune_notebook_trains_fine_tunes_and_saves(tmp_path):
     )
     notebook = run_notebook(FINE_TUNE, parameters, tmp_path)
     printed = "".join(output.text for output in outputs(notebook, "stream"))
+    assert "Found 1400 files belonging to 10 classes." in printed
+    assert "no ImageNet weights here: training mobilenet_v2 from scratch (weights=None)" in printed
     assert "base layers from 'block_16' on are trainable" in printed
     assert "Epoch 2/2" in printed  # the fine-tuning phase continues the epoch count
     figures = [o for o in outputs(notebook, "display_data") if "image/png" in o.data]
     assert len(figures) == 2  # sample images, training curves
-    assert json.loads((tmp_path / "out" / "class_names.json").read_text()) == ["blue", "red"]
+    digits = [str(d) for d in range(10)]
+    assert json.loads((tmp_path / "out" / "class_names.json").read_text()) == digits
     assert (tmp_path / "out" / "model.keras").is_file()
 
 

@@ -5,6 +5,7 @@ The rows of each table are cases. The interruption tests send a real SIGINT to a
 `training.PAUSE_FOR_TESTS`, and then check the output folder holds a consistent run.
 """
 
+import errno
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, make_dataset
-from keras_nets import finetune, training
+from keras_nets import finetune, safe_files, training
 from keras_nets.cli import main
 
 EARLIER_CLASSES = ["x", "y", "z"]  # an earlier run: three classes, the new one has two
@@ -181,24 +182,28 @@ def test_hidden_class_folders_are_ignored_as_keras_does(capsys, tmp_path):
 # --- Ctrl-C at any moment leaves the earlier run or a consistent new one -------------------------
 
 
-# (moment the run is paused at, whether an earlier run is overwritten, files left after Ctrl-C)
+# (moment the run is paused at, whether an earlier run is overwritten, the signal, files left)
 INTERRUPTIONS = [
     # --overwrite over an earlier run: its files go (models first), the new labels come...
-    ("before-fit", True, ["class_names.json"]),
+    ("before-fit", True, "SIGINT", ["class_names.json"]),
     # ...the first best.keras is being written, under a temporary name, when Ctrl-C comes...
-    ("best-save", True, ["class_names.json"]),
+    ("best-save", True, "SIGINT", ["class_names.json"]),
+    # ...or SIGTERM (kill, docker stop): the same cleanup...
+    ("best-save", True, "SIGTERM", ["class_names.json"]),
     # ...and the final model.keras too: best.keras is complete, with its labels.
-    ("final-save", False, ["best.keras", "class_names.json"]),
+    ("final-save", False, "SIGTERM", ["best.keras", "class_names.json"]),
 ]
+# What `keras-nets train` ends with on each signal: the shell's status and one line.
+ENDINGS = {"SIGINT": (130, "interrupted"), "SIGTERM": (143, "terminated")}
 
 
 @pytest.fixture(scope="module")
 def interrupted_runs(tmp_path_factory, dataset):
-    """{moment: (output, exit status, stderr)}: one `keras-nets train` process per row of
-    INTERRUPTIONS, run side by side, each sent SIGINT once paused at its moment."""
+    """{(moment, signal): (output, exit status, stderr)}: one `keras-nets train` process per row
+    of INTERRUPTIONS, run side by side, each sent its signal once paused at its moment."""
     runs = {}
-    for point, earlier_run, _ in INTERRUPTIONS:
-        output = tmp_path_factory.mktemp(point) / "out"
+    for point, earlier_run, signal_name, _ in INTERRUPTIONS:
+        output = tmp_path_factory.mktemp(f"{point}-{signal_name}") / "out"
         if earlier_run:
             write_earlier_run(output)
         marker = output.parent / "paused"
@@ -212,27 +217,122 @@ def interrupted_runs(tmp_path_factory, dataset):
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
-        runs[point] = (output, marker, process)
+        runs[point, signal_name] = (output, marker, process)
     results = {}
     deadline = time.monotonic() + 300
     while len(results) < len(runs):
-        for point, (output, marker, process) in runs.items():
-            if point in results:
+        for (point, signal_name), (output, marker, process) in runs.items():
+            if (point, signal_name) in results:
                 continue
             if marker.exists() or process.poll() is not None:
                 if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
+                    process.send_signal(getattr(signal, signal_name))
                 _, err = process.communicate(timeout=60)
-                results[point] = (output, process.returncode, err)
+                results[point, signal_name] = (output, process.returncode, err)
         assert time.monotonic() < deadline, "a run never reached its pause"
         time.sleep(0.2)
     return results
 
 
-@pytest.mark.parametrize("point, earlier_run, left", INTERRUPTIONS)
-def test_ctrl_c_leaves_a_consistent_run(interrupted_runs, point, earlier_run, left):
-    output, status, err = interrupted_runs[point]
-    assert status == 130 and err.strip().endswith("interrupted"), err
+@pytest.mark.parametrize("point, earlier_run, signal_name, left", INTERRUPTIONS)
+def test_ctrl_c_or_sigterm_leaves_a_consistent_run(
+    interrupted_runs, point, earlier_run, signal_name, left
+):
+    output, status, err = interrupted_runs[point, signal_name]
+    expected_status, last_line = ENDINGS[signal_name]
+    assert status == expected_status and err.strip().endswith(last_line), err
     assert "Traceback" not in err
     assert assert_consistent_run(output) == left
     assert json.loads((output / "class_names.json").read_text()) == ["blue", "red"]
+
+
+# --- One run at a time in an output folder; what a killed run left is cleaned -----------------
+
+
+def test_a_second_run_into_a_locked_output_is_refused_in_one_line(capsys, tmp_path, dataset):
+    """Two runs started together into one --output: the second finds the folder locked."""
+    output = tmp_path / "out"
+    output.mkdir()
+    with safe_files.locked(output, "output"):  # the first run, writing
+        status = main(train_argv(dataset, output))
+        err = capsys.readouterr().err
+        assert os.listdir(output) == [safe_files.LOCK_FILE]  # nothing of the second run
+    assert status == 2
+    assert err == (
+        f"keras-nets train: error: --output {output}: another keras-nets run is writing to it "
+        f"(it holds {safe_files.LOCK_FILE}); wait for it to finish, or choose another folder\n"
+    )
+    assert os.listdir(output) == []  # the lock goes with its holder
+
+
+def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(capsys, tmp_path, dataset):
+    """SIGKILL cannot be caught: its .partial- files are removed by the next run (only those of
+    the run's own files: a file of the user's with a similar name stays)."""
+    output = tmp_path / "out"
+    write_earlier_run(output)
+    left_behind = [".best.partial-4321.keras", ".model.partial-99.keras", ".history.partial-7.json"]
+    users = [".notes.partial-1.txt", "best.partial-2.keras"]
+    for name in left_behind + users:
+        (output / name).write_bytes(b"half")
+    status = main(train_argv(dataset, output, "--overwrite"))
+    assert status == 0, capsys.readouterr().err
+    names = assert_consistent_run_with(output, users)
+    assert names == sorted([*training.RUN_FILES, *users])
+
+
+def assert_consistent_run_with(output, users):
+    for name in users:
+        os.rename(output / name, output.parent / name)  # set aside: checked as the user's
+    names = assert_consistent_run(output)
+    for name in users:
+        os.rename(output.parent / name, output / name)
+    return sorted([*names, *users])
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS],
+                         ids=["disk-full", "read-only"])
+def test_a_save_that_fails_on_the_disk_is_one_line_and_leaves_a_consistent_run(
+    capsys, tmp_path, dataset, monkeypatch, code
+):
+    """The disk fills (or turns read-only) while best.keras is written: one error line naming the
+    file, no temporary file left, the labels still beside whatever models are there."""
+
+    def failing_save(model, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"half a model")
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(keras.Model, "save", failing_save)
+    output = tmp_path / "out"
+    status = main(train_argv(dataset, output, "--size", "32"))  # 32 px: faster
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"keras-nets train: error: [Errno {code}] {os.strerror(code)}: ")
+    assert str(output / ".best.partial-") in err
+    assert assert_consistent_run(output) == ["class_names.json"]
+
+
+def test_a_run_whose_loss_becomes_nan_is_an_error_and_saves_no_nan_model(
+    capsys, tmp_path, dataset, monkeypatch
+):
+    """Weights that turned NaN (here: the head's bias, from the start) make the loss NaN: the run
+    stops, says so in one line and writes no model.keras (it would predict NaN everywhere)."""
+    build = finetune.classifier_to_train
+
+    def nan_head(*args, **kwargs):
+        model = build(*args, **kwargs)
+        head = model.get_layer("predictions")
+        kernel, bias = head.get_weights()
+        head.set_weights([kernel, np.full_like(bias, np.nan)])
+        return model
+
+    monkeypatch.setattr(finetune, "classifier_to_train", nan_head)
+    output = tmp_path / "out"
+    status = main(train_argv(dataset, output, "--size", "32", "--epochs", "3"))
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("keras-nets train: error: training diverged: the loss is nan at epoch 1")
+    assert err.count("\n") == 1
+    assert err.rstrip().endswith("a smaller learning rate usually avoids this")
+    assert assert_consistent_run(output) == ["class_names.json"]

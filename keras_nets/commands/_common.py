@@ -17,6 +17,7 @@ INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 # Images per batch, at most: a batch of 512 ImageNet-sized inputs is already 0.5 GB of float32
 # pixels, three of them in flight while predicting, before the model's activations.
 MAX_BATCH = 512
+TERMINATED = 143  # SIGTERM (kill, docker stop), as a shell reports it (128 + 15)
 
 
 def positive_int(text):

@@ -97,7 +97,7 @@ def run(args):
         return fail("evaluate", problem, USAGE)
 
     from keras_nets import evaluation
-    from keras_nets.training import write_json
+    from keras_nets.safe_files import write_json
 
     if args.json is not None:
         problem = check_outputs([args.json, confusion_path(args.json)], args.overwrite)

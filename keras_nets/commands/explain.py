@@ -36,6 +36,7 @@ from keras_nets.commands._common import (
 )
 from keras_nets.image_files import ImageError, read_image
 from keras_nets.prediction import Classifier
+from keras_nets.scores import NaNScoresError, refuse_nan
 
 
 def add_parser(subparsers):
@@ -98,7 +99,11 @@ def run(args):
             failed += 1
             continue
         explanations = []
-        for index, score, heatmap in explain_image(classifier, photo, wanted, args.top):
+        try:
+            explained = explain_image(classifier, photo, wanted, args.top, source)
+        except NaNScoresError as error:  # a broken model: every other image would fail the same
+            return fail("explain", error, USAGE)
+        for index, score, heatmap in explained:
             wnid, label = labels[index]
             path = output / unique_name(picture_name(source, label), written)
             if path.exists() and not args.overwrite:
@@ -143,8 +148,9 @@ def remove_empty(folders):
             return
 
 
-def explain_image(classifier, photo, wanted, top):
-    """[(class index, probability, heatmap at the photo's size), ...] for one RGB photo."""
+def explain_image(classifier, photo, wanted, top, source=None):
+    """[(class index, probability, heatmap at the photo's size), ...] for one RGB photo; a
+    NaNScoresError naming `source` if the model's scores for it are NaN."""
     from keras import ops
     from PIL import Image
 
@@ -155,7 +161,9 @@ def explain_image(classifier, photo, wanted, top):
     resized = Image.fromarray(photo).resize((width, height), Image.Resampling.BILINEAR)
     batch = classifier.transform.preprocess(np.asarray(resized, dtype="float32")[None])
     # A direct call: `predict` would first trace a graph, seconds for one image.
-    probabilities = ops.convert_to_numpy(classifier.model(batch, training=False))[0]
+    probabilities = ops.convert_to_numpy(classifier.model(batch, training=False))
+    refuse_nan(probabilities, None if source is None else [source])  # no top class, and Grad-CAM of NaN explains nothing
+    probabilities = probabilities[0]
     indices = [wanted] if wanted is not None else list(np.argsort(probabilities)[::-1][:top])
     results = []
     for index in indices:
@@ -206,7 +214,7 @@ def unique_name(name, taken):
 def write_png(path, pixels):
     from PIL import Image
 
-    from keras_nets.training import atomic_path
+    from keras_nets.safe_files import atomic_path
 
     with atomic_path(path) as partial:
         Image.fromarray(pixels).save(partial, format="PNG")

@@ -1,16 +1,20 @@
-"""`keras-nets train`: a classifier on your own folders of images, on a frozen ImageNet base.
+"""`keras-nets train`: a classifier on your own folders of images, on a frozen ImageNet base
+or, from random weights, trained whole from scratch.
 
     keras-nets train flowers/ --model mobilenet_v2 --classes 5 --epochs 10 --output run/
+    keras-nets train digits/ --model shufflenet_v2 --size 32 --classes 10 --output run/
 
 DATA_DIR holds `train/<class>/*` and `validation/<class>/*`. The work is
 `keras_nets.training.train_classifier` (dataset checked completely before anything trains; an
 --output holding a run refused unless --overwrite; every file written whole or not at all); this
 module reads arguments and prints. Written to --output: model.keras (after the last epoch),
 best.keras (lowest validation loss), class_names.json (before the first epoch) and history.json.
+On a terminal Keras draws its progress bar; into a file or a pipe each epoch is one plain line.
+The run ends with one line: its best epoch, that epoch's validation accuracy and loss, the files.
 """
 
 import argparse
-from pathlib import Path
+import sys
 
 import keras_nets.training as training  # not `from keras_nets import`: that collects the registry
 from keras_nets.commands._common import (
@@ -57,7 +61,8 @@ def seed_value(text):
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "train",
-        help="train a classifier on DATA_DIR/train/<class>/* with a frozen ImageNet base",
+        help="train a classifier on DATA_DIR/train/<class>/* (a frozen ImageNet base, or from "
+        "scratch)",
         description="Trains a classifier on DATA_DIR/train/<class>/*, validating on "
         "DATA_DIR/validation/<class>/*, and saves it to --output.",
     )
@@ -82,10 +87,11 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--weights",
-        default="imagenet",
+        default=None,
         metavar="imagenet|none|PATH",
-        help="base weights: 'imagenet', 'none' (random) or a notop .h5 file; with --tclasses, or "
-        "a .keras file, a classifier trained earlier",
+        help="base weights: 'imagenet', 'none' (random: trains from scratch) or a notop .h5 file; "
+        "with --tclasses, or a .keras file, a classifier trained earlier (default: 'imagenet', "
+        "'none' for a model without published weights)",
     )
     parser.add_argument(
         "--tclasses",
@@ -97,8 +103,14 @@ def add_parser(subparsers):
     parser.add_argument(
         "--freeze",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="freeze the base network, train only the new head (default: --freeze)",
+        default=None,
+        help="freeze the base network, train only the new head (default: --freeze with trained "
+        "weights; with random weights the whole network trains, BatchNorm included)",
+    )
+    parser.add_argument(
+        "--augment",
+        action="store_true",
+        help="train on randomly flipped, shifted and zoomed images (not in the saved model)",
     )
     parser.add_argument(
         "--alpha", type=positive_float, default=None, help="width multiplier (MobileNets; up to 4)"
@@ -132,11 +144,29 @@ def add_parser(subparsers):
     parser.set_defaults(run=run)
 
 
+def base_weights(args):
+    """--weights as `classifier_to_train` takes it: None for "none", and by default "imagenet",
+    or None for a model without published weights."""
+    if args.weights is None:
+        from keras_nets import registry
+
+        return "imagenet" if registry.get_config(args.model).published_weights else None
+    return None if args.weights.lower() == "none" else args.weights
+
+
 def classifier_arguments(args):
-    """`finetune.classifier_to_train` keyword arguments from the command line."""
+    """`finetune.classifier_to_train` keyword arguments from the command line; a ValueError for
+    --freeze on random weights (a frozen random base cannot learn: refused, not overridden)."""
+    weights = base_weights(args)
+    if weights is None and args.freeze:
+        given = "--weights none" if args.weights else f"{args.model} (no published weights)"
+        raise ValueError(
+            f"--freeze with {given}: a frozen base with random weights cannot learn; drop "
+            "--freeze (the whole network then trains from scratch) or give trained --weights"
+        )
     alpha = {} if args.alpha is None else {"alpha": args.alpha}
     return dict(
-        weights=None if args.weights.lower() == "none" else args.weights,
+        weights=weights,
         trained_classes=args.tclasses,
         image_size=args.size,
         freeze=args.freeze,
@@ -175,8 +205,15 @@ def run(args):
             USAGE,
         )
     try:
+        arguments = classifier_arguments(args)
         strategy = distribution_of(args)
-        training.train_classifier(
+        if arguments["weights"] is None:
+            print(
+                f"training {args.model} from scratch (random weights): the whole network trains, "
+                "BatchNorm included",
+                flush=True,
+            )
+        history = training.train_classifier(
             args.data_dir,
             args.output,
             base=args.model,
@@ -185,10 +222,13 @@ def run(args):
             batch_size=args.batch,
             seed=args.seed,
             overwrite=args.overwrite,
+            # A progress bar on a terminal; in a log file (or a pipe), one plain line per epoch.
+            verbose=1 if sys.stdout.isatty() else 2,
+            augment=args.augment,
             distribution=strategy,
-            **classifier_arguments(args),
+            **arguments,
         )
     except (ValueError, OSError, RuntimeError) as error:
         return fail("train", error, USAGE, FLAGS)
-    print(f"saved {Path(args.output, 'model.keras')}, best.keras, class_names.json, history.json")
+    print(training.summary(history, args.output))
     return OK

@@ -1,0 +1,139 @@
+"""Writing files safely: whole or not at all, one writer per folder, SIGTERM handled like Ctrl-C.
+
+    with atomic_path("run/model.keras") as partial:   # write to `partial`; renamed when complete
+        model.save(partial)
+    with locked("run/", "output"):                     # a second writer is refused in one line
+        ...
+    remove_stale_partials("run/", ["model.keras"])     # what a killed writer left behind
+
+The one place for these policies (CONTRIBUTING.md: a policy lives in one module and everything
+calls it). `atomic_path` hides the temporary name (".NAME.partial-PID.SUFFIX") and removes it on
+any exception, KeyboardInterrupt and `Terminated` (SIGTERM, see `terminate_as_interrupt`)
+included; only SIGKILL or a power cut leaves one, which `remove_stale_partials` then removes, by
+its name, under the folder's lock. `locked` uses `fcntl.flock`, which the system releases when
+the process ends however it ends, so a killed run never leaves a folder locked.
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+import re
+import signal
+
+LOCK_FILE = ".keras-nets.lock"
+PARTIAL = ".partial-"  # in every temporary name: ".{stem}.partial-{pid}{suffix}"
+
+
+class LockedError(ValueError):
+    """Another process is writing to the folder (it holds the folder's lock)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, docker stop, systemd), raised where the process is, like Ctrl-C's
+    KeyboardInterrupt, so that every cleanup that runs on Ctrl-C runs on it too."""
+
+
+def partial_path(path):
+    """The temporary name `atomic_path` writes `path` under, in the same folder."""
+    path = pathlib.Path(path)
+    return path.with_name(f".{path.stem}{PARTIAL}{os.getpid()}{path.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path beside `path` to write to; renamed to `path` only if the block completes.
+
+    The temporary name is hidden and keeps the suffix (Keras wants ".keras"); on any exception,
+    KeyboardInterrupt and Terminated included, it is removed and `path` is left as it was.
+    """
+    path = pathlib.Path(path)
+    partial = partial_path(path)
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)
+
+
+def write_json(path, value):
+    """`value` as indented JSON to `path`, through `atomic_path`."""
+    with atomic_path(path) as partial:
+        with open(partial, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2)
+            f.write("\n")
+
+
+def remove_stale_partials(folder, names):
+    """Removes the temporary files `atomic_path` made for `names` in `folder` (any process id):
+    what a writer killed outright (SIGKILL) left. Call it holding the folder's lock (`locked`),
+    so that no live writer's file is taken. Returns the names removed; other files stay."""
+    patterns = []
+    for name in names:
+        stem, suffix = os.path.splitext(name)
+        patterns.append(re.compile(rf"\.{re.escape(stem)}{PARTIAL}\d+{re.escape(suffix)}"))
+    removed = []
+    for entry in os.scandir(folder):
+        if any(p.fullmatch(entry.name) for p in patterns) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(entry.path)
+                removed.append(entry.name)
+    return sorted(removed)
+
+
+@contextlib.contextmanager
+def locked(folder, what="folder"):
+    """Holds `folder`'s lock (the file LOCK_FILE in it, `fcntl.flock`) for the block.
+
+    A second holder, in this process or another, gets a LockedError at once, one line naming
+    the folder as `what`=folder (e.g. "output=run: ..."). The lock file is removed on exit.
+    """
+    import fcntl
+
+    path = os.path.join(folder, LOCK_FILE)
+    busy = (
+        f"{what}={folder}: another keras-nets run is writing to it (it holds {LOCK_FILE}); wait "
+        "for it to finish, or choose another folder"
+    )
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockedError(busy) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed the file between our open and our lock: again
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Within the block, SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, so
+    temporary files are removed as on Ctrl-C. The earlier handler is restored afterwards."""
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
