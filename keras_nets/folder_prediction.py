@@ -42,6 +42,7 @@ import stat
 
 import numpy
 
+from keras_nets import safe_files
 from keras_nets.image_files import IMAGE_EXTENSIONS, ImageError, is_url, walk_images
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the model: bounds memory, keeps the model fed
@@ -251,7 +252,11 @@ class ResultsFile:
         try:
             if not stat.S_ISREG(os.fstat(self.fd).st_mode):
                 raise ResultsFileError(f"output={self.path}: not a regular file")
-            lock(self.fd, self.path)
+            if not safe_files.lock_open_file(self.fd):
+                raise ResultsFileError(
+                    f"output={self.path}: another keras-nets predict is writing it; wait for it "
+                    "to end"
+                )
             if exists and resume and os.fstat(self.fd).st_size > 0:
                 self.done = self.read_done(identity)
                 return
@@ -313,21 +318,6 @@ class ResultsFile:
 def short(value):
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def lock(fd, path):
-    """Locks the open file `fd` for this process alone, or a ResultsFileError if another holds
-    it; released when it is closed (or the process ends, however)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise ResultsFileError(
-            f"output={path}: another keras-nets predict is writing it; wait for it to end"
-        ) from None
 
 
 def record_of(source, predictions=None, error=None):

@@ -20,6 +20,7 @@ import os
 import pathlib
 import re
 import signal
+import threading
 
 LOCK_FILE = ".keras-nets.lock"
 PARTIAL = ".partial-"  # in every temporary name: ".{stem}.partial-{pid}{suffix}"
@@ -89,8 +90,6 @@ def locked(folder, what="folder"):
     A second holder, in this process or another, gets a LockedError at once, one line naming
     the folder as `what`=folder (e.g. "output=run: ..."). The lock file is removed on exit.
     """
-    import fcntl
-
     path = os.path.join(folder, LOCK_FILE)
     busy = (
         f"{what}={folder}: another keras-nets run is writing to it (it holds {LOCK_FILE}); wait "
@@ -98,11 +97,9 @@ def locked(folder, what="folder"):
     )
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not lock_open_file(fd):
             os.close(fd)
-            raise LockedError(busy) from None
+            raise LockedError(busy)
         try:
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
@@ -121,19 +118,46 @@ def locked(folder, what="folder"):
 
 
 @contextlib.contextmanager
-def terminate_as_interrupt():
+def terminate_as_interrupt(resend=False):
     """Within the block, SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, so
-    temporary files are removed as on Ctrl-C. The earlier handler is restored afterwards."""
+    temporary files are removed (and child processes ended) as on Ctrl-C. The earlier handler is
+    restored afterwards.
+
+    `resend`, for library calls inside someone else's program: only where SIGTERM has its default
+    handling (a program's own handler stays in charge), and once the block's cleanup has run the
+    signal is delivered again, so the process ends as SIGTERM asked (exit status -15, 143 in a
+    shell). Without it (the CLI), the caller catches `Terminated` and exits itself.
+    """
 
     def raise_terminated(signum, frame):
         raise Terminated()
 
-    try:
-        previous = signal.signal(signal.SIGTERM, raise_terminated)
-    except ValueError:  # not the main thread: signals cannot be handled here
-        yield
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if not in_main_thread or (resend and signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield  # only the main thread handles signals
         return
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
+    except Terminated:
+        if resend:
+            signal.signal(signal.SIGTERM, previous)
+            signal.raise_signal(signal.SIGTERM)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def lock_open_file(fd):
+    """Locks the open file `fd` for this process alone (`fcntl.flock`, released when it is closed
+    or the process ends, however it ends): False if another holds it. True where there is no
+    flock (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

@@ -18,18 +18,17 @@ import json
 import logging
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 
 import keras
 import numpy as np
 
+from keras_nets import safe_files
 from keras_nets.inference import quantization
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
 
@@ -107,7 +106,7 @@ def export(
     writer = {"onnx": write_onnx, "tflite": write_tflite, "saved_model": write_saved_model}[format]
     if precision == "int8":
         writer = quantization.int8_onnx_writer(images)
-    with _sigterm_as_interrupt(), tempfile.TemporaryDirectory(
+    with safe_files.terminate_as_interrupt(resend=True), tempfile.TemporaryDirectory(
         dir=os.path.dirname(target), prefix=".keras-nets-export-"
     ) as tmp:
         staged = os.path.join(tmp, "model" + _SUFFIXES[format])
@@ -116,36 +115,6 @@ def export(
             _write_export_record(staged, format)
         _replace(staged, target, tmp)
     return path
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived during an export: raised where the export is, like Ctrl-C's
-    KeyboardInterrupt, so that the same cleanup runs (temporary files, the conversion child)."""
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Within the block, SIGTERM raises `Terminated`; after the cleanup the block's exits do, the
-    signal is delivered again under the earlier handling, so the process ends as SIGTERM asked
-    (exit status -15, 143 in a shell). Only where SIGTERM has its default handling, in the main
-    thread: a program that handles SIGTERM itself keeps its own handler."""
-
-    def raise_terminated(signum, frame):
-        raise Terminated()
-
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    if not in_main_thread or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield  # only the main thread handles signals; a program's own handler stays in charge
-        return
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        yield
-    except Terminated:
-        signal.signal(signal.SIGTERM, previous)
-        signal.raise_signal(signal.SIGTERM)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # (Keras backend, format) pairs that Keras cannot export, and why: refused before any work.
