@@ -5,6 +5,7 @@ oneDNN and CUDA are written by C++ to descriptor 2, and which backend a refused 
 is a fact of that process alone.
 """
 
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -85,6 +86,8 @@ def is_start_up_line(line):
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_a_real_command_starts_quietly_on_every_backend(photo, backend):
+    if importlib.util.find_spec(backend) is None:  # CI installs PyTorch after the TensorFlow run
+        pytest.skip(f"{backend} is not installed")
     # predict with random weights on the smallest MobileNetV2 (--weights none --alpha --size):
     # Keras and the backend load, a model is built and run.
     argv = ["predict", photo, "--model", "mobilenet_v2", "--weights", "none", "--alpha", "0.35",
@@ -131,7 +134,7 @@ REFUSED = {
     ),
     "crop fraction": (
         ["evaluate", "{folder}", "--crop-pct", "1.5"],
-        "keras-nets evaluate: error: argument --crop-pct: '1.5': expected a fraction in (0, 1]",
+        "keras-nets evaluate: error: argument --crop-pct: '1.5': expected a fraction in [0.5, 1]",
     ),
     "train's model": (
         ["train", "{folder}", "--model", "vgg", "--classes", "2", "--output", "out"],

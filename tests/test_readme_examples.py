@@ -321,7 +321,8 @@ def workspace(tmp_path, request):
     write_flowers(str(work / "flowers"))
     # Scripts the examples run by relative path, copied so what they write stays here.
     # tools/make_weights_manifest.py writes the weights_manifest.json next to its tools/ folder.
-    for script in ("benchmarks/throughput.py", "tools/make_weights_manifest.py", "weights_manifest.json"):
+    for script in ("benchmarks/throughput.py", "benchmarks/machine.py", "tools/make_weights_manifest.py",
+                   "weights_manifest.json"):
         (work / script).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPOSITORY / script, work / script)
     return work

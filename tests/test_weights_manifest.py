@@ -113,9 +113,12 @@ def test_unknown_variant_lists_only_the_variants_of_its_model(packaged):
 
 @pytest.mark.parametrize(
     "key, listed",
-    [("mobilenet_v3", MOBILENET_V3), ("mobilenet", MOBILENET), ("mobilenet_v2_0.35_97", MOBILENET_V2)],
+    [("mobilenet_v3", MOBILENET_V3), ("mobilenet_0.9_224", MOBILENET),
+     ("mobilenet_v2_0.35_97", MOBILENET_V2)],
 )
-def test_a_model_name_or_unknown_variant_instead_of_a_key_lists_the_keys(packaged, key, listed):
+def test_an_unknown_name_or_variant_instead_of_a_key_lists_the_keys(packaged, key, listed):
+    # A registry name ("mobilenet") is no such case: it stands for its default variant, as in
+    # create_model (tests/test_weights_cli.py).
     with pytest.raises(ValueError) as raised:
         pretrained.entry(key)
     assert str(raised.value).split("are: ")[1].split(", ") == listed

@@ -31,8 +31,12 @@ def compile_onnx(onnx_model, threads):
 
     core = openvino.Core()
     network = core.read_model(onnx_model, b"")
+    # float32 throughout: on a CPU with bfloat16 instructions (AVX-512 BF16, AMX) OpenVINO
+    # otherwise computes in bfloat16 by default (MobileNetV2 differed from Keras by 1.6 on
+    # activations of 5, on an Intel Xeon with avx512_bf16; exact on AVX2 or AVX-512 without it).
+    exact = {"INFERENCE_PRECISION_HINT": "f32"}
     latency = core.compile_model(
-        network, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+        network, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, **exact}
     )
     request = latency.create_infer_request()
     n_outputs = len(latency.outputs)
@@ -49,7 +53,12 @@ def compile_onnx(onnx_model, threads):
     throughput = core.compile_model(
         network,
         "CPU",
-        {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": threads, "INFERENCE_NUM_THREADS": threads},
+        {
+            "PERFORMANCE_HINT": "THROUGHPUT",
+            "NUM_STREAMS": threads,
+            "INFERENCE_NUM_THREADS": threads,
+            **exact,
+        },
     )
     queue = openvino.AsyncInferQueue(throughput, threads)
     results = {}
