@@ -4,26 +4,28 @@
     from keras_nets.xception import preprocess_input, decode_predictions
 
 Builders are imported on first use, so `import keras_nets` stays cheap. Models register
-themselves with `register_model` (see keras_nets.registry), your own too.
+themselves with `register_model` (see keras_nets.core.registry), your own too.
 """
 
 import importlib
 import importlib.util
 
-from keras_nets import registry
-from keras_nets.registry import create_model, get_config, list_models, register_model
+from keras_nets.core import factory as _factory
+from keras_nets.core import registry as _registry
+from keras_nets.core.factory import create_model, get_config, list_models
+from keras_nets.core.registry import register_model
 
 __version__ = "0.1.0"
 
 # Public name -> module that defines it, resolved on first use by __getattr__ below; the
 # builders (Xception, ...) come from the registry, which imports Keras only when first asked.
 _LAZY_EXPORTS = {
-    "decode_predictions": "keras_nets.imagenet",
-    "feature_info": "keras_nets.features",
+    "decode_predictions": "keras_nets.core.imagenet",
+    "feature_info": "keras_nets.core.features",
     "compile_for_inference": "keras_nets.inference",
     "export": "keras_nets.inference",
     "evaluate": "keras_nets.evaluation",
-    "eval_transform": "keras_nets.preprocessing",
+    "eval_transform": "keras_nets.images.transforms",
 }
 
 _EAGER_EXPORTS = ["create_model", "get_config", "list_models", "register_model"]
@@ -31,8 +33,8 @@ _EAGER_EXPORTS = ["create_model", "get_config", "list_models", "register_model"]
 
 def _builders():
     """{builder name: module name} of the registry's own models."""
-    own = [f"keras_nets.{module}" for module in registry.MODEL_MODULES]
-    return {c.builder: c.module_name for c in registry.models().values() if c.module_name in own}
+    own = [f"keras_nets.{module}" for module in _registry.MODEL_MODULES]
+    return {c.builder: c.module_name for c in _factory.models().values() if c.module_name in own}
 
 
 def __getattr__(name):

@@ -13,9 +13,9 @@ the reference model that made the 227x227 input size standard.
 
 from keras import layers
 
-from keras_nets import builder, imagenet
-from keras_nets.registry import register_model
-from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.core import builder, imagenet
+from keras_nets.core.registry import register_model
+from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 
 @register_model(

@@ -102,7 +102,7 @@ def backend_problem():
 def main(argv=None):
     from keras_nets.commands import _quiet
     from keras_nets.commands._common import TERMINATED
-    from keras_nets.safe_files import Terminated, terminate_as_interrupt
+    from keras_nets.core.safe_files import Terminated, terminate_as_interrupt
 
     try:
         with terminate_as_interrupt():  # SIGTERM cleans up as Ctrl-C does

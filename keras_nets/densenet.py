@@ -10,9 +10,9 @@ Layer names and weighted-layer order are those of `keras.applications.densenet`,
 
 from keras import layers
 
-from keras_nets import builder, imagenet
-from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
-from keras_nets.registry import register_model
+from keras_nets.core import builder, imagenet
+from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.core.registry import register_model
 
 GROWTH_RATE = 32
 BN_EPSILON = 1.001e-5

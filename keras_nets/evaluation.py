@@ -25,8 +25,8 @@ import time
 
 import numpy as np
 
-from keras_nets import scores as scoring
-from keras_nets.image_files import is_folder, walk_images
+from keras_nets.core import scores as scoring
+from keras_nets.images.files import is_folder, walk_images
 
 CONFUSION_MAX_CLASSES = 50  # a confusion matrix is drawn for this many classes at most
 OTHER = "other"  # the confusion matrix's last column: a class of the model that has no folder
@@ -117,7 +117,7 @@ def evaluate(
       is read.
     """
     from keras_nets.folder_prediction import decoded_batches
-    from keras_nets.image_files import ImageError
+    from keras_nets.images.files import ImageError
     from keras_nets.prediction import Classifier
 
     if not (isinstance(batch, int) and batch >= 1):
@@ -241,7 +241,7 @@ def class_indices(classifier, folders, data_dir):
         known = {name: i for i, name in enumerate(classifier.class_names)}
         kind = "classes of the model's class_names.json"
     else:
-        from keras_nets.imagenet import class_index
+        from keras_nets.core.imagenet import class_index
 
         known = {wnid: i for i, (wnid, _) in class_index().items()}
         kind = "ImageNet WordNet ids (n01440764, ...)"
@@ -284,7 +284,7 @@ def write_confusion_png(evaluation, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from keras_nets.safe_files import atomic_path
+    from keras_nets.core.safe_files import atomic_path
 
     counts = np.array(evaluation.confusion, dtype="float64")
     labels = list(evaluation.classes)

@@ -21,7 +21,8 @@ import numpy as np
 from keras import layers, ops
 
 from keras_nets import _gradients
-from keras_nets.scores import refuse_nan
+from keras_nets.core import graph
+from keras_nets.core.scores import refuse_nan
 
 # Layers that reduce a feature map to one vector per image (kept 1x1 or not): a classifier top
 # starts there, or where a feature map is flattened.
@@ -195,12 +196,6 @@ def _logits(model):
     return logits
 
 
-def _node(tensor):
-    """The graph node that produced a symbolic tensor (Keras keeps it in `_keras_history`)."""
-    operation, node_index, _ = tensor._keras_history
-    return operation._inbound_nodes[node_index]
-
-
 def _default_path(model, through_top=True):
     """[(model, layer, output), ...] down to the default target layer, through nested models.
 
@@ -210,7 +205,7 @@ def _default_path(model, through_top=True):
     chain = []  # (tensor, the operation that made it), from the output back
     tensor = model.outputs[0]
     while True:
-        node = _node(tensor)
+        node = graph.producer_node(tensor)
         chain.append((tensor, node.operation))
         if isinstance(node.operation, keras.Model) or len(node.input_tensors) != 1:
             break
@@ -240,7 +235,7 @@ def _default_path(model, through_top=True):
 
 def _flattens(operation, outputs):
     """Whether `operation` turns a feature map into a vector (Flatten, Reshape)."""
-    inputs = _node(outputs).input_tensors
+    inputs = graph.producer_node(outputs).input_tensors
     return len(inputs) == 1 and len(inputs[0].shape) == 4 and len(outputs.shape) != 4
 
 
@@ -275,7 +270,7 @@ def _output_in(model, layer):
     if not isinstance(layer, keras.Model):
         return layer.output
     called_here = [
-        node for node in layer._inbound_nodes if any(node is n for n in _nodes_of(model))
+        node for node in graph.call_nodes(layer) if any(node is n for n in _nodes_of(model))
     ]
     if len(called_here) != 1:
         raise ValueError(
@@ -286,7 +281,7 @@ def _output_in(model, layer):
 
 
 def _nodes_of(model):
-    return [node for layer in model.layers for node in layer._inbound_nodes]
+    return [node for layer in model.layers for node in graph.call_nodes(layer)]
 
 
 # --- pictures ----------------------------------------------------------------------------------

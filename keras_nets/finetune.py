@@ -38,8 +38,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_nets import registry
-from keras_nets.features import unfreeze_from  # noqa: F401 - a features model from a level on
+from keras_nets.core import factory
+from keras_nets.images.layers import preprocessing_layers
+from keras_nets.core.features import unfreeze_from  # noqa: F401 - a features model from a level on
 
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_FINE_TUNE_LEARNING_RATE = 1e-5
@@ -107,7 +108,7 @@ def build_classifier(
                 name=name,
                 **base_kwargs,
             )
-    config = registry.get_config(base)
+    config = factory.get_config(base)
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
         raise ValueError(f"classes={classes!r}: expected an integer of at least 2")
     if not 0 <= dropout < 1:
@@ -122,7 +123,8 @@ def build_classifier(
     if unknown:
         raise ValueError(f"{', '.join(sorted(unknown))}: not an argument of {config.builder}")
     freeze = check_freeze(freeze, weights)
-    base_model = config.build(
+    base_model = factory.build(
+        config,
         include_top=False,
         weights=weights,
         input_shape=(image_size, image_size, 3),
@@ -200,7 +202,7 @@ def load_trained(path):
     A missing file, or one Keras cannot load, is a ValueError naming it, not a traceback from
     inside Keras (which reports a corrupt file as "File not found").
     """
-    from keras_nets.image_files import not_a_regular_file
+    from keras_nets.images.files import not_a_regular_file
 
     problem = not_a_regular_file(path)
     if problem:
@@ -393,28 +395,3 @@ def compile_classifier(model, learning_rate):
         jit_compile=False,
     )
 
-
-def preprocessing_layers(mode):
-    """`imagenet.preprocess_input(x, mode)` as standard Keras layers (saved with the model).
-
-    "tf" is a Rescaling to [-1, 1]; "torch" a Normalization with the ImageNet mean and standard
-    deviation in 0-255 units; "caffe" a fixed 1x1 linear map that swaps RGB to BGR and subtracts
-    the ImageNet mean (a frozen Dense on the channel axis); "none" passes pixels through (the
-    model preprocesses them itself).
-    """
-    if mode == "tf":
-        return layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")
-    if mode == "torch":
-        mean = 255.0 * np.array([0.485, 0.456, 0.406])
-        std = 255.0 * np.array([0.229, 0.224, 0.225])
-        return layers.Normalization(mean=mean, variance=std**2, name="preprocess")
-    if mode == "caffe":
-        rgb_to_bgr = np.eye(3, dtype="float32")[:, ::-1]
-        mean_bgr = np.array([103.939, 116.779, 123.68], dtype="float32")
-        layer = layers.Dense(3, name="preprocess", trainable=False)
-        layer.build((None, 3))
-        layer.set_weights([rgb_to_bgr, -mean_bgr])
-        return layer
-    if mode == "none":
-        return layers.Identity(name="preprocess")
-    raise ValueError(f"preprocessing mode={mode!r}: expected 'tf', 'caffe', 'torch' or 'none'")

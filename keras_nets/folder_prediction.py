@@ -42,8 +42,8 @@ import stat
 
 import numpy
 
-from keras_nets import safe_files
-from keras_nets.image_files import IMAGE_EXTENSIONS, ImageError, is_url, walk_images
+from keras_nets.core import safe_files
+from keras_nets.images.files import IMAGE_EXTENSIONS, ImageError, is_url, walk_images
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the model: bounds memory, keeps the model fed
 # Tests only: "POINT:MARKER" pauses at POINT ("results-line-N": after writing the N-th line of

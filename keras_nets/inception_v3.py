@@ -14,9 +14,9 @@ layer order the published files follow, and it always starts freshly initialised
 import keras
 from keras import layers
 
-from keras_nets import blocks, builder, imagenet
-from keras_nets.registry import register_model
-from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.core import blocks, builder, imagenet
+from keras_nets.core.registry import register_model
+from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 
 @register_model(

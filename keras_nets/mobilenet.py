@@ -9,10 +9,10 @@ Applications" (2017). Layer names and weighted-layer order are those of
 
 from keras import layers
 
-from keras_nets import builder, imagenet
-from keras_nets.blocks import check_width_multiplier
-from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
-from keras_nets.registry import register_model
+from keras_nets.core import builder, imagenet
+from keras_nets.core.blocks import check_width_multiplier
+from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.core.registry import register_model
 
 PUBLISHED_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 PUBLISHED_SIZES = (128, 160, 192, 224)

@@ -9,11 +9,11 @@ and 1.0 at 96, 128, 160, 192 and 224 pixels; alpha 1.3 and 1.4 at 224) load with
 
 from keras import layers
 
-from keras_nets import builder, imagenet
-from keras_nets.blocks import MOBILENET_BN as BN
-from keras_nets.blocks import check_width_multiplier, make_divisible, stride2_padding
-from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
-from keras_nets.registry import register_model
+from keras_nets.core import builder, imagenet
+from keras_nets.core.blocks import MOBILENET_BN as BN
+from keras_nets.core.blocks import check_width_multiplier, make_divisible, stride2_padding
+from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.core.registry import register_model
 
 PUBLISHED_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 PUBLISHED_SIZES = (96, 128, 160, 192, 224)

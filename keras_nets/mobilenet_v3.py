@@ -13,11 +13,11 @@ custom objects.
 
 from keras import layers
 
-from keras_nets import builder
-from keras_nets.blocks import MOBILENET_BN as BN
-from keras_nets.blocks import check_width_multiplier, make_divisible, stride2_padding
-from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
-from keras_nets.registry import register_model
+from keras_nets.core import builder
+from keras_nets.core.blocks import MOBILENET_BN as BN
+from keras_nets.core.blocks import check_width_multiplier, make_divisible, stride2_padding
+from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.core.registry import register_model
 
 DOC = """Builds MobileNetV3-{size} ({parameters} parameters at alpha 1.0; 224x224 RGB, 0-255).
 

@@ -17,8 +17,8 @@ import dataclasses
 
 import numpy as np
 
-from keras_nets.image_files import ImageError, read_image
-from keras_nets.preprocessing import trained_transform
+from keras_nets.images.files import ImageError, read_image
+from keras_nets.images.transforms import trained_transform
 
 IMAGENET = "imagenet"
 DEFAULT_MODEL = "xception"
@@ -85,14 +85,14 @@ class Classifier:
         """
         if str(weights).endswith(".keras"):
             return cls.from_trained(weights, fast=fast, crop_pct=crop_pct, calibration=calibration)
-        from keras_nets import registry
-        from keras_nets.preprocessing import eval_transform
+        from keras_nets.core import factory
+        from keras_nets.images.transforms import eval_transform
 
-        config = registry.get_config(model or DEFAULT_MODEL)
+        config = factory.get_config(model or DEFAULT_MODEL)
         options = {} if alpha is None else {"alpha": alpha}
         if size is not None:
             options["input_shape"] = (size, size, 3)
-        built = config.build(weights=weights, **options)
+        built = factory.build(config, weights=weights, **options)
         transform = eval_transform(config, size=built.input_shape[1], crop_pct=crop_pct)
         return cls(built, transform, imagenet_decoder, fast=fast, calibration=calibration)
 
@@ -100,7 +100,7 @@ class Classifier:
     def from_trained(cls, path, fast=False, crop_pct=None, calibration=None):
         """A model.keras saved by `keras-nets train`; its labels are the class_names.json beside it."""
         from keras_nets import finetune
-        from keras_nets.imagenet import top_classes
+        from keras_nets.core.imagenet import top_classes
 
         model, class_names = finetune.load_classifier(path)
         labels = {i: (None, name) for i, name in enumerate(class_names)}  # no WordNet ids
@@ -160,6 +160,6 @@ class Classifier:
 
 
 def imagenet_decoder(probabilities, top):
-    from keras_nets.imagenet import decode_predictions
+    from keras_nets.core.imagenet import decode_predictions
 
     return decode_predictions(probabilities, top=top)

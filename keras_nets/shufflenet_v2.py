@@ -12,9 +12,9 @@ without custom objects.
 import numpy as np
 from keras import layers, ops
 
-from keras_nets import builder, imagenet
-from keras_nets.registry import register_model
-from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.core import builder, imagenet
+from keras_nets.core.registry import register_model
+from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 # Output channels of stages 2, 3, 4 and of conv5, per scale (the paper's Table 5).
 STAGE_CHANNELS = {

@@ -36,9 +36,9 @@ import pathlib
 import threading
 import time
 
-from keras_nets import safe_files
-from keras_nets.image_files import IMAGE_EXTENSIONS, not_a_regular_file, walk_images
-from keras_nets.safe_files import atomic_path, write_json
+from keras_nets.core import safe_files
+from keras_nets.images.files import IMAGE_EXTENSIONS, not_a_regular_file, walk_images
+from keras_nets.core.safe_files import atomic_path, write_json
 
 # Keras (and so TensorFlow) is imported when training starts, not when `keras-nets` starts.
 SPLITS = ("train", "validation")
@@ -215,8 +215,8 @@ def read_for_training(path, size):
     predict/evaluate time alike: `Classifier.read` of a trained model does exactly this
     (`image_files.read_image`: EXIF orientation applied, transparency on white; then
     `preprocessing.trained_transform`: the whole image resized, bilinear, antialiased)."""
-    from keras_nets.image_files import read_image
-    from keras_nets.preprocessing import trained_transform
+    from keras_nets.images.files import read_image
+    from keras_nets.images.transforms import trained_transform
 
     return trained_transform(size)(read_image(path))
 
@@ -441,7 +441,7 @@ def check_dataset(data_dir, classes):
 def decode_problem(path):
     """(path, None) if the image decodes as training will read it (`read_for_training`'s
     `image_files.load_rgb`), else (path, the reason)."""
-    from keras_nets.image_files import ImageError, load_rgb
+    from keras_nets.images.files import ImageError, load_rgb
 
     try:
         load_rgb(path)

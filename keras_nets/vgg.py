@@ -9,9 +9,9 @@ so the published `vgg<16|19>_weights_tf_dim_ordering_tf_kernels.h5` files load w
 
 from keras import layers
 
-from keras_nets import builder, imagenet
-from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
-from keras_nets.registry import register_model
+from keras_nets.core import builder, imagenet
+from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.core.registry import register_model
 
 # Convolutions in each of the five blocks.
 CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}

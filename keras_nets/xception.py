@@ -8,9 +8,9 @@ The 1x1 shortcut convolutions stay unnamed, as in the reference code.
 
 from keras import layers
 
-from keras_nets import builder, imagenet
-from keras_nets.registry import register_model
-from keras_nets.imagenet import decode_predictions  # noqa: F401 - part of the module's API
+from keras_nets.core import builder, imagenet
+from keras_nets.core.registry import register_model
+from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 
 
 @register_model(

@@ -96,7 +96,7 @@ def model_arguments_problem(args):
     """None, or what is wrong with --model, --weights, --alpha and --size: the registry's names,
     sizes and builder arguments are read from the model modules' source, so a bad argument is
     refused in a fraction of a second, before Keras is imported."""
-    from keras_nets import registry
+    from keras_nets.core import registry
     from keras_nets.prediction import DEFAULT_MODEL
 
     weights = args.weights
@@ -183,7 +183,7 @@ def find_images_or_report(inputs):
     Also makes stdout escape what the terminal cannot encode (a file name in Latin-1 bytes, say)
     instead of stopping at the first such name with a UnicodeEncodeError.
     """
-    from keras_nets.image_files import find_images
+    from keras_nets.images.files import find_images
 
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")

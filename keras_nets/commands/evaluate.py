@@ -64,7 +64,7 @@ def add_parser(subparsers):
 def crop_fraction(text):
     """argparse type: a number in [MIN_CROP_PCT, 1] (a smaller crop resizes the shorter side to
     more than twice the input size first: 1e-6 would ask for 224 million pixels a side)."""
-    from keras_nets.preprocessing import MIN_CROP_PCT
+    from keras_nets.images.transforms import MIN_CROP_PCT
 
     value = positive_float(text)
     if not MIN_CROP_PCT <= value <= 1:
@@ -97,7 +97,7 @@ def run(args):
         return fail("evaluate", problem, USAGE)
 
     from keras_nets import evaluation
-    from keras_nets.safe_files import write_json
+    from keras_nets.core.safe_files import write_json
 
     if args.json is not None:
         problem = check_outputs([args.json, confusion_path(args.json)], args.overwrite)

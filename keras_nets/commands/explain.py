@@ -34,9 +34,9 @@ from keras_nets.commands._common import (
     model_options,
     positive_int,
 )
-from keras_nets.image_files import ImageError, read_image
+from keras_nets.images.files import ImageError, read_image
 from keras_nets.prediction import Classifier
-from keras_nets.scores import NaNScoresError, refuse_nan
+from keras_nets.core.scores import NaNScoresError, refuse_nan
 
 
 def add_parser(subparsers):
@@ -214,7 +214,7 @@ def unique_name(name, taken):
 def write_png(path, pixels):
     from PIL import Image
 
-    from keras_nets.safe_files import atomic_path
+    from keras_nets.core.safe_files import atomic_path
 
     with atomic_path(path) as partial:
         Image.fromarray(pixels).save(partial, format="PNG")

@@ -148,9 +148,9 @@ def base_weights(args):
     """--weights as `classifier_to_train` takes it: None for "none", and by default "imagenet",
     or None for a model without published weights."""
     if args.weights is None:
-        from keras_nets import registry
+        from keras_nets.core import factory
 
-        return "imagenet" if registry.get_config(args.model).published_weights else None
+        return "imagenet" if factory.get_config(args.model).published_weights else None
     return None if args.weights.lower() == "none" else args.weights
 
 
@@ -191,7 +191,7 @@ def distribution_of(args):
 
 
 def run(args):
-    from keras_nets import registry
+    from keras_nets.core import registry
 
     if args.model not in registry.model_names():  # refused before Keras is imported
         return fail("train", f"--model {args.model}: expected one of: "

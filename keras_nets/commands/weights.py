@@ -14,7 +14,7 @@ variant of the NAMEs given.
 import os
 import sys
 
-from keras_nets import pretrained
+from keras_nets.weights import cache, download, manifest
 from keras_nets.commands._common import fail
 
 
@@ -23,7 +23,7 @@ def add_parser(subparsers):
         "weights",
         help="list, download, verify and locate the published ImageNet weights files",
         description="The published ImageNet weights files and the local cache "
-        f"($KERAS_HOME/models, now {pretrained.cache_dir()}).",
+        f"($KERAS_HOME/models, now {cache.cache_dir()}).",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -64,15 +64,15 @@ def run(args):
 
 
 def run_list(args):
-    unknown = [k for k in args.keys if not any(key.startswith(k) for key in pretrained.manifest())]
+    unknown = [k for k in args.keys if not any(key.startswith(k) for key in manifest.manifest())]
     if unknown:
         return _fail(f"list: no published key starts with {unknown[0]!r}")
     rows = [("KEY", "PART", "CACHED", "FILE")]
-    for key, parts in pretrained.manifest().items():
+    for key, parts in manifest.manifest().items():
         if args.keys and not any(key.startswith(prefix) for prefix in args.keys):
             continue
         for part, entry in parts.items():
-            path = pretrained.cached_file(entry)
+            path = cache.cached_file(entry)
             if os.path.exists(path):
                 rows.append((key, part, _size(os.path.getsize(path)), entry["file"]))
             elif not args.cached:
@@ -80,42 +80,42 @@ def run_list(args):
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
-    print(f"cache: {pretrained.cache_dir()}")
+    print(f"cache: {cache.cache_dir()}")
     return 0
 
 
 def run_download(args):
     if not (args.all or args.keys):
         return _fail("download: give KEY... or --all")
-    keys = chosen_keys(args) if args.keys else list(pretrained.manifest())
+    keys = chosen_keys(args) if args.keys else list(manifest.manifest())
     failed = 0
     for key in keys:
         try:
-            print(pretrained.fetch(key, include_top=not args.notop))
-        except (ValueError, pretrained.WeightsDownloadError) as error:
+            print(download.fetch(key, include_top=not args.notop))
+        except (ValueError, cache.WeightsDownloadError) as error:
             failed += 1
             print(f"keras-nets weights download {key}: {error}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def run_verify(args):
-    keys = chosen_keys(args) if args.keys else list(pretrained.manifest())
-    entries = [(key, part, pretrained.entry(key, part == "top")) for key in keys for part in ("top", "notop")]
+    keys = chosen_keys(args) if args.keys else list(manifest.manifest())
+    entries = [(key, part, manifest.entry(key, part == "top")) for key in keys for part in ("top", "notop")]
     bad = checked = 0
     for key, part, entry in entries:
-        path = pretrained.cached_file(entry)
+        path = cache.cached_file(entry)
         if not os.path.lexists(path):
             continue
         checked += 1
-        problem = pretrained.cached_problem(path, entry["md5"])
+        problem = cache.cached_problem(path, entry["md5"])
         how = "md5" if entry["md5"] else "HDF5 structure, no md5 published"
         download = f"`keras-nets weights download {key}{'' if part == 'top' else ' --notop'}`"
         if problem is None:
             print(f"ok   {path} ({how}; sha256 unchanged since cached)")
-        elif problem.startswith(pretrained.CHANGED):
+        elif problem.startswith(cache.CHANGED):
             bad += 1
             print(f"BAD  {path}: {problem}; delete it and run {download} to fetch it again")
-        elif pretrained.downloaded_here(path):
+        elif cache.downloaded_here(path):
             bad += 1
             print(f"BAD  {path}: {problem}; {download} replaces it (keras-nets downloaded it)")
         else:
@@ -124,33 +124,33 @@ def run_verify(args):
                 f"BAD  {path}: {problem}; keras-nets did not download it, so it is left as it is: "
                 f"move it away and run {download}"
             )
-    print(f"{checked} cached files checked, {bad} bad, in {pretrained.cache_dir()}")
+    print(f"{checked} cached files checked, {bad} bad, in {cache.cache_dir()}")
     return 1 if bad else 0
 
 
 def run_path(args):
-    entry = pretrained.entry(args.key, include_top=not args.notop)
-    path = pretrained.cached_file(entry)
+    entry = manifest.entry(args.key, include_top=not args.notop)
+    path = cache.cached_file(entry)
     print(path)
     if not os.path.exists(path):
         print(
             "not cached yet: `keras-nets weights download` fetches it, or copy it there by hand "
-            "from:\n  " + "\n  ".join(pretrained.candidate_urls(entry)),
+            "from:\n  " + "\n  ".join(download.candidate_urls(entry)),
             file=sys.stderr,
         )
     return 0
 
 
 def chosen_keys(args):
-    """The KEYs given (a registry name stands for its default variant: `pretrained.entry` and
+    """The KEYs given (a registry name stands for its default variant: `manifest.entry` and
     `fetch` resolve it), or with --all every variant under each; a ValueError for a key with none."""
     if not args.all:
         return list(args.keys)
     keys = []
     for key in args.keys:
-        found = pretrained.variants(key)
+        found = manifest.variants(key)
         if not found:
-            pretrained.check_published(key, model=pretrained.model_of(key))
+            manifest.check_published(key, model=manifest.model_of(key))
         keys += [k for k in found if k not in keys]
     return keys
 

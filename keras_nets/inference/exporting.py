@@ -28,7 +28,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_nets import safe_files
+from keras_nets.core import safe_files
 from keras_nets.inference import quantization
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
 

@@ -8,6 +8,8 @@ with a bias where Keras runs a convolution and a normalisation. The original mod
 import keras
 import numpy as np
 
+from keras_nets.core import graph
+
 FOLDABLE_CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
 
@@ -19,7 +21,7 @@ def check_graph_model(model):
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"model={model!r}: expected a keras.Model")
-    if not isinstance(model, keras.Sequential) and not hasattr(model, "_nodes_by_depth"):
+    if not isinstance(model, keras.Sequential) and not graph.is_graph_model(model):
         raise ValueError(
             f"model={model.name!r} is a subclassed {type(model).__name__}: expected a Functional "
             "or Sequential keras.Model (a subclassed model has no graph of layers to transform)"
@@ -93,7 +95,7 @@ def foldable_pairs(model):
       {id(convolution layer): the BatchNormalization layer folded into it}; empty when nothing
       can be folded, e.g. in a model `fold_batch_norms` returned.
     """
-    nodes = [node for depth in model._nodes_by_depth.values() for node in depth]
+    nodes = graph.model_nodes(model)
     consumers = {}
     for node in nodes:
         for tensor in node.input_tensors:
@@ -107,11 +109,11 @@ def foldable_pairs(model):
         if not isinstance(bn, keras.layers.BatchNormalization) or len(node.input_tensors) != 1:
             continue
         tensor = node.input_tensors[0]
-        conv = tensor._keras_history.operation
+        conv = graph.producer(tensor)
         if (
             isinstance(conv, FOLDABLE_CONVOLUTIONS)
-            and len(conv._inbound_nodes) == 1
-            and len(bn._inbound_nodes) == 1
+            and len(graph.call_nodes(conv)) == 1
+            and len(graph.call_nodes(bn)) == 1
             and consumers.get(id(tensor)) == 1
             and conv.activation is keras.activations.linear
             and _channel_axis(conv, len(tensor.shape)) == bn.axis % len(tensor.shape)

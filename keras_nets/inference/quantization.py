@@ -159,14 +159,14 @@ def expected_preprocessing(model):
     """How `model` takes its pixels: "none" if it scales them itself (`takes_raw_pixels`), else
     the `preprocessing` of the registry model its name comes from ("mobilenetv2_0.35_96":
     mobilenet_v2; the longest matching name wins), else None (a model of your own: unknown)."""
-    from keras_nets import registry
+    from keras_nets.core import factory
     from keras_nets.inference.exporting import takes_raw_pixels
 
     if takes_raw_pixels(model):
         return "none"
     name = model.name.lower()
     best = None
-    for config in registry.models().values():
+    for config in factory.models().values():
         builder_name = inspect.signature(config.function).parameters.get("name")
         exact = {config.name, str(getattr(builder_name, "default", None)).lower()}
         prefixes = (f"{config.name}_", f"{config.name.replace('_', '')}_")
@@ -183,9 +183,9 @@ def expected_preprocessing(model):
 
 
 def _read_folder(model, folder, transform):
-    from keras_nets.image_files import ImageError, read_image, walk_images
+    from keras_nets.images.files import ImageError, read_image, walk_images
     from keras_nets.inference.exporting import takes_raw_pixels
-    from keras_nets.preprocessing import trained_transform
+    from keras_nets.images.transforms import trained_transform
 
     if not os.path.isdir(folder):
         raise ValueError(f"calibration={os.fspath(folder)!r}: expected a folder of images or an array")

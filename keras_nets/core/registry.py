@@ -1,23 +1,22 @@
 """The model registry: one small config per model, in the spirit of timm and kimm.
 
 Each model module declares its own entries with `@register_model(...)` on its builder, next to the
-network; this module only collects them. A config says what a model is, not how to build it: its
-builder, the input size it was trained at, the smallest input it accepts, how its inputs are
-preprocessed, whether published ImageNet weights exist and where fine-tuning may start. Builders,
-the CLI and the benchmarks all read these configs, so the facts live once, beside the network.
+network; this module only stores and lists them. A config says what a model is, not how to build
+it: its builder, the input size it was trained at, the smallest input it accepts, how its inputs
+are preprocessed, whether published ImageNet weights exist and where fine-tuning may start.
+Builders, the CLI and the benchmarks all read these configs, so the facts live once, beside the
+network.
 
-Collecting imports the model modules (and so Keras), which happens on the first `list_models`,
-`get_config` or `create_model` call: `import keras_nets` stays cheap.
+Collecting the package's own models (importing their modules, and so Keras), listing them all and
+building them is `keras_nets.core.factory`'s job, above the model modules: this module imports
+nothing of keras_nets but `imagenet`, lazily, and `import keras_nets` stays cheap.
 """
 
 import ast
-import collections.abc
 import dataclasses
-import fnmatch
 import functools
 import importlib
 import importlib.util
-import inspect
 
 PREPROCESSING = ("tf", "caffe", "torch", "none")  # imagenet.preprocess_input modes, or built in
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")  # PIL's resampling filters
@@ -84,35 +83,16 @@ class ModelConfig:
     def module(self):
         return importlib.import_module(self.module_name)
 
-    def build(self, include_preprocessing=None, **kwargs):
-        """Builds the model: `create_model(name, **kwargs)` for this config.
-
-        `include_preprocessing=True`: the model takes raw 0-255 RGB and applies its own
-        `preprocess_input` in the graph (see `keras_nets.preprocessing.with_preprocessing`); a
-        builder with an `include_preprocessing` argument of its own (MobileNetV3) gets it.
-        """
-        builder = self.function or getattr(self.module, self.builder)
-        if "include_preprocessing" in inspect.signature(builder).parameters:
-            if include_preprocessing is not None:
-                kwargs["include_preprocessing"] = include_preprocessing
-            return builder(**kwargs)
-        if include_preprocessing:
-            from keras_nets import preprocessing  # imports Keras: not at `import keras_nets` time
-
-            return preprocessing.with_preprocessing(self, builder, kwargs)
-        return builder(**kwargs)
-
     def preprocess_input(self, x, **kwargs):
         """The model's `preprocess_input`: its pixels (0-255 RGB) as the network expects them."""
         if self.preprocessing == "none":
             return x
-        from keras_nets import imagenet  # imports Keras: not at `import keras_nets` time
+        from keras_nets.core import imagenet  # imports Keras: not at `import keras_nets` time
 
         return imagenet.preprocess_input(x, mode=self.preprocessing, **kwargs)
 
 
 _MODELS = {}
-_collected = False
 
 
 def register_model(
@@ -178,28 +158,10 @@ def unregister_model(name):
     _MODELS.pop(name, None)
 
 
-def models():
-    """Every registered `ModelConfig` by name: the package's own in table order, then the rest."""
-    global _collected
-    if not _collected:
-        _collected = True
-        for module in MODEL_MODULES:
-            importlib.import_module(f"keras_nets.{module}")
-    modules = [f"keras_nets.{module}" for module in MODEL_MODULES]
-    order = {name: i for i, name in enumerate(_MODELS)}
-
-    def table_order(config):
-        own = config.module_name in modules
-        return (modules.index(config.module_name) if own else len(modules), order[config.name])
-
-    return {config.name: config for config in sorted(_MODELS.values(), key=table_order)}
-
-
 def model_names():
-    """The registry names, in table order, without importing Keras when nothing was collected yet:
-    the package's own are read from the `@register_model` lines of its model modules' source."""
-    if _collected:
-        return list(models())
+    """The registry names, in table order, without importing Keras: the package's own are read
+    from the `@register_model` lines of its model modules' source, then those registered from
+    outside the package."""
     return [*_declared(), *(name for name in _MODELS if name not in _declared())]
 
 
@@ -238,84 +200,16 @@ def _declared():
     return found
 
 
-class _Models(collections.abc.Mapping):
-    """`MODELS`: {name: ModelConfig}; names and membership without importing Keras, a config
-    collects the registry on first use."""
-
-    def __getitem__(self, name):
-        return models()[name]
-
-    def __iter__(self):
-        return iter(model_names())
-
-    def __len__(self):
-        return len(model_names())
-
-    def __contains__(self, name):
-        return name in model_names()
+def registered():
+    """{name: ModelConfig} of the models registered so far, in registration order; collecting
+    the package's own (importing their modules) is `keras_nets.core.factory.models`' job."""
+    return dict(_MODELS)
 
 
-MODELS = _Models()
-
-
-def list_models(filter="", *, pretrained=None, features_only=False):
-    """The registry names of the models, in the order of the model table in README.md, as timm's
-    `list_models`.
-
-        list_models()                              # every model
-        list_models("mobilenet*")                  # fnmatch patterns, case-insensitive
-        list_models(["vgg*", "resnet*"], pretrained=True)
-
-    Args:
-      filter: an fnmatch pattern, or a list of them (a name matching any is listed); "" for all.
-      pretrained: True: only the models with published ImageNet weights; False: only those
-        without; None: both.
-      features_only: list only the models that declare feature levels, i.e. that
-        `create_model(name, features_only=True)` builds (all of the package's own).
-    """
-    patterns = [filter] if isinstance(filter, str) else filter
-    if not isinstance(patterns, (list, tuple)) or not all(isinstance(p, str) for p in patterns):
-        raise TypeError(
-            f"filter={filter!r}: expected an fnmatch pattern (a string) or a list of them"
-        )
-    if pretrained not in (None, True, False):
-        raise TypeError(f"pretrained={pretrained!r}: expected None, True or False")
-    patterns = [p for p in patterns if p]
-    return [
-        name
-        for name, config in models().items()
-        if (not patterns or any(fnmatch.fnmatch(name.lower(), p.lower()) for p in patterns))
-        and (pretrained is None or config.published_weights == pretrained)
-        and (config.feature_layers or not features_only)
-    ]
-
-
-def get_config(name):
-    """The `ModelConfig` registered under `name`; a ValueError lists the valid names otherwise."""
+def registered_config(name):
+    """The `ModelConfig` of `name`, registered already (a builder asks for its own); a
+    ValueError otherwise."""
     try:
-        return models()[name]
+        return _MODELS[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"model={name!r} is not a keras_nets model; expected one of: {', '.join(models())}"
-        ) from None
-
-
-def create_model(name, features_only=False, out_levels=None, **kwargs):
-    """Builds the model registered under `name`, e.g. `create_model("xception", weights=None)`.
-
-    Keyword arguments go to the builder unchanged (`include_top`, `weights`, `input_shape`, ...).
-
-    Args:
-      name: the registry name.
-      features_only: build the feature extractor instead: a model whose output is a dict of
-        feature maps keyed by pyramid level, "P1" ... "P5" (see `keras_nets.features`).
-      out_levels: with `features_only=True`, the levels to output, e.g. ("P3", "P4", "P5");
-        None for every level the network has.
-    """
-    if out_levels is not None and not features_only:
-        raise ValueError(f"out_levels={out_levels!r}: expected None unless features_only=True")
-    if features_only:
-        from keras_nets import features  # imports Keras: not at `import keras_nets` time
-
-        return features.create_features_model(name, out_levels=out_levels, **kwargs)
-    return get_config(name).build(**kwargs)
+        raise ValueError(f"model={name!r} is not a registered keras_nets model") from None

@@ -19,11 +19,17 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
+import stat
 import threading
+import time
 
 LOCK_FILE = ".keras-nets.lock"
 PARTIAL = ".partial-"  # in every temporary name: ".{stem}.partial-{pid}{suffix}"
+# A temporary file or directory of ours older than this was left by a process killed outright
+# (SIGKILL runs no clean-up): a download or a conversion takes minutes, not a day.
+STALE_SECONDS = 24 * 3600
 
 
 class LockedError(ValueError):
@@ -81,6 +87,37 @@ def remove_stale_partials(folder, names):
                 os.remove(entry.path)
                 removed.append(entry.name)
     return sorted(removed)
+
+
+def remove_stale(paths, only_directories=False):
+    """Removes those of `paths` (temporary files or directories keras-nets makes) that are this
+    user's and older than STALE_SECONDS: what a process killed outright left behind. Symbolic
+    links are not followed; what cannot be removed stays, quietly. `only_directories`: files
+    stay too."""
+    cutoff = time.time() - STALE_SECONDS
+    for path in paths:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()  # no uid on Windows
+        if not mine or info.st_mtime >= cutoff:
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+        elif not only_directories:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+def is_regular_file(path, follow_symlinks=True):
+    """Whether `path` is a regular file (never open anything else: a FIFO blocks forever);
+    False when it does not exist or cannot be examined."""
+    try:
+        mode = os.stat(path).st_mode if follow_symlinks else os.lstat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode)
 
 
 @contextlib.contextmanager

@@ -11,9 +11,9 @@ measured with, see keras_nets.registry). It stops before `preprocess_input`, on 
 built with `create_model(..., include_preprocessing=True)`, and every classifier trained by
 keras-nets, takes these 0-255 RGB pixels as they are; `transform.preprocess` applies the rest.
 
-`with_preprocessing` is what `create_model(name, include_preprocessing=True)` builds: the model
-with `preprocess_input` as standard Keras layers in front (`finetune.preprocessing_layers`), so
-it takes raw 0-255 RGB and a saved `.keras` file still loads without keras_nets.
+What `create_model(name, include_preprocessing=True)` builds, the model with `preprocess_input`
+as standard Keras layers in front, is `keras_nets.core.factory.with_preprocessing` (its layers:
+`keras_nets.images.layers`).
 """
 
 import dataclasses
@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-from keras_nets.image_files import ImageError, to_rgb
+from keras_nets.images.files import ImageError, to_rgb
 
 RESAMPLING = {
     "nearest": Image.Resampling.NEAREST,
@@ -112,7 +112,7 @@ class EvalTransform:
         batch = np.asarray(batch, dtype="float32")
         if self.preprocessing == "none":
             return batch
-        from keras_nets import imagenet  # imports Keras
+        from keras_nets.core import imagenet  # imports Keras
 
         return imagenet.preprocess_input(batch, mode=self.preprocessing)
 
@@ -140,9 +140,9 @@ def eval_transform(name, size=None, crop_pct=None, interpolation=None):
       An `EvalTransform`: call it on a PIL image or an array for float32 (size, size, 3) pixels
       in 0-255 RGB, before `preprocess_input` (its `.preprocess` applies that to a batch).
     """
-    from keras_nets import registry
+    from keras_nets.core import factory, registry
 
-    config = name if isinstance(name, registry.ModelConfig) else registry.get_config(name)
+    config = name if isinstance(name, registry.ModelConfig) else factory.get_config(name)
     return EvalTransform(
         size=config.default_size if size is None else size,
         crop_pct=config.crop_pct if crop_pct is None else crop_pct,
@@ -181,26 +181,3 @@ def as_pil(image):
         array = np.clip(np.rint(array.astype("float64")), 0, 255).astype("uint8")
     return Image.fromarray(array)
 
-
-def with_preprocessing(config, builder, kwargs):
-    """`builder(**kwargs)` with the config's `preprocess_input` in the graph, in front.
-
-    The model's input is raw 0-255 RGB (named "image"), then a layer "preprocess" does what
-    `preprocess_input` does, then the network: one flat Functional model. Weights still load
-    (the builder loads them into the network from its own input on).
-    """
-    import keras
-
-    from keras_nets.finetune import preprocessing_layers
-
-    raw = kwargs.pop("input_tensor", None)
-    if raw is None:
-        shape = kwargs.get("input_shape")
-        if shape is None:
-            size = config.default_size if kwargs.get("include_top", True) else None
-            shape = (size, size, 3)
-        try:
-            raw = keras.Input(shape=tuple(shape), name="image")
-        except (TypeError, ValueError):
-            return builder(**kwargs)  # the builder's own check names what is wrong
-    return builder(input_tensor=preprocessing_layers(config.preprocessing)(raw), **kwargs)

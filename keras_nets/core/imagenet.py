@@ -85,7 +85,7 @@ def top_classes(preds, top, labels):
     NaN score is a `scores.NaNScoresError` (a ValueError) naming the row: argsort would rank NaN
     first. Tied scores are listed with their (equal) scores, so a tie reads as one.
     """
-    from keras_nets.scores import refuse_nan
+    from keras_nets.core.scores import refuse_nan
 
     preds = np.asarray(preds)
     refuse_nan(preds)

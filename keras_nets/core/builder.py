@@ -16,7 +16,8 @@ import os
 import keras
 from keras import layers
 
-from keras_nets import pretrained, registry
+from keras_nets.core import registry
+from keras_nets.weights import loading as pretrained
 
 POOLING_CHOICES = (None, "avg", "max")
 
@@ -152,7 +153,7 @@ def image_input(
         `weights="imagenet"`.
       The rest are the builder's own arguments, checked as `keras.applications` checks them.
     """
-    config = registry.get_config(model_name)
+    config = registry.registered_config(model_name)
     _check_weights(config, weights, weights_variant or model_name, include_top)
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError(

@@ -20,7 +20,7 @@ import functools
 
 import keras
 
-from keras_nets import registry
+from keras_nets.core import factory, graph
 
 LEVELS = ("P1", "P2", "P3", "P4", "P5")
 
@@ -38,10 +38,10 @@ def create_features_model(name, out_levels=None, **kwargs):
         "imagenet" loads the published file without top; `include_top` and `pooling` must be
         left out (or False / None).
     """
-    config = registry.get_config(name)
+    config = factory.get_config(name)
     if not config.feature_layers:
         raise ValueError(f"model={name!r} declares no feature levels; expected one of: "
-                         f"{', '.join(registry.list_models(features_only=True))}")
+                         f"{', '.join(factory.list_models(features_only=True))}")
     if kwargs.get("include_top"):
         raise ValueError(
             f"include_top={kwargs['include_top']!r}: features_only=True builds the model "
@@ -54,7 +54,7 @@ def create_features_model(name, out_levels=None, **kwargs):
         )
     levels = _check_levels(config, out_levels)
     kwargs.update(include_top=False, pooling=None)
-    base = config.build(**kwargs)
+    base = factory.build(config, **kwargs)
     outputs = {level: base.get_layer(config.feature_layers[level]).output for level in levels}
     return keras.Model(base.input, outputs, name=f"{base.name}_features")
 
@@ -102,7 +102,7 @@ def _hashable(input_shape):
 
 @functools.lru_cache(maxsize=64)
 def _feature_info(name, input_shape, arguments):
-    config = registry.get_config(name)
+    config = factory.get_config(name)
     model = create_features_model(name, weights=None, input_shape=input_shape, **dict(arguments))
     info = []
     for level, layer in config.feature_layers.items():
@@ -128,7 +128,7 @@ def unfreeze_from(model, level):
     """
     names = {layer.name for layer in model.layers}
     declared = {}  # level -> its layer in this model, from the registry's declarations
-    for config in registry.models().values():
+    for config in factory.models().values():
         for known_level, layer_name in config.feature_layers.items():
             if layer_name in names:
                 declared.setdefault(known_level, layer_name)
@@ -138,7 +138,7 @@ def unfreeze_from(model, level):
             "layers this model has"
         )
     below = [known for known in sorted(declared) if known < level]
-    frozen = _ancestors(model.get_layer(declared[below[-1]])) if below else set()
+    frozen = graph.ancestors(model.get_layer(declared[below[-1]])) if below else set()
     trainable = 0
     for layer in model.layers:
         layer.trainable = not (
@@ -147,15 +147,3 @@ def unfreeze_from(model, level):
         trainable += bool(layer.weights) and layer.trainable
     return trainable
 
-
-def _ancestors(layer):
-    """The names of `layer` and every operation its output is computed from."""
-    seen, stack = set(), [layer]
-    while stack:
-        operation = stack.pop()
-        if operation.name in seen:
-            continue
-        seen.add(operation.name)
-        for node in operation._inbound_nodes:
-            stack.extend(parent.operation for parent in node.parent_nodes)
-    return seen
