@@ -116,7 +116,7 @@ def evaluate(
       An `Evaluation`. A DatasetError (a ValueError) names what does not fit, before any image
       is read.
     """
-    from keras_nets.folder_prediction import decoded_batches
+    from keras_nets.prediction.folders import decoded_batches
     from keras_nets.images.files import ImageError
     from keras_nets.prediction import Classifier
 

@@ -108,12 +108,12 @@ def run(args):
 
 
 def run_into_file(args):
-    """`predict --output`: `folder_prediction.predict_folder`, a summary line on stderr."""
-    from keras_nets import folder_prediction
+    """`predict --output`: `prediction.predict_folder`, a summary line on stderr."""
+    from keras_nets.prediction.folders import predict_folder
 
     announce_fast("predict", args)
     try:
-        counts = folder_prediction.predict_folder(
+        counts = predict_folder(
             args.inputs,
             args.output,
             **model_options(args),

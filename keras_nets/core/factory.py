@@ -17,6 +17,7 @@ import inspect
 from keras_nets.core import registry
 
 _collected = False
+LEVELS = ("P1", "P2", "P3", "P4", "P5")  # feature pyramid levels, stride 2**k for "Pk"
 
 
 def models():
@@ -114,9 +115,7 @@ def create_model(name, features_only=False, out_levels=None, **kwargs):
     if out_levels is not None and not features_only:
         raise ValueError(f"out_levels={out_levels!r}: expected None unless features_only=True")
     if features_only:
-        from keras_nets.core import features  # imports Keras: not at `import keras_nets` time
-
-        return features.create_features_model(name, out_levels=out_levels, **kwargs)
+        return create_features_model(name, out_levels=out_levels, **kwargs)
     return build(get_config(name), **kwargs)
 
 
@@ -159,3 +158,58 @@ def with_preprocessing(config, builder, kwargs):
         except (TypeError, ValueError):
             return builder(**kwargs)  # the builder's own check names what is wrong
     return builder(input_tensor=preprocessing_layers(config.preprocessing)(raw), **kwargs)
+
+
+def create_features_model(name, out_levels=None, **kwargs):
+    """The feature extractor of `name`: its model without top, outputting {level: feature map}.
+
+    Called by `keras_nets.create_model(name, features_only=True, ...)`.
+
+    Args:
+      name: the registry name.
+      out_levels: the levels to output, e.g. ("P3", "P4", "P5"), in any order; None for every
+        level the network has. An unknown level is a ValueError listing the valid ones.
+      **kwargs: the builder's arguments (`weights`, `input_shape`, `alpha`, ...): `weights`
+        "imagenet" loads the published file without top; `include_top` and `pooling` must be
+        left out (or False / None).
+    """
+    config = get_config(name)
+    if not config.feature_layers:
+        raise ValueError(f"model={name!r} declares no feature levels; expected one of: "
+                         f"{', '.join(list_models(features_only=True))}")
+    if kwargs.get("include_top"):
+        raise ValueError(
+            f"include_top={kwargs['include_top']!r}: features_only=True builds the model "
+            "without its top; leave include_top out"
+        )
+    if kwargs.get("pooling") is not None:
+        raise ValueError(
+            f"pooling={kwargs['pooling']!r}: features_only=True outputs the feature maps "
+            "unpooled; leave pooling out"
+        )
+    levels = _check_levels(config, out_levels)
+    kwargs.update(include_top=False, pooling=None)
+    base = build(config, **kwargs)
+    outputs = {level: base.get_layer(config.feature_layers[level]).output for level in levels}
+    import keras  # imports Keras: not at `import keras_nets` time
+
+    return keras.Model(base.input, outputs, name=f"{base.name}_features")
+
+
+def _check_levels(config, out_levels):
+    valid = tuple(config.feature_layers)
+    if out_levels is None:
+        return valid
+    requested = (out_levels,) if isinstance(out_levels, str) else out_levels
+    try:
+        requested = tuple(requested)
+    except TypeError:
+        requested = None
+    if not requested or any(level not in valid for level in requested) or (
+        len(set(requested)) != len(requested)
+    ):
+        raise ValueError(
+            f"out_levels={out_levels!r}: expected None or distinct levels among "
+            f"{', '.join(valid)} ({config.name} has these)"
+        )
+    return tuple(level for level in valid if level in requested)  # pyramid order

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from keras_nets.inference import quantization
-from keras_nets.inference.exporting import onnx_bytes
+from keras_nets.inference.writers import onnx_bytes
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
 from keras_nets.inference.runtimes import RUNTIMES, available_runtimes, get_runtime
 

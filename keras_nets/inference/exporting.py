@@ -12,18 +12,10 @@ unless `overwrite=True`. SIGTERM during an export is handled like Ctrl-C: the te
 the conversion's child process is ended, then the process ends as SIGTERM asked.
 """
 
-import contextlib
-import importlib.util
 import json
-import logging
 import os
-import shutil
 import stat
-import subprocess
-import sys
 import tempfile
-import time
-import warnings
 
 import keras
 import numpy as np
@@ -31,6 +23,16 @@ import numpy as np
 from keras_nets.core import safe_files
 from keras_nets.inference import quantization
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
+from keras_nets.inference.writers import (
+    missing_onnx_converter, onnx_converter_installed, takes_raw_pixels, with_uint8_input,
+    write_onnx, write_saved_model, write_tflite,
+)
+# Moved to keras_nets.inference.writers and keras_nets.core.safe_files, still reachable here.
+from keras_nets.core.safe_files import STALE_SECONDS  # noqa: F401
+from keras_nets.inference.writers import (  # noqa: F401
+    IN_PROCESS_VARIABLE, TEMPORARY_PREFIXES, converts_in_child_process, input_signature,
+    onnx_bytes, quiet_converters, remove_stale_temporary_directories, write_onnx_in_process,
+)
 
 FORMATS = ("onnx", "tflite", "saved_model")
 _SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "saved_model": ""}
@@ -134,227 +136,6 @@ def check_format_on_backend(format):
         )
 
 
-def takes_raw_pixels(model):
-    """Whether `model` scales its input itself: a layer named "preprocess" (keras_nets puts its
-    `preprocess_input` there), or a Rescaling or Normalization, right after the input."""
-    first = [layer for layer in model.layers[:3] if not isinstance(layer, keras.layers.InputLayer)]
-    scaling = (keras.layers.Rescaling, keras.layers.Normalization)
-    return any(layer.name == "preprocess" or isinstance(layer, scaling) for layer in first)
-
-
-def with_uint8_input(model):
-    """`model` behind a uint8 input named "images", cast to float32 by a standard layer."""
-    images = keras.Input(model.input_shape[1:], dtype="uint8", name="images")
-    pixels = keras.layers.Rescaling(1.0, name="uint8_to_float")(images)  # Rescaling casts
-    return keras.Model(images, model(pixels), name=model.name)
-
-
-def write_onnx(model, path):
-    """Writes `model` as it is (nothing folded) to the ONNX file `path` with Keras' `model.export`.
-
-    The batch size stays free and the input is named "images"; the converters' INFO logs are
-    silenced. Keras converts with tf2onnx on TensorFlow, torch.onnx on PyTorch and jax2onnx on
-    JAX. On TensorFlow, tf2onnx runs in a child process, on a .keras copy of the model: converting
-    a large model peaks at several GB, and that memory goes when the child ends. The child costs
-    seconds (importing TensorFlow, loading the copy; README, "Fast CPU inference and export");
-    `KERAS_NETS_ONNX_IN_PROCESS=1` in the environment converts in this process
-    instead (faster for many small models; the conversion's memory then stays in this process).
-    On JAX without jax2onnx, TensorFlow converts the model in a child process too (it is a
-    default dependency). `onnx_converter_installed()` says whether a converter is there.
-    Conversion directories that a killed process left in the temporary directory (older than a
-    day) are removed first.
-    """
-    remove_stale_temporary_directories()
-    if converts_in_child_process():
-        _write_onnx_in_child_process(model, path)
-    else:
-        write_onnx_in_process(model, path)
-
-
-def write_onnx_in_process(model, path):
-    """`write_onnx` in this process, whatever `KERAS_NETS_ONNX_IN_PROCESS` says."""
-    with quiet_converters():
-        model.export(path, format="onnx", verbose=False, input_signature=input_signature(model))
-    if keras.backend.backend() == "torch" and isinstance(model.output, dict):
-        _name_outputs(path, list(model.output))
-
-
-def _name_outputs(path, names):
-    """Renames the outputs of the ONNX file `path` to `names`, in order: torch.onnx numbers the
-    outputs of a model that returns a dict (in the dict's order), where tf2onnx uses its keys."""
-    import onnx
-
-    onnx_model = onnx.load_model(path)
-    renamed = {output.name: name for output, name in zip(onnx_model.graph.output, names)}
-    for node in onnx_model.graph.node:
-        node.input[:] = [renamed.get(name, name) for name in node.input]
-        node.output[:] = [renamed.get(name, name) for name in node.output]
-    for output in onnx_model.graph.output:
-        output.name = renamed[output.name]
-    onnx.save_model(onnx_model, path)
-
-
-def write_tflite(model, path):
-    """Writes `model` as it is to the LiteRT (TensorFlow Lite) file `path`; batch size free."""
-    with quiet_converters():
-        model.export(path, format="litert", verbose=False, input_signature=input_signature(model))
-
-
-def write_saved_model(model, path):
-    """Writes `model` as it is to the SavedModel directory `path`, serving `serve(images)`."""
-    model.export(path, format="tf_saved_model", verbose=False, input_signature=input_signature(model))
-
-
-def onnx_bytes(model):
-    """The ONNX export of `model` as it is (see `write_onnx`), as bytes a runtime can read."""
-    with tempfile.TemporaryDirectory(prefix="keras-nets-onnx-") as tmp:
-        path = os.path.join(tmp, "model.onnx")
-        write_onnx(model, path)
-        with open(path, "rb") as f:
-            return f.read()
-
-
-def onnx_converter_installed():
-    """Whether a converter that writes ONNX on the active Keras backend is installed (checked
-    without importing it)."""
-    return missing_onnx_converter() is None
-
-
-def missing_onnx_converter():
-    """None, or what is missing to write ONNX on the active Keras backend and how to install it."""
-
-    def installed(*names):
-        return all(importlib.util.find_spec(name) is not None for name in names)
-
-    backend = keras.backend.backend()
-    if backend == "torch" and installed("onnx"):
-        return None
-    if backend == "jax" and installed("onnx", "jax2onnx"):
-        return None
-    if backend in ("tensorflow", "jax") and installed("onnx", "tf2onnx", "tensorflow"):
-        return None
-    if backend == "torch":
-        return "ONNX from PyTorch (torch.onnx) needs onnx: `pip install onnx`"
-    if backend == "jax":
-        return (
-            "ONNX from JAX needs jax2onnx and onnx (`pip install jax2onnx`), or TensorFlow with "
-            "tf2onnx and onnx to convert in a child process (`pip install keras-nets[onnx]`)"
-        )
-    return (
-        f"ONNX from the Keras backend {backend!r} needs tf2onnx and onnx: "
-        "`pip install keras-nets[onnx]`"
-    )
-
-
-# Where `write_onnx` converts on TensorFlow: "1" in the calling process, "0" (default) in a child.
-IN_PROCESS_VARIABLE = "KERAS_NETS_ONNX_IN_PROCESS"
-
-
-def converts_in_child_process():
-    """Whether `write_onnx` converts in a child process running TensorFlow: on TensorFlow unless
-    KERAS_NETS_ONNX_IN_PROCESS=1, and on JAX without jax2onnx."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        return importlib.util.find_spec("jax2onnx") is None
-    if backend != "tensorflow":
-        return False
-    value = os.environ.get(IN_PROCESS_VARIABLE, "0").strip()
-    if value not in ("0", "1", ""):
-        raise ValueError(
-            f"{IN_PROCESS_VARIABLE}={value!r}: expected 1 (convert to ONNX in this process) or 0 "
-            "(in a child process, the default)"
-        )
-    return value != "1"
-
-
-# Run by `python -c` with KERAS_BACKEND=tensorflow: argv[1] a .keras file, argv[2] the ONNX path.
-_CONVERT_ON_TENSORFLOW = """
-import sys
-import keras
-from keras_nets.inference.exporting import write_onnx_in_process
-write_onnx_in_process(keras.saving.load_model(sys.argv[1], compile=False), sys.argv[2])
-"""
-
-
-# The temporary directories of conversions (a .keras copy, ONNX files) and of int8 quantization.
-TEMPORARY_PREFIXES = ("keras-nets-onnx-", "keras-nets-int8-")
-# One older than this was left by a process killed outright (SIGKILL runs no cleanup): a
-# conversion takes minutes.
-STALE_SECONDS = 24 * 3600
-
-
-def remove_stale_temporary_directories():
-    """Removes this user's conversion directories (TEMPORARY_PREFIXES) older than STALE_SECONDS
-    from the temporary directory: a killed process leaves its .keras copy there, up to GBs."""
-    root = tempfile.gettempdir()
-    cutoff = time.time() - STALE_SECONDS
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.name.startswith(TEMPORARY_PREFIXES):
-            continue
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()  # no uid on Windows
-        if stat.S_ISDIR(info.st_mode) and mine and info.st_mtime < cutoff:
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _write_onnx_in_child_process(model, path):
-    """Writes the ONNX export of `model` (any backend) from a child process running TensorFlow,
-    through a .keras copy of it in a temporary directory: the same export as in this process, and
-    the conversion's memory goes when the child ends. An interruption kills the child and removes
-    the directory; a failure is a RuntimeError with the child's last error line."""
-    with tempfile.TemporaryDirectory(prefix="keras-nets-onnx-") as tmp:
-        saved = os.path.join(tmp, "model.keras")
-        model.save(saved)
-        result = subprocess.run(
-            [sys.executable, "-c", _CONVERT_ON_TENSORFLOW, saved, os.fspath(path)],
-            env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"},
-            capture_output=True,
-            text=True,
-        )
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no error message"])[-1]
-        backend = keras.backend.backend()
-        why = (
-            f"{IN_PROCESS_VARIABLE}=1 converts in this process instead"
-            if backend == "tensorflow"
-            else f"as Keras on {backend} has no converter here"
-        )
-        raise RuntimeError(
-            f"model={model.name!r}: the ONNX conversion on TensorFlow (in a child process; {why}) "
-            f"failed: {last}"
-        )
-
-
-def input_signature(model):
-    """The input signature every export uses: the model's one input, any batch size, "images"."""
-    tensor = model.inputs[0]
-    dtype = keras.backend.standardize_dtype(tensor.dtype)
-    return [keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=dtype, name="images")]
-
-
-@contextlib.contextmanager
-def quiet_converters():
-    """tf2onnx and the TFLite converter log every step at INFO; keep their warnings only."""
-    loggers = [logging.getLogger(name) for name in ("tf2onnx", "absl")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():  # Keras' numpy 2 patch of tf2onnx probes `np.object`
-            warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
 # --- What an existing path may be replaced by --------------------------------------------------
 
 
@@ -441,9 +222,9 @@ def _not_exported(directory, format):
     """None when `directory` is an export of `format` by keras-nets holding nothing else; else
     why not, as "that ..." words."""
     record_path = os.path.join(directory, EXPORT_RECORD)
-    if not _is_regular_file(record_path):
-        why = "has no saved_model.pb" if not _is_regular_file(
-            os.path.join(directory, "saved_model.pb")
+    if not safe_files.is_regular_file(record_path, follow_symlinks=False):
+        why = "has no saved_model.pb" if not safe_files.is_regular_file(
+            os.path.join(directory, "saved_model.pb"), follow_symlinks=False
         ) else f"has no {EXPORT_RECORD}"
         return f"that keras-nets did not export (it {why})"
     try:
@@ -464,13 +245,6 @@ def _not_exported(directory, format):
     if others:
         return f"holding files the export did not write ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"
     return None
-
-
-def _is_regular_file(path):
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
 
 
 def _holds_format(path, format):

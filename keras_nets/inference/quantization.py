@@ -160,7 +160,7 @@ def expected_preprocessing(model):
     the `preprocessing` of the registry model its name comes from ("mobilenetv2_0.35_96":
     mobilenet_v2; the longest matching name wins), else None (a model of your own: unknown)."""
     from keras_nets.core import factory
-    from keras_nets.inference.exporting import takes_raw_pixels
+    from keras_nets.inference.writers import takes_raw_pixels
 
     if takes_raw_pixels(model):
         return "none"
@@ -184,7 +184,7 @@ def expected_preprocessing(model):
 
 def _read_folder(model, folder, transform):
     from keras_nets.images.files import ImageError, read_image, walk_images
-    from keras_nets.inference.exporting import takes_raw_pixels
+    from keras_nets.inference.writers import takes_raw_pixels
     from keras_nets.images.transforms import trained_transform
 
     if not os.path.isdir(folder):
@@ -239,7 +239,7 @@ def quantize_onnx(onnx_model, images):
             return None if batch is None else {self.input_name: np.ascontiguousarray(batch)}
 
     # (Directories that killed quantizations left are removed by the ONNX conversion that always
-    # comes first: exporting.remove_stale_temporary_directories.)
+    # comes first: writers.remove_stale_temporary_directories.)
     with tempfile.TemporaryDirectory(prefix="keras-nets-int8-") as tmp:
         float_path = os.path.join(tmp, "float32.onnx")
         prepared = os.path.join(tmp, "prepared.onnx")
@@ -267,7 +267,7 @@ def quantize_onnx(onnx_model, images):
 
 def int8_onnx_writer(images):
     """A writer `(model, path)` for `export`: the ONNX export of `model`, quantized on `images`."""
-    from keras_nets.inference.exporting import onnx_bytes
+    from keras_nets.inference.writers import onnx_bytes
 
     def write(model, path):
         with open(path, "wb") as f:

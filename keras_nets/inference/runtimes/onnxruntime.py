@@ -3,7 +3,7 @@
 import concurrent.futures
 import importlib.util
 
-from keras_nets.inference.exporting import onnx_bytes, onnx_converter_installed
+from keras_nets.inference.writers import onnx_bytes, onnx_converter_installed
 from keras_nets.inference.runtimes import split_per_core
 
 NAME = "onnxruntime"

@@ -8,7 +8,7 @@ import importlib.util
 
 import numpy as np
 
-from keras_nets.inference.exporting import onnx_bytes, onnx_converter_installed
+from keras_nets.inference.writers import onnx_bytes, onnx_converter_installed
 from keras_nets.inference.runtimes import split_per_core
 
 NAME = "openvino"
