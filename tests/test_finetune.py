@@ -9,7 +9,7 @@ import pytest
 
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, digits
 from informative_weights import assert_informative, informative_classifier, random_images
-from keras_nets import finetune, imagenet
+from keras_nets import finetune, imagenet, registry
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def trained_base(tmp_path_factory):
     weights (which ones does not matter to these tests), unlike `weights=None`."""
     path = tmp_path_factory.mktemp("base") / "base.weights.h5"
     keras.utils.set_random_seed(0)
-    base = finetune.registry.get_config(SMALL_MODEL).build(
+    base = registry.get_config(SMALL_MODEL).build(
         include_top=False, weights=None, input_shape=(SMALL_SIZE, SMALL_SIZE, 3), **SMALL_KWARGS
     )
     base.save_weights(path)

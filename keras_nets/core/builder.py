@@ -17,7 +17,7 @@ import keras
 from keras import layers
 
 from keras_nets.core import registry
-from keras_nets.weights import loading as pretrained
+from keras_nets.weights import loading, manifest
 
 POOLING_CHOICES = (None, "avg", "max")
 
@@ -290,7 +290,7 @@ def _check_weights(config, weights, weights_variant, include_top):
                 "use weights=None (random initialisation) or the path of your own weights file"
             )
         try:
-            pretrained.check_published(weights_variant, model=config.name)
+            manifest.check_published(weights_variant, model=config.name)
         except ValueError as error:
             raise ValueError(f"weights='imagenet': {error}") from None
         return
@@ -312,7 +312,7 @@ def finish_model(
     # (in-graph preprocessing, say) must not shift the weighted layers a weights file lists.
     network = model if img_input is model.inputs[0] else keras.Model(img_input, outputs, name=name)
     if weights == "imagenet":
-        pretrained.load_published_weights(network, weights_variant or model_name, include_top)
+        loading.load_published_weights(network, weights_variant or model_name, include_top)
     elif weights is not None:
-        pretrained.load_weights_file(network, weights)
+        loading.load_weights_file(network, weights)
     return model

@@ -83,6 +83,11 @@ class ModelConfig:
     def module(self):
         return importlib.import_module(self.module_name)
 
+    def build(self, **kwargs):
+        """Calls the builder with `kwargs`: the network as its module defines it. Preprocessing
+        layers in front and feature maps are `keras_nets.create_model`'s (core/factory)."""
+        return (self.function or getattr(self.module, self.builder))(**kwargs)
+
     def preprocess_input(self, x, **kwargs):
         """The model's `preprocess_input`: its pixels (0-255 RGB) as the network expects them."""
         if self.preprocessing == "none":

@@ -9,6 +9,7 @@ both is reachable here.
 """
 
 from keras_nets.core import moved as _moved
+from keras_nets.images.files import not_a_regular_file  # noqa: F401 - here before issue 24
 from keras_nets.training import datasets as _datasets
 from keras_nets.training import run as _run
 
