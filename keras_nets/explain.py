@@ -155,7 +155,7 @@ def _split(path, top):
             target_output, end, target
         )
     # `target` is a nested model: images -> its input here, through it split, -> the end here.
-    (nested_input,) = _node(target_output).input_tensors
+    (nested_input,) = graph.producer_node(target_output).input_tensors
     before = _submodel(model.inputs, nested_input, target)
     inner_features, inner_scores = _split(path[1:], top=False)
     after = _submodel(target_output, end, target)
@@ -181,11 +181,11 @@ def _submodel(inputs, outputs, target):
 def _logits(model):
     """The model's first output, before its softmax if its last layer applies one."""
     output = model.outputs[0]
-    last = _node(output).operation
+    last = graph.producer_node(output).operation
     activation = getattr(last, "activation", None)
     if getattr(activation, "__name__", None) != "softmax":
         return output
-    (inputs,) = _node(output).input_tensors
+    (inputs,) = graph.producer_node(output).input_tensors
     if isinstance(last, layers.Activation):
         return inputs
     # The same layer without its softmax: a copy sharing nothing with the model, same weights.

@@ -35,7 +35,6 @@ import pathlib
 import zipfile
 
 import keras
-import numpy as np
 from keras import layers
 
 from keras_nets.core import factory
