@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras.applications import imagenet_utils
 
-CLASS_INDEX_PATH = pathlib.Path(__file__).parent / "data" / "imagenet_class_index.json"
+CLASS_INDEX_PATH = pathlib.Path(__file__).parents[1] / "data" / "imagenet_class_index.json"
 PREPROCESSING_MODES = ("tf", "caffe", "torch")
 
 

@@ -227,7 +227,7 @@ def find_images(inputs, include_hidden=False, on_error=None):
 
 # Chelsea the cat, scikit-image's sample photo (CC0, by Stéfan van der Walt), shipped as a JPEG
 # so that the examples have a real photo to show without a network.
-SAMPLE_PHOTO = pathlib.Path(__file__).parent / "data" / "chelsea.jpg"
+SAMPLE_PHOTO = pathlib.Path(__file__).parents[1] / "data" / "chelsea.jpg"
 
 
 def photo_or_sample(url, name):
