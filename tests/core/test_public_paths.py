@@ -266,3 +266,17 @@ def test_from_import_of_every_name():
             except ImportError as error:
                 missing.append(f"{path}.{name}: {error}")
     assert missing == []
+
+
+def test_setting_a_name_on_an_old_path_reaches_its_home(monkeypatch):
+    """Code (and tests) that patch `pretrained.CHUNK` patch what the download reads, and undoing
+    the patch gives the home its value back."""
+    from keras_nets import pretrained
+    from keras_nets.weights import download
+
+    chunk = download.CHUNK
+    with monkeypatch.context() as patch:
+        patch.setattr(pretrained, "CHUNK", 7)
+        patch.setattr(pretrained, "CHUNK", 8)
+        assert download.CHUNK == 8 and pretrained.CHUNK == 8
+    assert download.CHUNK == chunk and pretrained.CHUNK == chunk
