@@ -137,3 +137,9 @@ def test_no_import_cycles():
 def test_the_test_sees_function_level_imports():
     """The cycles of issue 24 hid in function bodies: a function-level import must count."""
     assert "keras_nets.images.layers" in GRAPH["keras_nets.core.factory"]  # in with_preprocessing
+
+
+def test_no_module_over_400_lines():
+    """A module that grows past 400 lines holds more than one concern: split it by concern."""
+    sizes = {name: len(p.read_text(encoding="utf-8").splitlines()) for name, p in MODULES.items()}
+    assert {name: size for name, size in sizes.items() if size > 400} == {}
