@@ -42,6 +42,9 @@ def __getattr__(name):
         return [*_EAGER_EXPORTS, *_LAZY_EXPORTS, *_builders()]
     # `from keras_nets import pretrained` asks here before importing the submodule: answering
     # without the registry keeps commands such as `keras-nets weights` free of Keras' start-up.
+    # `keras_nets.registry` after a bare `import keras_nets` is the old path, as it always was.
+    if name == "registry":
+        return importlib.import_module("keras_nets.registry")
     is_submodule = importlib.util.find_spec(f"{__name__}.{name}") is not None
     if name.startswith("_") or is_submodule or not (name in _LAZY_EXPORTS or name in _builders()):
         raise AttributeError(f"module 'keras_nets' has no attribute {name!r}")
