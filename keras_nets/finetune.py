@@ -200,7 +200,7 @@ def load_trained(path):
     A missing file, or one Keras cannot load, is a ValueError naming it, not a traceback from
     inside Keras (which reports a corrupt file as "File not found").
     """
-    from keras_nets.image_files import not_a_regular_file
+    from keras_nets.safe_files import not_a_regular_file
 
     problem = not_a_regular_file(path)
     if problem:

@@ -13,12 +13,13 @@ blocks forever. `read_image` also takes http(s) URLs, downloaded into memory wit
 import io
 import os
 import pathlib
-import stat
 import urllib.error
 import urllib.request
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from keras_nets.safe_files import not_a_regular_file
 
 # What `keras.utils.image_dataset_from_directory` reads; `keras-nets predict` walks for the same.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -82,28 +83,6 @@ def download(url, max_bytes=None):
     if len(data) > max_bytes:
         raise ImageError(too_large)
     return data
-
-
-def not_a_regular_file(path):
-    """None for a regular file (symbolic links followed), else what the path is instead.
-
-    Only `os.stat`: a FIFO, socket or device is never opened.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as error:
-        return f"cannot be read ({error.strerror})"
-    if stat.S_ISREG(mode):
-        return None
-    kinds = [
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ]
-    kind = next((name for test, name in kinds if test(mode)), "a special file")
-    return f"not a regular file ({kind}); not opened"
 
 
 def decode_rgb(file, name, size):

@@ -74,6 +74,7 @@ import warnings
 import h5py
 
 from keras_nets import registry
+from keras_nets.safe_files import is_regular_file
 
 PACKAGED_MANIFEST = pathlib.Path(__file__).parent / "weights_manifest.json"
 MANIFEST_ENV = "KERAS_NETS_MANIFEST"
@@ -296,14 +297,6 @@ def cached_problem(path, md5):
         return "not a regular file"
     digest = digests(path)
     return file_problem(path, md5, digest) or change_since_cached(path, digest)
-
-
-def is_regular_file(path):
-    """Whether `path` is a regular file (never open anything else: a FIFO blocks forever)."""
-    try:
-        return stat_module.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 def digests(path):

@@ -5,12 +5,14 @@
     with locked("run/", "output"):                     # a second writer is refused in one line
         ...
     remove_stale_partials("run/", ["model.keras"])     # what a killed writer left behind
+    not_a_regular_file("photo.jpg")                    # None, or why it is never opened
 
 The one place for these policies (CONTRIBUTING.md: a policy lives in one module and everything
 calls it). `atomic_path` hides the temporary name (".NAME.partial-PID.SUFFIX") and removes it on
 any exception, KeyboardInterrupt and `Terminated` (SIGTERM, see `terminate_as_interrupt`)
 included; only SIGKILL or a power cut leaves one, which `remove_stale_partials` then removes, by
-its name, under the folder's lock. `locked` uses `fcntl.flock`, which the system releases when
+its name, under the folder's lock. `not_a_regular_file` / `is_regular_file` are the one check
+before opening a path. `locked` uses `fcntl.flock`, which the system releases when
 the process ends however it ends, so a killed run never leaves a folder locked.
 """
 
@@ -20,6 +22,7 @@ import os
 import pathlib
 import re
 import signal
+import stat
 import threading
 
 LOCK_FILE = ".keras-nets.lock"
@@ -81,6 +84,44 @@ def remove_stale_partials(folder, names):
                 os.remove(entry.path)
                 removed.append(entry.name)
     return sorted(removed)
+
+
+def kind_of(mode):
+    """What a file of this `st_mode` is, as "a directory", "a FIFO", ... ("a regular file")."""
+    kinds = [
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def is_regular_file(path, follow_symlinks=True):
+    """Whether `path` is a regular file, by `os.stat` alone (`os.lstat` without
+    `follow_symlinks`, so a link is then not one): never open anything else, a FIFO blocks
+    forever. False when nothing is there or it cannot be seen."""
+    try:
+        info = os.stat(path) if follow_symlinks else os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode)
+
+
+def not_a_regular_file(path):
+    """None for a regular file (symbolic links followed), else why it is not one, to follow
+    "PATH: ": "cannot be read (No such file or directory)", "not a regular file (a FIFO); not
+    opened". Only `os.stat`: a FIFO, socket or device is never opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    return f"not a regular file ({kind_of(mode)}); not opened"
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from keras_nets import safe_files
+from keras_nets.safe_files import is_regular_file
 from keras_nets.inference import quantization
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
 
@@ -441,9 +442,9 @@ def _not_exported(directory, format):
     """None when `directory` is an export of `format` by keras-nets holding nothing else; else
     why not, as "that ..." words."""
     record_path = os.path.join(directory, EXPORT_RECORD)
-    if not _is_regular_file(record_path):
-        why = "has no saved_model.pb" if not _is_regular_file(
-            os.path.join(directory, "saved_model.pb")
+    if not is_regular_file(record_path, follow_symlinks=False):
+        why = "has no saved_model.pb" if not is_regular_file(
+            os.path.join(directory, "saved_model.pb"), follow_symlinks=False
         ) else f"has no {EXPORT_RECORD}"
         return f"that keras-nets did not export (it {why})"
     try:
@@ -464,13 +465,6 @@ def _not_exported(directory, format):
     if others:
         return f"holding files the export did not write ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"
     return None
-
-
-def _is_regular_file(path):
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
 
 
 def _holds_format(path, format):
