@@ -65,7 +65,6 @@ import socket
 import stat as stat_module
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -74,7 +73,7 @@ import warnings
 import h5py
 
 from keras_nets import registry
-from keras_nets.safe_files import is_regular_file
+from keras_nets.safe_files import STALE_SECONDS, is_regular_file, remove_stale  # noqa: F401
 
 PACKAGED_MANIFEST = pathlib.Path(__file__).parent / "weights_manifest.json"
 MANIFEST_ENV = "KERAS_NETS_MANIFEST"
@@ -82,7 +81,6 @@ MIRROR_ENV = "KERAS_NETS_WEIGHTS_URL"
 ALLOW_HTTP_ENV = "KERAS_NETS_ALLOW_HTTP"
 CHANGED = "it changed since it entered the cache"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-STALE_SECONDS = 24 * 3600  # a download directory older than this belongs to a killed process
 DOWNLOAD_TIMEOUT = 30  # seconds to connect, or without a byte, before a download is given up
 DOWNLOADED_BY_US = "# downloaded by keras-nets from "  # the comment line of a download's record
 CHUNK = 1 << 20
@@ -599,12 +597,7 @@ def _download(url, item, target, replace=False):
     """
     directory = os.path.dirname(target)
     pattern = os.path.join(glob.escape(directory), f".{glob.escape(item['file'])}.*.partial")
-    for stale in glob.glob(pattern):
-        if os.path.getmtime(stale) < time.time() - STALE_SECONDS:  # left by a killed process
-            if os.path.isdir(stale):
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                _remove_quietly(stale)
+    remove_stale(glob.glob(pattern))  # what a killed download left (a live one is younger)
     try:
         staging = tempfile.mkdtemp(prefix=f".{item['file']}.", suffix=".partial", dir=directory)
     except OSError as error:

@@ -11,9 +11,10 @@ The one place for these policies (CONTRIBUTING.md: a policy lives in one module 
 calls it). `atomic_path` hides the temporary name (".NAME.partial-PID.SUFFIX") and removes it on
 any exception, KeyboardInterrupt and `Terminated` (SIGTERM, see `terminate_as_interrupt`)
 included; only SIGKILL or a power cut leaves one, which `remove_stale_partials` then removes, by
-its name, under the folder's lock. `not_a_regular_file` / `is_regular_file` are the one check
-before opening a path. `locked` uses `fcntl.flock`, which the system releases when
-the process ends however it ends, so a killed run never leaves a folder locked.
+its name, under the folder's lock (`remove_stale`, by age, where there is no lock to hold).
+`not_a_regular_file` / `is_regular_file` are the one check before opening a path. `locked` uses
+`fcntl.flock`, which the system releases when the process ends however it ends, so a killed run
+never leaves a folder locked.
 """
 
 import contextlib
@@ -21,12 +22,17 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import stat
 import threading
+import time
 
 LOCK_FILE = ".keras-nets.lock"
 PARTIAL = ".partial-"  # in every temporary name: ".{stem}.partial-{pid}{suffix}"
+# A temporary file or directory older than this, where no lock says who writes it, belongs to a
+# process killed outright (SIGKILL runs no cleanup): a download or a conversion takes minutes.
+STALE_SECONDS = 24 * 3600
 
 
 class LockedError(ValueError):
@@ -77,13 +83,43 @@ def remove_stale_partials(folder, names):
     for name in names:
         stem, suffix = os.path.splitext(name)
         patterns.append(re.compile(rf"\.{re.escape(stem)}{PARTIAL}\d+{re.escape(suffix)}"))
+    partials = [
+        entry.path
+        for entry in os.scandir(folder)
+        if any(p.fullmatch(entry.name) for p in patterns) and entry.is_file(follow_symlinks=False)
+    ]
+    return sorted(os.path.basename(path) for path in remove_stale(partials, max_age=0))
+
+
+def remove_stale(paths, max_age=STALE_SECONDS):
+    """Removes those of `paths` that a killed process left: this user's directories (with what
+    they hold) and regular files, last modified more than `max_age` seconds ago.
+
+    For temporary names no lock protects (downloads in the weights cache, conversions in the
+    temporary directory): one younger than STALE_SECONDS may belong to a process still running.
+    `max_age=0` removes them whatever their age: for a caller holding the lock that proves no
+    writer of them is alive (`remove_stale_partials`). A symbolic link, a special file and another
+    user's entry are left alone (never ours to judge). Returns the paths removed.
+    """
+    cutoff = time.time() - max_age
     removed = []
-    for entry in os.scandir(folder):
-        if any(p.fullmatch(entry.name) for p in patterns) and entry.is_file(follow_symlinks=False):
+    for path in paths:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()  # no uid on Windows
+        stale = max_age <= 0 or info.st_mtime < cutoff
+        if not (mine and stale):
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif stat.S_ISREG(info.st_mode):
             with contextlib.suppress(FileNotFoundError):
-                os.remove(entry.path)
-                removed.append(entry.name)
-    return sorted(removed)
+                os.remove(path)
+                removed.append(path)
+    return removed
 
 
 def kind_of(mode):

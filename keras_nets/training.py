@@ -38,7 +38,7 @@ import time
 
 from keras_nets import safe_files
 from keras_nets.image_files import IMAGE_EXTENSIONS, walk_images
-from keras_nets.safe_files import atomic_path, not_a_regular_file, write_json
+from keras_nets.safe_files import atomic_path, write_json
 
 # Keras (and so TensorFlow) is imported when training starts, not when `keras-nets` starts.
 SPLITS = ("train", "validation")

@@ -17,12 +17,10 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import stat
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 
 import keras
@@ -279,30 +277,22 @@ write_onnx_in_process(keras.saving.load_model(sys.argv[1], compile=False), sys.a
 
 # The temporary directories of conversions (a .keras copy, ONNX files) and of int8 quantization.
 TEMPORARY_PREFIXES = ("keras-nets-onnx-", "keras-nets-int8-")
-# One older than this was left by a process killed outright (SIGKILL runs no cleanup): a
-# conversion takes minutes.
-STALE_SECONDS = 24 * 3600
+STALE_SECONDS = safe_files.STALE_SECONDS  # one older than this was left by a killed process
 
 
 def remove_stale_temporary_directories():
     """Removes this user's conversion directories (TEMPORARY_PREFIXES) older than STALE_SECONDS
-    from the temporary directory: a killed process leaves its .keras copy there, up to GBs."""
-    root = tempfile.gettempdir()
-    cutoff = time.time() - STALE_SECONDS
+    from the temporary directory (`safe_files.remove_stale`): a killed process leaves its .keras
+    copy there, up to GBs."""
     try:
-        entries = list(os.scandir(root))
+        entries = list(os.scandir(tempfile.gettempdir()))
     except OSError:
         return
-    for entry in entries:
-        if not entry.name.startswith(TEMPORARY_PREFIXES):
-            continue
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()  # no uid on Windows
-        if stat.S_ISDIR(info.st_mode) and mine and info.st_mtime < cutoff:
-            shutil.rmtree(entry.path, ignore_errors=True)
+    safe_files.remove_stale(
+        entry.path
+        for entry in entries
+        if entry.name.startswith(TEMPORARY_PREFIXES) and entry.is_dir(follow_symlinks=False)
+    )
 
 
 def _write_onnx_in_child_process(model, path):
