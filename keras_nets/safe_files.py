@@ -5,6 +5,7 @@
     with locked("run/", "output"):                     # a second writer is refused in one line
         ...
     remove_stale_partials("run/", ["model.keras"])     # what a killed writer left behind
+    overwrite_problem("eval.json", overwrite=False)    # None, EXISTS, or what is there instead
     not_a_regular_file("photo.jpg")                    # None, or why it is never opened
 
 The one place for these policies (CONTRIBUTING.md: a policy lives in one module and everything
@@ -12,9 +13,9 @@ calls it). `atomic_path` hides the temporary name (".NAME.partial-PID.SUFFIX") a
 any exception, KeyboardInterrupt and `Terminated` (SIGTERM, see `terminate_as_interrupt`)
 included; only SIGKILL or a power cut leaves one, which `remove_stale_partials` then removes, by
 its name, under the folder's lock (`remove_stale`, by age, where there is no lock to hold).
-`not_a_regular_file` / `is_regular_file` are the one check before opening a path. `locked` uses
-`fcntl.flock`, which the system releases when the process ends however it ends, so a killed run
-never leaves a folder locked.
+`overwrite_problem` is the one rule for replacing what is at a path, and `not_a_regular_file` /
+`is_regular_file` the one check before opening one. `locked` uses `fcntl.flock`, which the system
+releases when the process ends however it ends, so a killed run never leaves a folder locked.
 """
 
 import contextlib
@@ -33,6 +34,7 @@ PARTIAL = ".partial-"  # in every temporary name: ".{stem}.partial-{pid}{suffix}
 # A temporary file or directory older than this, where no lock says who writes it, belongs to a
 # process killed outright (SIGKILL runs no cleanup): a download or a conversion takes minutes.
 STALE_SECONDS = 24 * 3600
+EXISTS = "exists"  # what `overwrite_problem` says of a file it may replace with `overwrite`
 
 
 class LockedError(ValueError):
@@ -158,6 +160,26 @@ def not_a_regular_file(path):
     if stat.S_ISREG(mode):
         return None
     return f"not a regular file ({kind_of(mode)}); not opened"
+
+
+def overwrite_problem(path, overwrite=False, directory=False):
+    """Why a run may not write `path`, or None: the one rule for replacing what is there.
+
+    None when nothing is at `path` (not even a dangling symbolic link), or when what is there is
+    of the kind the run writes (a regular file; a directory with `directory`) and `overwrite` is
+    True. Otherwise the reason, a phrase without the path: EXISTS when it is of that kind and
+    `overwrite` is False; else, whatever `overwrite` says, what is there instead (`kind_of`: "a
+    symbolic link", "a directory", "a FIFO", ...): writing would go through a link or replace the
+    user's link, and a thing of another kind is not what an earlier run wrote. Only `os.lstat`.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # nothing there (or a name the system refuses: writing it fails the same way)
+        return None
+    wanted = stat.S_ISDIR(mode) if directory else stat.S_ISREG(mode)
+    if not wanted:
+        return kind_of(mode)
+    return None if overwrite else EXISTS
 
 
 @contextlib.contextmanager

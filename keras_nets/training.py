@@ -303,6 +303,13 @@ def check_output(output, overwrite):
             f"output={output} holds an earlier run ({', '.join(found)}): choose another folder, "
             "or overwrite it (--overwrite)"
         )
+    for name in found:  # with overwrite: only files an earlier run could have written
+        problem = safe_files.overwrite_problem(output / name, overwrite=True)
+        if problem:
+            raise OutputError(
+                f"output={output}: its {name} is {problem}, not a file of an earlier run; not "
+                "replaced"
+            )
 
 
 def remove_run(output):

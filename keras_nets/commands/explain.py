@@ -36,6 +36,7 @@ from keras_nets.commands._common import (
 )
 from keras_nets.image_files import ImageError, read_image
 from keras_nets.prediction import Classifier
+from keras_nets.safe_files import EXISTS, overwrite_problem
 from keras_nets.scores import NaNScoresError, refuse_nan
 
 
@@ -106,8 +107,10 @@ def run(args):
         for index, score, heatmap in explained:
             wnid, label = labels[index]
             path = output / unique_name(picture_name(source, label), written)
-            if path.exists() and not args.overwrite:
-                print(f"{path}: exists; not replaced (--overwrite replaces it)", file=sys.stderr)
+            problem = overwrite_problem(path, args.overwrite)
+            if problem:
+                why = "exists" if problem == EXISTS else f"{problem}, not a regular file"
+                print(f"{path}: {why}; not replaced (--overwrite replaces it)", file=sys.stderr)
                 failed += 1
                 continue
             try:
