@@ -26,14 +26,10 @@ import time
 import numpy as np
 
 from keras_nets import scores as scoring
-from keras_nets.image_files import is_folder, walk_images
+from keras_nets.image_files import DatasetError, is_folder, walk_images
 
 CONFUSION_MAX_CLASSES = 50  # a confusion matrix is drawn for this many classes at most
 OTHER = "other"  # the confusion matrix's last column: a class of the model that has no folder
-
-
-class DatasetError(ValueError):
-    """DATA does not fit the model: not a folder, no class folders, or folders it cannot name."""
 
 
 @dataclasses.dataclass

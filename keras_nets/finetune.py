@@ -40,6 +40,7 @@ from keras import layers
 
 from keras_nets import registry
 from keras_nets.features import unfreeze_from  # noqa: F401 - a features model from a level on
+from keras_nets.image_files import CLASS_NAMES_FILE
 
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_FINE_TUNE_LEARNING_RATE = 1e-5
@@ -190,8 +191,6 @@ def replace_classifier(model, classes, learning_rate=DEFAULT_LEARNING_RATE):
     compile_classifier(new_model, learning_rate)
     return new_model
 
-
-CLASS_NAMES_FILE = "class_names.json"  # beside a model.keras: its labels, in output order
 
 
 def load_trained(path):

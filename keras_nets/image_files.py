@@ -26,10 +26,18 @@ IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 MAX_DOWNLOAD_BYTES = 64 * 2**20  # an image URL serving more than this is refused
 DOWNLOAD_TIMEOUT = 30  # seconds without data before a download is given up
 URL_SCHEMES = ("http://", "https://")
+# Beside a model trained on a folder of class folders (keras-nets train writes it, predict,
+# evaluate and explain read it): the class names, in the model's output order, as a JSON list.
+CLASS_NAMES_FILE = "class_names.json"
 
 
 class ImageError(ValueError):
     """A file that cannot be read as an image; the message starts with the file's path."""
+
+
+class DatasetError(ValueError):
+    """A folder that is not a dataset of images the task can use (training's DATA_DIR,
+    evaluation's DATA); the message names it and says why."""
 
 
 def load_rgb(path, size=None):
