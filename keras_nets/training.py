@@ -38,13 +38,13 @@ import time
 
 from keras_nets import safe_files
 from keras_nets.image_files import CLASS_NAMES_FILE, IMAGE_EXTENSIONS, DatasetError, walk_images
+from keras_nets.preprocessing import MAX_IMAGE_SIZE
 from keras_nets.safe_files import atomic_path, write_json
 
 # Keras (and so TensorFlow) is imported when training starts, not when `keras-nets` starts.
 SPLITS = ("train", "validation")
 RUN_FILES = ("model.keras", "best.keras", "history.json", CLASS_NAMES_FILE)
 MAX_LISTED = 10  # unreadable files named in a DatasetError, at most
-MAX_IMAGE_SIZE = 2048  # larger inputs do not fit a training batch in memory on any machine here
 # Tests only: "POINT:MARKER" pauses a run at POINT after creating the file MARKER, so that a test
 # can interrupt it there deterministically (see tests/test_train_misuse.py).
 PAUSE_FOR_TESTS = "KERAS_NETS_TEST_PAUSE"

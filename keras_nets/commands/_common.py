@@ -66,7 +66,7 @@ def add_model_arguments(parser):
     them; `model_arguments_problem` checks them without importing Keras, `model_options` passes
     them on."""
     from keras_nets.prediction import DEFAULT_MODEL, IMAGENET
-    from keras_nets.training import MAX_IMAGE_SIZE
+    from keras_nets.preprocessing import MAX_IMAGE_SIZE
 
     parser.add_argument(
         "--model",
