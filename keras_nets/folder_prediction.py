@@ -47,7 +47,7 @@ from keras_nets.image_files import IMAGE_EXTENSIONS, ImageError, is_url, walk_im
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the model: bounds memory, keeps the model fed
 # Tests only: "POINT:MARKER" pauses at POINT ("results-line-N": after writing the N-th line of
-# this run) after creating MARKER, so a test can kill the run there (see training.pause_for_tests).
+# this run) after creating MARKER, so a test can kill the run there (safe_files.pause_for_tests).
 
 
 class ResultsFileError(ValueError):
@@ -372,7 +372,6 @@ def predict_folder(
       {"predicted": n, "failed": n, "skipped": n (already in output), "missing": [inputs]}.
     """
     from keras_nets.prediction import Classifier
-    from keras_nets.training import pause_for_tests
 
     check_output(output, resume, overwrite, inputs)  # before the model loads: fail fast
     if classifier is None:
@@ -409,7 +408,7 @@ def predict_folder(
                     written += 1
                     if progress is not None:
                         progress(record)
-                    pause_for_tests(f"results-line-{written}")
+                    safe_files.pause_for_tests(f"results-line-{written}")
         except BaseException:
             if results.created and written == 0:  # a file of ours holding no result: not left
                 os.unlink(results.path)

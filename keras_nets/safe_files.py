@@ -35,6 +35,9 @@ PARTIAL = ".partial-"  # in every temporary name: ".{stem}.partial-{pid}{suffix}
 # process killed outright (SIGKILL runs no cleanup): a download or a conversion takes minutes.
 STALE_SECONDS = 24 * 3600
 EXISTS = "exists"  # what `overwrite_problem` says of a file it may replace with `overwrite`
+# Tests only: "POINT:MARKER" pauses a writer at POINT after creating the file MARKER, so that a
+# test can interrupt it there deterministically (tests/test_train_misuse.py, test_predict_resume).
+PAUSE_FOR_TESTS = "KERAS_NETS_TEST_PAUSE"
 
 
 class LockedError(ValueError):
@@ -260,3 +263,11 @@ def lock_open_file(fd):
     except BlockingIOError:
         return False
     return True
+
+
+def pause_for_tests(point):
+    """Pauses here if the test-only PAUSE_FOR_TESTS variable names this point (else nothing)."""
+    wanted, _, marker = os.environ.get(PAUSE_FOR_TESTS, "").partition(":")
+    if wanted == point:
+        pathlib.Path(marker).touch()
+        time.sleep(120)

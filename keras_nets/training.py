@@ -39,15 +39,13 @@ import time
 from keras_nets import safe_files
 from keras_nets.image_files import CLASS_NAMES_FILE, IMAGE_EXTENSIONS, DatasetError, walk_images
 from keras_nets.preprocessing import MAX_IMAGE_SIZE
-from keras_nets.safe_files import atomic_path, write_json
+from keras_nets.safe_files import PAUSE_FOR_TESTS  # noqa: F401 - tests set training.PAUSE_FOR_TESTS
+from keras_nets.safe_files import atomic_path, pause_for_tests, write_json
 
 # Keras (and so TensorFlow) is imported when training starts, not when `keras-nets` starts.
 SPLITS = ("train", "validation")
 RUN_FILES = ("model.keras", "best.keras", "history.json", CLASS_NAMES_FILE)
 MAX_LISTED = 10  # unreadable files named in a DatasetError, at most
-# Tests only: "POINT:MARKER" pauses a run at POINT after creating the file MARKER, so that a test
-# can interrupt it there deterministically (see tests/test_train_misuse.py).
-PAUSE_FOR_TESTS = "KERAS_NETS_TEST_PAUSE"
 
 
 class OutputError(ValueError):
@@ -362,13 +360,6 @@ def __getattr__(name):
         return best_checkpoint_class()
     raise AttributeError(f"module 'keras_nets.training' has no attribute {name!r}")
 
-
-def pause_for_tests(point):
-    """Pauses here if the test-only PAUSE_FOR_TESTS variable names this point (else nothing)."""
-    wanted, _, marker = os.environ.get(PAUSE_FOR_TESTS, "").partition(":")
-    if wanted == point:
-        pathlib.Path(marker).touch()
-        time.sleep(120)
 
 
 def check_dataset(data_dir, classes):

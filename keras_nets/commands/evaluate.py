@@ -19,6 +19,7 @@ from keras_nets.commands._common import (
     FAILED,
     OK,
     USAGE,
+    Progress,
     add_batch_and_fast,
     add_model_arguments,
     add_overwrite,
@@ -29,7 +30,6 @@ from keras_nets.commands._common import (
     positive_float,
     positive_int,
 )
-from keras_nets.commands.predict import Progress
 
 
 def add_parser(subparsers):

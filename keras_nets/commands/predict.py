@@ -18,6 +18,7 @@ from keras_nets.commands._common import (
     FAILED,
     OK,
     USAGE,
+    Progress,
     add_batch_and_fast,
     add_image_inputs,
     add_model_arguments,
@@ -163,37 +164,3 @@ def show(path, predictions, as_json):
     for rank, (wnid, label, score) in enumerate(predictions, 1):
         print(f"  {rank:>2}. {label:<28} {wnid or '':<10} {score:8.2%}")
     print(flush=True)
-
-
-class Progress:
-    """A one-line progress bar on a terminal's stderr, cleared while results are printed."""
-
-    WIDTH = 30
-
-    def __init__(self, total, enabled):
-        self.total, self.done = total, 0
-        self.enabled = enabled and sys.stderr.isatty()
-        self.draw()
-
-    def draw(self):
-        if self.enabled:
-            filled = self.WIDTH * self.done // self.total
-            bar = "#" * filled + "." * (self.WIDTH - filled)
-            print(f"\r[{bar}] {self.done}/{self.total} images", end="", file=sys.stderr, flush=True)
-
-    def clear(self):
-        if self.enabled:
-            print("\r" + " " * (self.WIDTH + 40) + "\r", end="", file=sys.stderr, flush=True)
-
-    def advance(self, count):
-        self.done += count
-        self.draw()
-
-    def message(self, text):
-        self.clear()
-        print(text, file=sys.stderr)
-        self.draw()
-
-    def close(self):
-        if self.enabled:
-            print(file=sys.stderr)
