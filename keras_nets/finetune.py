@@ -3,9 +3,9 @@
 The recipe of the Keras transfer-learning guide, in two calls:
 
     model = build_classifier("mobilenet_v2", classes=5, image_size=160)
-    model.fit(train, validation_data=val, epochs=10)          # phase 1: only the new head learns
+    model.fit(train, validation_data=val, epochs=10)          # phase 1: only the new top learns
     unfreeze_top(model, "block_13", learning_rate=1e-5)
-    model.fit(train, validation_data=val, epochs=5)           # phase 2: the top of the base too
+    model.fit(train, validation_data=val, epochs=5)           # phase 2: the base's last blocks too
 
 The classifier takes raw RGB pixels (0-255, as `keras.utils.image_dataset_from_directory` and
 `keras-nets train` yield them) and does the base model's own `preprocess_input` inside, with standard Keras layers, so a
@@ -225,7 +225,7 @@ def load_class_names(path):
 
 
 def load_classifier(path):
-    """A classifier saved by `keras-nets train` and its labels: `(model, class_names)`.
+    """A classifier saved by `keras-nets train` and its class names: `(model, class_names)`.
 
     Args:
       path: the `.keras` file; its labels are the `class_names.json` beside it.
@@ -345,7 +345,9 @@ def set_base_frozen(model, frozen, learning_rate=DEFAULT_LEARNING_RATE):
 
 
 def unfreeze_top(model, start, learning_rate=DEFAULT_FINE_TUNE_LEARNING_RATE):
-    """Makes the base trainable from layer or block `start` to its end; recompiles the model.
+    """Makes the base's last blocks trainable, from layer or block `start` to its end;
+    recompiles the model. (The name is public and kept: "top" here is the last blocks of the
+    base, not the network's top, which is always trainable; CONTRIBUTING.md's words.)
 
     Args:
       model: a classifier built by `build_classifier`.

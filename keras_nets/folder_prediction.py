@@ -196,7 +196,7 @@ def image_name(source):
     return os.path.realpath(source)
 
 
-def model_identity(classifier, weights, top):
+def model_identity(predictor, weights, top):
     """What the results file's first line records about the model that writes it.
 
     The weights are identified by the sha256 of their values as loaded (whatever file they came
@@ -204,20 +204,20 @@ def model_identity(classifier, weights, top):
     unless every field but "weights" (where they were read from) is the same.
     """
     digest = hashlib.sha256()
-    for array in classifier.model.get_weights():
+    for array in predictor.model.get_weights():
         digest.update(str(array.dtype).encode() + str(array.shape).encode())
         digest.update(numpy.ascontiguousarray(array).tobytes())
-    names = classifier.class_names
+    names = predictor.class_names
     labels = "imagenet" if names is None else hashlib.sha256(json.dumps(list(names)).encode())
     return {
-        "model": classifier.model.name,
+        "model": predictor.model.name,
         # where they came from, for people: a file's path, or "imagenet", "none", None as given
         "weights": os.path.realpath(weights) if is_path(weights) else weights,
         "weights_sha256": digest.hexdigest(),
         "labels": labels if isinstance(labels, str) else "sha256:" + labels.hexdigest(),
-        "size": list(classifier.size),
-        "pipeline": classifier.transform.describe(),
-        "runtime": getattr(classifier, "runtime", "keras"),
+        "size": list(predictor.size),
+        "pipeline": predictor.transform.describe(),
+        "runtime": getattr(predictor, "runtime", "keras"),
         "top": top,
     }
 
@@ -374,11 +374,12 @@ def predict_folder(
     from keras_nets.prediction import Classifier
 
     check_output(output, resume, overwrite, inputs)  # before the model loads: fail fast
-    if classifier is None:
-        classifier = Classifier.load(
+    predictor = classifier  # `classifier=`, a public keyword: a prediction.Classifier given
+    if predictor is None:
+        predictor = Classifier.load(
             model, weights, fast=fast, calibration=calibration, alpha=alpha, size=size
         )
-    identity = model_identity(classifier, weights, top)
+    identity = model_identity(predictor, weights, top)
     with ResultsFile(output, resume, overwrite, identity, inputs) as results:
         missing, counts = [], {"predicted": 0, "failed": 0, "skipped": 0}
 
@@ -392,10 +393,10 @@ def predict_folder(
         sources = to_do(iter_sources(inputs, missing))
         written = 0
         try:
-            for decoded in decoded_batches(sources, classifier.read, batch, workers):
+            for decoded in decoded_batches(sources, predictor.read, batch, workers):
                 good = [(s, image) for s, image in decoded if not isinstance(image, ImageError)]
                 predictions = iter(
-                    classifier.predict([image for _, image in good], top) if good else ()
+                    predictor.predict([image for _, image in good], top) if good else ()
                 )
                 for source, image in decoded:
                     if isinstance(image, ImageError):

@@ -83,7 +83,7 @@ def run(args):
         return fail("predict", "no images found", FAILED)
     announce_fast("predict", args)
     try:
-        classifier = Classifier.load(
+        predictor = Classifier.load(
             **model_options(args), fast=args.fast, calibration=args.calibration
         )
     except (ValueError, OSError, RuntimeError) as error:
@@ -91,7 +91,7 @@ def run(args):
 
     progress = Progress(len(sources), enabled=any(os.path.isdir(item) for item in args.inputs))
     try:
-        for result in classifier.predict_files(sources, args.top, args.batch):
+        for result in predictor.predict_files(sources, args.top, args.batch):
             if result.error is not None:
                 progress.message(f"{result.error}; skipped")
                 failed += 1
