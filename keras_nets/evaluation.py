@@ -26,14 +26,10 @@ import time
 import numpy as np
 
 from keras_nets.core import scores as scoring
-from keras_nets.images.files import is_folder, walk_images
+from keras_nets.images.files import DatasetError, is_folder, walk_images
 
 CONFUSION_MAX_CLASSES = 50  # a confusion matrix is drawn for this many classes at most
 OTHER = "other"  # the confusion matrix's last column: a class of the model that has no folder
-
-
-class DatasetError(ValueError):
-    """DATA does not fit the model: not a folder, no class folders, or folders it cannot name."""
 
 
 @dataclasses.dataclass
@@ -93,7 +89,7 @@ def evaluate(
     """Top-1 and top-5 accuracy of a model on the labelled image folders in `data_dir`.
 
     Args:
-      model: registry name (default "xception"), as `Classifier.load` takes it; ignored for a
+      model: a model name (default "xception"), as `Classifier.load` takes it; ignored for a
         `.keras` file or a `classifier`.
       data_dir: one sub-folder per class (WordNet ids for ImageNet models, `class_names.json`'s
         names for a trained model); files are found as predict finds them (hidden ones skipped).
@@ -126,11 +122,12 @@ def evaluate(
         raise ValueError(f"limit={limit!r}: expected a positive integer or None")
     folders = class_folders(data_dir)  # before the model loads: a wrong folder fails fast
     loaded = classifier is None
+    predictor = classifier  # `classifier=`, a public keyword: a prediction.Classifier given
     if loaded:
-        classifier = Classifier.load(
+        predictor = Classifier.load(
             model, weights, fast=fast, crop_pct=crop_pct, alpha=alpha, size=size
         )
-    label_of = class_indices(classifier, folders, data_dir)
+    label_of = class_indices(predictor, folders, data_dir)
     failed = []
 
     def unlisted(folder, message):  # a folder that cannot be listed: reported, the rest goes on
@@ -145,7 +142,7 @@ def evaluate(
     ranks, truths, done = [], [], 0
 
     start = time.perf_counter()
-    for decoded in decoded_batches(iter(files), lambda item: classifier.read(item[0]), batch,
+    for decoded in decoded_batches(iter(files), lambda item: predictor.read(item[0]), batch,
                                    workers):
         good = []
         for (path, row), pixels in decoded:
@@ -156,7 +153,7 @@ def evaluate(
             else:
                 good.append((path, row, pixels))
         if good:
-            scores = classifier.scores([pixels for _, _, pixels in good])
+            scores = predictor.scores([pixels for _, _, pixels in good])
             scoring.refuse_nan(scores, [path for path, _, _ in good])
             rows = np.array([row for _, row, _ in good], dtype="int64")
             true_classes = np.array([classes[row] for row in rows], dtype="int64")
@@ -174,7 +171,7 @@ def evaluate(
         folder: accuracies(ranks[truths == row]) for row, folder in enumerate(folders)
     }
     overall = accuracies(ranks)
-    model_classes = int(classifier.model.outputs[0].shape[-1])
+    model_classes = int(predictor.model.outputs[0].shape[-1])
     notes = []
     if model_classes <= 5:  # every class is among the five first: top-5 would be 100 %
         notes.append(f"top-5 not measured: the model has {model_classes} classes, so every image "
@@ -195,8 +192,8 @@ def evaluate(
         confusion_columns=[*folders, OTHER] if small else None,
         notes=notes,
         pipeline={
-            **classifier.transform.describe(),
-            "model": classifier.model.name,
+            **predictor.transform.describe(),
+            "model": predictor.model.name,
             "weights": str(weights) if loaded else None,
         },
     )
@@ -233,12 +230,12 @@ def class_folders(data_dir):
     return folders
 
 
-def class_indices(classifier, folders, data_dir):
+def class_indices(predictor, folders, data_dir):
     """{folder: the model's output index of that class}; a DatasetError names the folders the
     model has no class for (WordNet ids for an ImageNet model, class_names.json for a trained
     one)."""
-    if classifier.class_names is not None:
-        known = {name: i for i, name in enumerate(classifier.class_names)}
+    if predictor.class_names is not None:
+        known = {name: i for i, name in enumerate(predictor.class_names)}
         kind = "classes of the model's class_names.json"
     else:
         from keras_nets.core.imagenet import class_index

@@ -3,9 +3,9 @@
 The recipe of the Keras transfer-learning guide, in two calls:
 
     model = build_classifier("mobilenet_v2", classes=5, image_size=160)
-    model.fit(train, validation_data=val, epochs=10)          # phase 1: only the new head learns
+    model.fit(train, validation_data=val, epochs=10)          # phase 1: only the new top learns
     unfreeze_top(model, "block_13", learning_rate=1e-5)
-    model.fit(train, validation_data=val, epochs=5)           # phase 2: the top of the base too
+    model.fit(train, validation_data=val, epochs=5)           # phase 2: the base's last blocks too
 
 The classifier takes raw RGB pixels (0-255, as `keras.utils.image_dataset_from_directory` and
 `keras-nets train` yield them) and does the base model's own `preprocess_input` inside, with standard Keras layers, so a
@@ -38,8 +38,9 @@ import keras
 from keras import layers
 
 from keras_nets.core import factory
-from keras_nets.images.layers import preprocessing_layers
 from keras_nets.core.features import unfreeze_from  # noqa: F401 - a features model from a level on
+from keras_nets.images.files import CLASS_NAMES_FILE
+from keras_nets.images.layers import preprocessing_layers
 
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_FINE_TUNE_LEARNING_RATE = 1e-5
@@ -192,8 +193,6 @@ def replace_classifier(model, classes, learning_rate=DEFAULT_LEARNING_RATE):
     return new_model
 
 
-CLASS_NAMES_FILE = "class_names.json"  # beside a model.keras: its labels, in output order
-
 
 def load_trained(path):
     """A model saved as `.keras` (by `keras-nets train` or `model.save`), uncompiled.
@@ -201,7 +200,7 @@ def load_trained(path):
     A missing file, or one Keras cannot load, is a ValueError naming it, not a traceback from
     inside Keras (which reports a corrupt file as "File not found").
     """
-    from keras_nets.images.files import not_a_regular_file
+    from keras_nets.core.safe_files import not_a_regular_file
 
     problem = not_a_regular_file(path)
     if problem:
@@ -227,7 +226,7 @@ def load_class_names(path):
 
 
 def load_classifier(path):
-    """A classifier saved by `keras-nets train` and its labels: `(model, class_names)`.
+    """A classifier saved by `keras-nets train` and its class names: `(model, class_names)`.
 
     Args:
       path: the `.keras` file; its labels are the `class_names.json` beside it.
@@ -347,7 +346,9 @@ def set_base_frozen(model, frozen, learning_rate=DEFAULT_LEARNING_RATE):
 
 
 def unfreeze_top(model, start, learning_rate=DEFAULT_FINE_TUNE_LEARNING_RATE):
-    """Makes the base trainable from layer or block `start` to its end; recompiles the model.
+    """Makes the base's last blocks trainable, from layer or block `start` to its end;
+    recompiles the model. (The name is public and kept: "top" here is the last blocks of the
+    base, not the network's top, which is always trainable; CONTRIBUTING.md's words.)
 
     Args:
       model: a classifier built by `build_classifier`.

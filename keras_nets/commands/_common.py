@@ -66,7 +66,7 @@ def add_model_arguments(parser):
     them; `model_arguments_problem` checks them without importing Keras, `model_options` passes
     them on."""
     from keras_nets.prediction import DEFAULT_MODEL, IMAGENET
-    from keras_nets.training.datasets import MAX_IMAGE_SIZE
+    from keras_nets.images.transforms import MAX_IMAGE_SIZE
 
     parser.add_argument(
         "--model",
@@ -210,3 +210,37 @@ def fail(command, message, status=USAGE, flags=None):
         message = message.replace(f"{name}=", f"{flag} ")
     print(f"keras-nets {command}: error: {message}", file=sys.stderr)
     return status
+
+
+class Progress:
+    """A one-line progress bar on a terminal's stderr, cleared while results are printed."""
+
+    WIDTH = 30
+
+    def __init__(self, total, enabled):
+        self.total, self.done = total, 0
+        self.enabled = enabled and sys.stderr.isatty()
+        self.draw()
+
+    def draw(self):
+        if self.enabled:
+            filled = self.WIDTH * self.done // self.total
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            print(f"\r[{bar}] {self.done}/{self.total} images", end="", file=sys.stderr, flush=True)
+
+    def clear(self):
+        if self.enabled:
+            print("\r" + " " * (self.WIDTH + 40) + "\r", end="", file=sys.stderr, flush=True)
+
+    def advance(self, count):
+        self.done += count
+        self.draw()
+
+    def message(self, text):
+        self.clear()
+        print(text, file=sys.stderr)
+        self.draw()
+
+    def close(self):
+        if self.enabled:
+            print(file=sys.stderr)

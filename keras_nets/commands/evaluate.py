@@ -19,6 +19,7 @@ from keras_nets.commands._common import (
     FAILED,
     OK,
     USAGE,
+    Progress,
     add_batch_and_fast,
     add_model_arguments,
     add_overwrite,
@@ -29,7 +30,6 @@ from keras_nets.commands._common import (
     positive_float,
     positive_int,
 )
-from keras_nets.commands.predict import Progress
 
 
 def add_parser(subparsers):
@@ -78,16 +78,18 @@ def confusion_path(json_path):
 
 
 def check_outputs(paths, overwrite):
-    """An error line unless each path is new, or a regular file and --overwrite is given."""
+    """An error line unless each path is new, or a regular file and --overwrite is given
+    (`safe_files.overwrite_problem`)."""
+    from keras_nets.core.safe_files import EXISTS, overwrite_problem
+
     for path in paths:
-        if not os.path.lexists(path):
-            if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-                return f"--json {path}: its directory does not exist"
-            continue
-        if not os.path.isfile(path) or os.path.islink(path):
-            return f"--json {path}: exists and is not a regular file; not replaced"
-        if not overwrite:
+        problem = overwrite_problem(path, overwrite)
+        if problem == EXISTS:
             return f"--json {path}: exists; choose another name, or replace it (--overwrite)"
+        if problem:
+            return f"--json {path}: exists and is {problem}, not a regular file; not replaced"
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            return f"--json {path}: its directory does not exist"
     return None
 
 

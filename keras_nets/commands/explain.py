@@ -36,6 +36,7 @@ from keras_nets.commands._common import (
 )
 from keras_nets.images.files import ImageError, read_image
 from keras_nets.prediction import Classifier
+from keras_nets.core.safe_files import EXISTS, overwrite_problem
 from keras_nets.core.scores import NaNScoresError, refuse_nan
 
 
@@ -78,10 +79,10 @@ def run(args):
     if not sources:
         return fail("explain", "no images found", FAILED)
     try:
-        classifier = Classifier.load(**model_options(args))
-        labels = class_labels(classifier)
+        predictor = Classifier.load(**model_options(args))
+        labels = class_labels(predictor)
         wanted = None if args.class_ is None else class_of(args.class_, labels)
-        explain.default_layer(classifier.model)  # a model Grad-CAM cannot split fails here
+        explain.default_layer(predictor.model)  # a model Grad-CAM cannot split fails here
     except (ValueError, OSError, RuntimeError) as error:
         return fail("explain", error, USAGE)
     created = [folder for folder in (output, *output.parents) if not os.path.lexists(folder)]
@@ -100,14 +101,16 @@ def run(args):
             continue
         explanations = []
         try:
-            explained = explain_image(classifier, photo, wanted, args.top, source)
+            explained = explain_image(predictor, photo, wanted, args.top, source)
         except NaNScoresError as error:  # a broken model: every other image would fail the same
             return fail("explain", error, USAGE)
         for index, score, heatmap in explained:
             wnid, label = labels[index]
             path = output / unique_name(picture_name(source, label), written)
-            if path.exists() and not args.overwrite:
-                print(f"{path}: exists; not replaced (--overwrite replaces it)", file=sys.stderr)
+            problem = overwrite_problem(path, args.overwrite)
+            if problem:
+                why = "exists" if problem == EXISTS else f"{problem}, not a regular file"
+                print(f"{path}: {why}; not replaced (--overwrite replaces it)", file=sys.stderr)
                 failed += 1
                 continue
             try:
@@ -148,7 +151,7 @@ def remove_empty(folders):
             return
 
 
-def explain_image(classifier, photo, wanted, top, source=None):
+def explain_image(predictor, photo, wanted, top, source=None):
     """[(class index, probability, heatmap at the photo's size), ...] for one RGB photo; a
     NaNScoresError naming `source` if the model's scores for it are NaN."""
     from keras import ops
@@ -157,25 +160,25 @@ def explain_image(classifier, photo, wanted, top, source=None):
     from keras_nets import explain
 
     # The whole photo, resized without predict's centre crop, so the heatmap covers all of it.
-    height, width = classifier.size
+    height, width = predictor.size
     resized = Image.fromarray(photo).resize((width, height), Image.Resampling.BILINEAR)
-    batch = classifier.transform.preprocess(np.asarray(resized, dtype="float32")[None])
+    batch = predictor.transform.preprocess(np.asarray(resized, dtype="float32")[None])
     # A direct call: `predict` would first trace a graph, seconds for one image.
-    probabilities = ops.convert_to_numpy(classifier.model(batch, training=False))
+    probabilities = ops.convert_to_numpy(predictor.model(batch, training=False))
     refuse_nan(probabilities, None if source is None else [source])  # no top class, and Grad-CAM of NaN explains nothing
     probabilities = probabilities[0]
     indices = [wanted] if wanted is not None else list(np.argsort(probabilities)[::-1][:top])
     results = []
     for index in indices:
-        heatmap = explain.grad_cam(classifier.model, batch, class_index=int(index))[0]
+        heatmap = explain.grad_cam(predictor.model, batch, class_index=int(index))[0]
         results.append((int(index), float(probabilities[index]), heatmap))
     return results
 
 
-def class_labels(classifier):
+def class_labels(predictor):
     """[(WordNet id or None, label), ...] by class index, as the classifier decodes them."""
-    count = int(classifier.model.outputs[0].shape[-1])
-    return [tuple(best[0][:2]) for best in classifier.decode(np.eye(count), 1)]
+    count = int(predictor.model.outputs[0].shape[-1])
+    return [tuple(best[0][:2]) for best in predictor.decode(np.eye(count), 1)]
 
 
 def class_of(text, labels):

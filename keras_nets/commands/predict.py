@@ -18,6 +18,7 @@ from keras_nets.commands._common import (
     FAILED,
     OK,
     USAGE,
+    Progress,
     add_batch_and_fast,
     add_image_inputs,
     add_model_arguments,
@@ -82,7 +83,7 @@ def run(args):
         return fail("predict", "no images found", FAILED)
     announce_fast("predict", args)
     try:
-        classifier = Classifier.load(
+        predictor = Classifier.load(
             **model_options(args), fast=args.fast, calibration=args.calibration
         )
     except (ValueError, OSError, RuntimeError) as error:
@@ -90,7 +91,7 @@ def run(args):
 
     progress = Progress(len(sources), enabled=any(os.path.isdir(item) for item in args.inputs))
     try:
-        for result in classifier.predict_files(sources, args.top, args.batch):
+        for result in predictor.predict_files(sources, args.top, args.batch):
             if result.error is not None:
                 progress.message(f"{result.error}; skipped")
                 failed += 1
@@ -163,37 +164,3 @@ def show(path, predictions, as_json):
     for rank, (wnid, label, score) in enumerate(predictions, 1):
         print(f"  {rank:>2}. {label:<28} {wnid or '':<10} {score:8.2%}")
     print(flush=True)
-
-
-class Progress:
-    """A one-line progress bar on a terminal's stderr, cleared while results are printed."""
-
-    WIDTH = 30
-
-    def __init__(self, total, enabled):
-        self.total, self.done = total, 0
-        self.enabled = enabled and sys.stderr.isatty()
-        self.draw()
-
-    def draw(self):
-        if self.enabled:
-            filled = self.WIDTH * self.done // self.total
-            bar = "#" * filled + "." * (self.WIDTH - filled)
-            print(f"\r[{bar}] {self.done}/{self.total} images", end="", file=sys.stderr, flush=True)
-
-    def clear(self):
-        if self.enabled:
-            print("\r" + " " * (self.WIDTH + 40) + "\r", end="", file=sys.stderr, flush=True)
-
-    def advance(self, count):
-        self.done += count
-        self.draw()
-
-    def message(self, text):
-        self.clear()
-        print(text, file=sys.stderr)
-        self.draw()
-
-    def close(self):
-        if self.enabled:
-            print(file=sys.stderr)

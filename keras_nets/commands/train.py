@@ -27,6 +27,7 @@ from keras_nets.commands._common import (
     positive_float,
     positive_int,
 )
+from keras_nets.images.transforms import MAX_IMAGE_SIZE
 
 # Library argument names as this command's flags, for error messages.
 FLAGS = {
@@ -81,7 +82,7 @@ def add_parser(subparsers):
     parser.add_argument("--epochs", type=positive_int, default=10, help="epochs (10)")
     parser.add_argument(
         "--size",
-        type=bounded_positive_int(training.MAX_IMAGE_SIZE),
+        type=bounded_positive_int(MAX_IMAGE_SIZE),
         default=None,
         help="input height and width (model's default)",
     )

@@ -5,13 +5,17 @@
     with locked("run/", "output"):                     # a second writer is refused in one line
         ...
     remove_stale_partials("run/", ["model.keras"])     # what a killed writer left behind
+    overwrite_problem("eval.json", overwrite=False)    # None, EXISTS, or what is there instead
+    not_a_regular_file("photo.jpg")                    # None, or why it is never opened
 
 The one place for these policies (CONTRIBUTING.md: a policy lives in one module and everything
 calls it). `atomic_path` hides the temporary name (".NAME.partial-PID.SUFFIX") and removes it on
 any exception, KeyboardInterrupt and `Terminated` (SIGTERM, see `terminate_as_interrupt`)
 included; only SIGKILL or a power cut leaves one, which `remove_stale_partials` then removes, by
-its name, under the folder's lock. `locked` uses `fcntl.flock`, which the system releases when
-the process ends however it ends, so a killed run never leaves a folder locked.
+its name, under the folder's lock (`remove_stale`, by age, where there is no lock to hold).
+`overwrite_problem` is the one rule for replacing what is at a path, and `not_a_regular_file` /
+`is_regular_file` the one check before opening one. `locked` uses `fcntl.flock`, which the system
+releases when the process ends however it ends, so a killed run never leaves a folder locked.
 """
 
 import contextlib
@@ -27,9 +31,13 @@ import time
 
 LOCK_FILE = ".keras-nets.lock"
 PARTIAL = ".partial-"  # in every temporary name: ".{stem}.partial-{pid}{suffix}"
-# A temporary file or directory of ours older than this was left by a process killed outright
-# (SIGKILL runs no clean-up): a download or a conversion takes minutes, not a day.
+# A temporary file or directory older than this, where no lock says who writes it, belongs to a
+# process killed outright (SIGKILL runs no cleanup): a download or a conversion takes minutes.
 STALE_SECONDS = 24 * 3600
+EXISTS = "exists"  # what `overwrite_problem` says of a file it may replace with `overwrite`
+# Tests only: "POINT:MARKER" pauses a writer at POINT after creating the file MARKER, so that a
+# test can interrupt it there deterministically (tests/test_train_misuse.py, test_predict_resume).
+PAUSE_FOR_TESTS = "KERAS_NETS_TEST_PAUSE"
 
 
 class LockedError(ValueError):
@@ -80,44 +88,101 @@ def remove_stale_partials(folder, names):
     for name in names:
         stem, suffix = os.path.splitext(name)
         patterns.append(re.compile(rf"\.{re.escape(stem)}{PARTIAL}\d+{re.escape(suffix)}"))
+    partials = [
+        entry.path
+        for entry in os.scandir(folder)
+        if any(p.fullmatch(entry.name) for p in patterns) and entry.is_file(follow_symlinks=False)
+    ]
+    return sorted(os.path.basename(path) for path in remove_stale(partials, max_age=0))
+
+
+def remove_stale(paths, max_age=STALE_SECONDS):
+    """Removes those of `paths` that a killed process left: this user's directories (with what
+    they hold) and regular files, last modified more than `max_age` seconds ago.
+
+    For temporary names no lock protects (downloads in the weights cache, conversions in the
+    temporary directory): one younger than STALE_SECONDS may belong to a process still running.
+    `max_age=0` removes them whatever their age: for a caller holding the lock that proves no
+    writer of them is alive (`remove_stale_partials`). A symbolic link, a special file and another
+    user's entry are left alone (never ours to judge). Returns the paths removed.
+    """
+    cutoff = time.time() - max_age
     removed = []
-    for entry in os.scandir(folder):
-        if any(p.fullmatch(entry.name) for p in patterns) and entry.is_file(follow_symlinks=False):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(entry.path)
-                removed.append(entry.name)
-    return sorted(removed)
-
-
-def remove_stale(paths, only_directories=False):
-    """Removes those of `paths` (temporary files or directories keras-nets makes) that are this
-    user's and older than STALE_SECONDS: what a process killed outright left behind. Symbolic
-    links are not followed; what cannot be removed stays, quietly. `only_directories`: files
-    stay too."""
-    cutoff = time.time() - STALE_SECONDS
     for path in paths:
         try:
             info = os.lstat(path)
         except OSError:
             continue
         mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()  # no uid on Windows
-        if not mine or info.st_mtime >= cutoff:
+        stale = max_age <= 0 or info.st_mtime < cutoff
+        if not (mine and stale):
             continue
         if stat.S_ISDIR(info.st_mode):
             shutil.rmtree(path, ignore_errors=True)
-        elif not only_directories:
-            with contextlib.suppress(OSError):
+            removed.append(path)
+        elif stat.S_ISREG(info.st_mode):
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
+                removed.append(path)
+    return removed
+
+
+def kind_of(mode):
+    """What a file of this `st_mode` is, as "a directory", "a FIFO", ... ("a regular file")."""
+    kinds = [
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def is_regular_file(path, follow_symlinks=True):
-    """Whether `path` is a regular file (never open anything else: a FIFO blocks forever);
-    False when it does not exist or cannot be examined."""
+    """Whether `path` is a regular file, by `os.stat` alone (`os.lstat` without
+    `follow_symlinks`, so a link is then not one): never open anything else, a FIFO blocks
+    forever. False when nothing is there or it cannot be seen."""
     try:
-        mode = os.stat(path).st_mode if follow_symlinks else os.lstat(path).st_mode
+        info = os.stat(path) if follow_symlinks else os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISREG(mode)
+    return stat.S_ISREG(info.st_mode)
+
+
+def not_a_regular_file(path):
+    """None for a regular file (symbolic links followed), else why it is not one, to follow
+    "PATH: ": "cannot be read (No such file or directory)", "not a regular file (a FIFO); not
+    opened". Only `os.stat`: a FIFO, socket or device is never opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    return f"not a regular file ({kind_of(mode)}); not opened"
+
+
+def overwrite_problem(path, overwrite=False, directory=False):
+    """Why a run may not write `path`, or None: the one rule for replacing what is there.
+
+    None when nothing is at `path` (not even a dangling symbolic link), or when what is there is
+    of the kind the run writes (a regular file; a directory with `directory`) and `overwrite` is
+    True. Otherwise the reason, a phrase without the path: EXISTS when it is of that kind and
+    `overwrite` is False; else, whatever `overwrite` says, what is there instead (`kind_of`: "a
+    symbolic link", "a directory", "a FIFO", ...): writing would go through a link or replace the
+    user's link, and a thing of another kind is not what an earlier run wrote. Only `os.lstat`.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # nothing there (or a name the system refuses: writing it fails the same way)
+        return None
+    wanted = stat.S_ISDIR(mode) if directory else stat.S_ISREG(mode)
+    if not wanted:
+        return kind_of(mode)
+    return None if overwrite else EXISTS
 
 
 @contextlib.contextmanager
@@ -198,3 +263,11 @@ def lock_open_file(fd):
     except BlockingIOError:
         return False
     return True
+
+
+def pause_for_tests(point):
+    """Pauses here if the test-only PAUSE_FOR_TESTS variable names this point (else nothing)."""
+    wanted, _, marker = os.environ.get(PAUSE_FOR_TESTS, "").partition(":")
+    if wanted == point:
+        pathlib.Path(marker).touch()
+        time.sleep(120)

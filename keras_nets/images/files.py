@@ -13,22 +13,31 @@ blocks forever. `read_image` also takes http(s) URLs, downloaded into memory wit
 import io
 import os
 import pathlib
-import stat
 import urllib.error
 import urllib.request
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from keras_nets.core.safe_files import not_a_regular_file
+
 # What `keras.utils.image_dataset_from_directory` reads; `keras-nets predict` walks for the same.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 MAX_DOWNLOAD_BYTES = 64 * 2**20  # an image URL serving more than this is refused
 DOWNLOAD_TIMEOUT = 30  # seconds without data before a download is given up
 URL_SCHEMES = ("http://", "https://")
+# Beside a model trained on a folder of class folders (keras-nets train writes it, predict,
+# evaluate and explain read it): the class names, in the model's output order, as a JSON list.
+CLASS_NAMES_FILE = "class_names.json"
 
 
 class ImageError(ValueError):
     """A file that cannot be read as an image; the message starts with the file's path."""
+
+
+class DatasetError(ValueError):
+    """A folder that is not a dataset of images the task can use (training's DATA_DIR,
+    evaluation's DATA); the message names it and says why."""
 
 
 def load_rgb(path, size=None):
@@ -82,28 +91,6 @@ def download(url, max_bytes=None):
     if len(data) > max_bytes:
         raise ImageError(too_large)
     return data
-
-
-def not_a_regular_file(path):
-    """None for a regular file (symbolic links followed), else what the path is instead.
-
-    Only `os.stat`: a FIFO, socket or device is never opened.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as error:
-        return f"cannot be read ({error.strerror})"
-    if stat.S_ISREG(mode):
-        return None
-    kinds = [
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ]
-    kind = next((name for test, name in kinds if test(mode)), "a special file")
-    return f"not a regular file ({kind}); not opened"
 
 
 def decode_rgb(file, name, size):

@@ -29,7 +29,9 @@ RESAMPLING = {
     "bicubic": Image.Resampling.BICUBIC,
     "lanczos": Image.Resampling.LANCZOS,
 }
-MAX_SIZE = 2048  # input sizes above this do not fit a batch in memory (= training.MAX_IMAGE_SIZE)
+# Input heights and widths above this do not fit a batch in memory on any machine here: the limit
+# of eval_transform, keras-nets train, predict, evaluate and explain (--size).
+MAX_IMAGE_SIZE = 2048
 # The centre crop keeps at least this fraction: below it, the shorter side is resized to more than
 # twice the input size before the crop (crop_pct 1e-6 would ask for 224 million pixels a side).
 MIN_CROP_PCT = 0.5
@@ -63,8 +65,8 @@ class EvalTransform:
     preprocessing: str
 
     def __post_init__(self):
-        if not (isinstance(self.size, (int, np.integer)) and 1 <= self.size <= MAX_SIZE):
-            raise ValueError(f"size={self.size!r}: expected an integer from 1 to {MAX_SIZE}")
+        if not (isinstance(self.size, (int, np.integer)) and 1 <= self.size <= MAX_IMAGE_SIZE):
+            raise ValueError(f"size={self.size!r}: expected an integer from 1 to {MAX_IMAGE_SIZE}")
         crop_ok = isinstance(self.crop_pct, (int, float)) and MIN_CROP_PCT <= self.crop_pct <= 1
         if self.crop_pct is not None and not crop_ok:
             raise ValueError(

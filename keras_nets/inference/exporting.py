@@ -156,7 +156,7 @@ def _replaceable_target(path, format, overwrite=False):
     if not os.access(parent, os.W_OK):
         raise ValueError(f"path={os.fspath(path)!r}: the directory {parent} is not writable")
     try:
-        mode = os.lstat(target).st_mode
+        os.lstat(target)
     except FileNotFoundError:
         return target
     except OSError as error:  # a name too long, ...
@@ -168,28 +168,30 @@ def _replaceable_target(path, format, overwrite=False):
             f"path={os.fspath(path)!r} is {found}: expected a new path, or {_KINDS[format]} "
             "exported earlier, to replace (export never deletes what it did not write)"
         )
-    if overwrite:
+    if overwrite:  # documented as replacing whatever is there (a link itself, not its target)
         return target
-    if stat.S_ISLNK(mode):
-        found = "a symbolic link"
-    elif format == "saved_model" and stat.S_ISDIR(mode):
+    # The shared rule (safe_files.overwrite_problem), then: only an earlier export of ours goes.
+    problem = safe_files.overwrite_problem(target, directory=format == "saved_model")
+    if problem == safe_files.EXISTS and format == "saved_model":
         foreign = _not_exported(target, format)
         if foreign is None:
             return target
         found = f"a directory {foreign}"
-    elif format != "saved_model" and stat.S_ISREG(mode):
+    elif problem == safe_files.EXISTS:
         if _holds_format(target, format):
             return target
         found = f"a file that is not {_KINDS[format]}"
     else:
-        found = "a directory" if stat.S_ISDIR(mode) else (
-            "a file" if stat.S_ISREG(mode) else "a special file (FIFO, socket or device)"
-        )
+        found = _FOUND.get(problem, "a special file (FIFO, socket or device)")
     raise ValueError(
         f"path={os.fspath(path)!r} is {found}: expected a new path, or {_KINDS[format]} exported "
         "earlier, to replace (export never deletes what it did not write; overwrite=True replaces "
         "it)"
     )
+
+
+# How a refusal names what `safe_files.overwrite_problem` found at the path.
+_FOUND = {"a regular file": "a file", "a directory": "a directory", "a symbolic link": "a symbolic link"}
 
 
 def _entries(root):

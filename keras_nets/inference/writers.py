@@ -165,15 +165,18 @@ TEMPORARY_PREFIXES = ("keras-nets-onnx-", "keras-nets-int8-")
 
 
 def remove_stale_temporary_directories():
-    """Removes this user's conversion directories (TEMPORARY_PREFIXES) older than a day
+    """Removes this user's conversion directories (TEMPORARY_PREFIXES) older than STALE_SECONDS
     (`safe_files.remove_stale`) from the temporary directory: a killed process leaves its .keras
     copy there, up to GBs."""
-    root = tempfile.gettempdir()
     try:
-        entries = [e.path for e in os.scandir(root) if e.name.startswith(TEMPORARY_PREFIXES)]
+        entries = list(os.scandir(tempfile.gettempdir()))
     except OSError:
         return
-    safe_files.remove_stale(entries, only_directories=True)
+    safe_files.remove_stale(
+        entry.path
+        for entry in entries
+        if entry.name.startswith(TEMPORARY_PREFIXES) and entry.is_dir(follow_symlinks=False)
+    )
 
 
 def _write_onnx_in_child_process(model, path):

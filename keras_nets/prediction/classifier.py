@@ -1,8 +1,8 @@
 """Top-k classes of image files, for an ImageNet model or a classifier trained by keras-nets.
 
     from keras_nets.prediction import Classifier
-    classifier = Classifier.load("resnet50")                  # published ImageNet weights
-    for result in classifier.predict_files(["elephant.jpg", "photos/cat.png"], top=3):
+    predictor = Classifier.load("resnet50")                  # published ImageNet weights
+    for result in predictor.predict_files(["elephant.jpg", "photos/cat.png"], top=3):
         print(result.source, result.predictions or result.error)
 
 What `keras-nets predict` prints, as Python values. Each image is read by
@@ -39,7 +39,8 @@ class Result:
 
 
 class Classifier:
-    """A model with its evaluation pipeline (`preprocessing.EvalTransform`) and label decoding."""
+    """A predictor: a classifier (`.model`) with its evaluation pipeline
+    (`preprocessing.EvalTransform`) and label decoding; what predict, evaluate and explain use."""
 
     def __init__(self, model, transform, decode, fast=False, class_names=None, calibration=None):
         self.model = model
@@ -69,10 +70,11 @@ class Classifier:
         alpha=None,
         size=None,
     ):
-        """The classifier for a registry model and its weights, or for a trained `.keras` file.
+        """The predictor for a model name and its weights, or for a trained `.keras` file.
 
         Args:
-          model: registry name (default "xception"); ignored for a `.keras` file.
+          model: a model name (default "xception"), as `list_models()` gives them (the public
+            keyword keeps its name: CONTRIBUTING.md's words); ignored for a `.keras` file.
           weights: "imagenet", None (random weights: a model to time or to try the pipeline
             on), a `.h5` weights file for `model`, or a `model.keras` saved by `keras-nets
             train` (labels from the class_names.json beside it).

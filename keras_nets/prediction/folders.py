@@ -41,12 +41,13 @@ import pathlib
 
 import numpy
 
+from keras_nets.core import safe_files
 from keras_nets.images.files import ImageError, is_url, walk_images
 from keras_nets.prediction.results_file import check_output, ResultsFile
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the model: bounds memory, keeps the model fed
 # Tests only: "POINT:MARKER" pauses at POINT ("results-line-N": after writing the N-th line of
-# this run) after creating MARKER, so a test can kill the run there (see training.pause_for_tests).
+# this run) after creating MARKER, so a test can kill the run there (safe_files.pause_for_tests).
 
 
 class UnlistedFolder(str):
@@ -137,7 +138,7 @@ def image_name(source):
     return os.path.realpath(source)
 
 
-def model_identity(classifier, weights, top):
+def model_identity(predictor, weights, top):
     """What the results file's first line records about the model that writes it.
 
     The weights are identified by the sha256 of their values as loaded (whatever file they came
@@ -145,20 +146,20 @@ def model_identity(classifier, weights, top):
     unless every field but "weights" (where they were read from) is the same.
     """
     digest = hashlib.sha256()
-    for array in classifier.model.get_weights():
+    for array in predictor.model.get_weights():
         digest.update(str(array.dtype).encode() + str(array.shape).encode())
         digest.update(numpy.ascontiguousarray(array).tobytes())
-    names = classifier.class_names
+    names = predictor.class_names
     labels = "imagenet" if names is None else hashlib.sha256(json.dumps(list(names)).encode())
     return {
-        "model": classifier.model.name,
+        "model": predictor.model.name,
         # where they came from, for people: a file's path, or "imagenet", "none", None as given
         "weights": os.path.realpath(weights) if is_path(weights) else weights,
         "weights_sha256": digest.hexdigest(),
         "labels": labels if isinstance(labels, str) else "sha256:" + labels.hexdigest(),
-        "size": list(classifier.size),
-        "pipeline": classifier.transform.describe(),
-        "runtime": getattr(classifier, "runtime", "keras"),
+        "size": list(predictor.size),
+        "pipeline": predictor.transform.describe(),
+        "runtime": getattr(predictor, "runtime", "keras"),
         "top": top,
     }
 
@@ -218,14 +219,14 @@ def predict_folder(
       {"predicted": n, "failed": n, "skipped": n (already in output), "missing": [inputs]}.
     """
     from keras_nets.prediction.classifier import Classifier
-    from keras_nets.training.run import pause_for_tests
 
     check_output(output, resume, overwrite, inputs)  # before the model loads: fail fast
-    if classifier is None:
-        classifier = Classifier.load(
+    predictor = classifier  # `classifier=`, a public keyword: a prediction.Classifier given
+    if predictor is None:
+        predictor = Classifier.load(
             model, weights, fast=fast, calibration=calibration, alpha=alpha, size=size
         )
-    identity = model_identity(classifier, weights, top)
+    identity = model_identity(predictor, weights, top)
     with ResultsFile(output, resume, overwrite, identity, inputs) as results:
         missing, counts = [], {"predicted": 0, "failed": 0, "skipped": 0}
 
@@ -239,10 +240,10 @@ def predict_folder(
         sources = to_do(iter_sources(inputs, missing))
         written = 0
         try:
-            for decoded in decoded_batches(sources, classifier.read, batch, workers):
+            for decoded in decoded_batches(sources, predictor.read, batch, workers):
                 good = [(s, image) for s, image in decoded if not isinstance(image, ImageError)]
                 predictions = iter(
-                    classifier.predict([image for _, image in good], top) if good else ()
+                    predictor.predict([image for _, image in good], top) if good else ()
                 )
                 for source, image in decoded:
                     if isinstance(image, ImageError):
@@ -255,7 +256,7 @@ def predict_folder(
                     written += 1
                     if progress is not None:
                         progress(record)
-                    pause_for_tests(f"results-line-{written}")
+                    safe_files.pause_for_tests(f"results-line-{written}")
         except BaseException:
             if results.created and written == 0:  # a file of ours holding no result: not left
                 os.unlink(results.path)

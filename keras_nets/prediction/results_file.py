@@ -29,16 +29,17 @@ def check_output(path, resume=False, overwrite=False, inputs=()):
         raise ResultsFileError(
             f"output={path}: the name of an image; results are JSON lines (e.g. results.jsonl)"
         )
-    exists = os.path.lexists(path)
-    if exists and os.path.islink(path):
+    problem = safe_files.overwrite_problem(path, overwrite=resume or overwrite)
+    if problem == "a symbolic link":
         raise ResultsFileError(f"output={path}: a symbolic link; not written through")
-    if exists and not os.path.isfile(path):
-        raise ResultsFileError(f"output={path}: not a regular file")
+    if problem not in (None, safe_files.EXISTS):
+        raise ResultsFileError(f"output={path}: not a regular file ({problem})")
+    exists = os.path.lexists(path)
     if exists and any(same_file(path, item) for item in inputs if not is_url(item)):
         raise ResultsFileError(f"output={path}: one of the images to predict")
     if resume and overwrite:
         raise ResultsFileError(f"output={path}: resume or overwrite it, not both")
-    if exists and not (resume or overwrite):
+    if problem == safe_files.EXISTS:
         raise ResultsFileError(
             f"output={path} exists: resume it (--resume), or replace it (--overwrite)"
         )

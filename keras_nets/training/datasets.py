@@ -10,16 +10,11 @@ import os
 import pathlib
 import threading
 
-from keras_nets.images.files import IMAGE_EXTENSIONS, walk_images
+from keras_nets.images.files import IMAGE_EXTENSIONS, DatasetError, walk_images
 
 # Keras (and so TensorFlow) is imported when training starts, not when `keras-nets` starts.
 SPLITS = ("train", "validation")
 MAX_LISTED = 10  # unreadable files named in a DatasetError, at most
-MAX_IMAGE_SIZE = 2048  # larger inputs do not fit a training batch in memory on any machine here
-
-
-class DatasetError(ValueError):
-    """DATA_DIR is not a dataset training can use; the message says why."""
 
 
 def split_files(data_dir, split, class_names):

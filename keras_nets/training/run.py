@@ -36,16 +36,13 @@ import pathlib
 import time
 
 from keras_nets.core import safe_files
-from keras_nets.core.safe_files import atomic_path, write_json
-from keras_nets.training.datasets import (
-    MAX_IMAGE_SIZE, SPLITS, check_dataset, labelled_images, split_files,
-)
+from keras_nets.core.safe_files import PAUSE_FOR_TESTS  # noqa: F401 - tests set training.PAUSE_FOR_TESTS
+from keras_nets.core.safe_files import atomic_path, pause_for_tests, write_json
+from keras_nets.images.files import CLASS_NAMES_FILE
+from keras_nets.images.transforms import MAX_IMAGE_SIZE
+from keras_nets.training.datasets import SPLITS, check_dataset, labelled_images, split_files
 
-CLASS_NAMES_FILE = "class_names.json"  # = finetune.CLASS_NAMES_FILE
 RUN_FILES = ("model.keras", "best.keras", "history.json", CLASS_NAMES_FILE)
-# Tests only: "POINT:MARKER" pauses a run at POINT after creating the file MARKER, so that a test
-# can interrupt it there deterministically (see tests/test_train_misuse.py).
-PAUSE_FOR_TESTS = "KERAS_NETS_TEST_PAUSE"
 
 
 class OutputError(ValueError):
@@ -221,6 +218,13 @@ def check_output(output, overwrite):
             f"output={output} holds an earlier run ({', '.join(found)}): choose another folder, "
             "or overwrite it (--overwrite)"
         )
+    for name in found:  # with overwrite: only files an earlier run could have written
+        problem = safe_files.overwrite_problem(output / name, overwrite=True)
+        if problem:
+            raise OutputError(
+                f"output={output}: its {name} is {problem}, not a file of an earlier run; not "
+                "replaced"
+            )
 
 
 def remove_run(output):
@@ -279,9 +283,3 @@ def __getattr__(name):
     raise AttributeError(f"module 'keras_nets.training' has no attribute {name!r}")
 
 
-def pause_for_tests(point):
-    """Pauses here if the test-only PAUSE_FOR_TESTS variable names this point (else nothing)."""
-    wanted, _, marker = os.environ.get(PAUSE_FOR_TESTS, "").partition(":")
-    if wanted == point:
-        pathlib.Path(marker).touch()
-        time.sleep(120)
