@@ -32,6 +32,7 @@ RESAMPLING = {
 # Input heights and widths above this do not fit a batch in memory on any machine here: the limit
 # of eval_transform, keras-nets train, predict, evaluate and explain (--size).
 MAX_IMAGE_SIZE = 2048
+MAX_SIZE = MAX_IMAGE_SIZE  # its name before issue 24
 # The centre crop keeps at least this fraction: below it, the shorter side is resized to more than
 # twice the input size before the crop (crop_pct 1e-6 would ask for 224 million pixels a side).
 MIN_CROP_PCT = 0.5
