@@ -14,6 +14,8 @@ import pytest
 import keras_nets
 from keras_nets import MobileNetV2, pretrained
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 # registry name -> (builder, default input size, smallest input size)
 MODELS = {
     name: (config.function, config.default_size, config.min_size)

@@ -22,6 +22,8 @@ from keras_nets.imagenet import class_index
 from keras_nets.prediction import Classifier, imagenet_decoder
 from keras_nets.preprocessing import eval_transform, trained_transform
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 SIZES = [(130, 100), (100, 140), (96, 96), (200, 120), (110, 150), (160, 98)]  # (width, height)
 # The rank, in its own scores, of the class each image is filed under: 4 and 5 straddle top-5.
 RANKS = [0, 2, 5, 0, 4, 30]

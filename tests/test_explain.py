@@ -16,6 +16,8 @@ from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE
 from keras_nets import explain, finetune
 from informative_weights import informative_classifier
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 
 def pooled_dense_model(seed=0):
     """16x16x3 -> conv (stride 2, ReLU) "features" 8x8x5 -> global average -> Dense softmax."""

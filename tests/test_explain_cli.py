@@ -21,6 +21,8 @@ from keras_nets.cli import main
 from keras_nets.commands.explain import class_of
 from keras_nets.imagenet import class_index
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 CLASS_NAMES = ["blue", "red", "green"]
 
 

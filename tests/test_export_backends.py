@@ -10,6 +10,8 @@ import pytest
 import keras_nets
 from keras_nets.inference.exporting import UNSUPPORTED_ON_BACKEND
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 
 @pytest.mark.parametrize("backend_and_format", list(UNSUPPORTED_ON_BACKEND), ids="-".join)
 def test_a_format_the_backend_cannot_write_is_refused_before_any_file(backend_and_format, tmp_path):

@@ -15,6 +15,8 @@ from keras_nets import create_model, features, get_config, list_models
 from informative_weights import calibrate_batch_norm
 from published_layout import assert_same_outputs, random_images, randomize_weights, write_legacy_h5
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 MODEL_NAMES = list_models(features_only=True)
 
 

@@ -11,6 +11,8 @@ from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, digits
 from informative_weights import assert_informative, informative_classifier, random_images
 from keras_nets import finetune, imagenet
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 
 @pytest.fixture(scope="module")
 def trained_base(tmp_path_factory):

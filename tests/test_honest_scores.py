@@ -20,6 +20,8 @@ from keras_nets.imagenet import decode_predictions
 from keras_nets.prediction import Classifier
 from keras_nets.preprocessing import trained_transform
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 CLASS_NAMES = ["a", "b", "c"]
 PER_CLASS = 2  # images in each class folder
 

@@ -19,6 +19,8 @@ import pytest
 from keras_nets import pretrained, registry
 from weights_server import NOTOP_FILE, WeightsServer, cache_contents, md5, with_records
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 KERAS_TF = "weights_tf_dim_ordering_tf_kernels"
 
 # model: (file fetched, file cached) for include_top=True, then for include_top=False.

@@ -9,6 +9,8 @@ import pytest
 from keras_nets import MobileNetV2
 from published_layout import assert_loads_published_layout, random_images
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 
 @pytest.mark.parametrize(
     "alpha, size, include_top",

@@ -27,6 +27,8 @@ from keras_nets.preprocessing import eval_transform
 from keras_nets.imagenet import class_index
 from PIL import Image
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 TABLE_ROW = re.compile(r"^\s+(\d+)\. (\S+)\s+(n\d{8})\s+(\d+\.\d\d)%$")
 
 

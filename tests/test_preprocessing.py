@@ -10,6 +10,8 @@ from keras.applications import imagenet_utils
 
 from keras_nets import registry
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 
 
 def import_path(config):

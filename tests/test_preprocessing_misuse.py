@@ -9,6 +9,8 @@ import pytest
 
 from keras_nets import imagenet
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], "float32")
 TORCH_MEAN = np.array([0.485, 0.456, 0.406], "float32")
 TORCH_STD = np.array([0.229, 0.224, 0.225], "float32")

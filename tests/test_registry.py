@@ -14,6 +14,8 @@ import keras_nets
 from keras_nets import builder, create_model, finetune, get_config, list_models, registry
 from published_layout import assert_same_outputs, random_images, randomize_weights
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 MODEL_NAMES = list_models()
 
 

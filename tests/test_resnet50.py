@@ -11,6 +11,8 @@ from published_layout import (
     random_images,
 )
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 
 def keras2_resnet50(include_top):
     """keras-applications 1.0.8's ResNet50, returning logits.

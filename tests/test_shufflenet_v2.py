@@ -7,6 +7,8 @@ import pytest
 from keras_nets import ShuffleNetV2
 from keras_nets.shufflenet_v2 import channel_shuffle
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 
 @pytest.mark.parametrize(
     "scale, paper_params, trainable, total",

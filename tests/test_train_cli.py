@@ -24,6 +24,8 @@ from keras_nets import finetune, training
 from keras_nets.cli import build_parser, main
 from keras_nets.commands.train import classifier_arguments
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 
 def train_argv(data_dir, output, *extra, classes=2):
     """`keras-nets train` arguments for MobileNetV2 alpha 0.35 at 96 px, batches of 8."""

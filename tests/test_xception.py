@@ -6,6 +6,8 @@ import pytest
 from keras_nets import Xception
 from published_layout import assert_loads_published_layout, random_images
 
+pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
+
 
 @pytest.mark.parametrize("include_top", [True, False])
 def test_loads_keras_applications_weights_layout(tmp_path, include_top):
