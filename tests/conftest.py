@@ -3,7 +3,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The suite converts dozens of small models to ONNX: in this process, not a child each (~5 s
-# saved per conversion); tests/test_onnx_conversion_process.py tests the child-process default.
+# saved per conversion); tests/inference/test_onnx_conversion_process.py tests the child-process default.
 os.environ.setdefault("KERAS_NETS_ONNX_IN_PROCESS", "1")
 sys.path.insert(0, os.path.dirname(__file__))  # tests import their shared helpers by name
 

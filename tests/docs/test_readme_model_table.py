@@ -9,7 +9,7 @@ import pytest
 
 from keras_nets import create_model, feature_info, get_config, list_models
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
 
 def table_rows():

@@ -9,7 +9,7 @@ it was handed to. The expected names are written out here, not read from the man
 so a builder asking for the wrong variant (or a manifest entry pointing at the wrong file) fails.
 
 Loading real weights through the same path is `test_builder_with_weights_imagenet_downloads_caches_
-and_loads` (tests/test_weights_download.py) and the per-model layout proofs.
+and_loads` (tests/weights/test_weights_download.py) and the per-model layout proofs.
 """
 
 import json

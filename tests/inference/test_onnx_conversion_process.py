@@ -58,7 +58,7 @@ def test_compile_for_inference_converts_in_a_child_process_leaving_no_temporary_
     result = subprocess.run(
         [sys.executable, "-c", COMPILE_IN_A_FRESH_PROCESS],
         env={**env, "KERAS_BACKEND": "tensorflow", "TMPDIR": str(temp)},
-        cwd=os.path.dirname(__file__),  # the tests' shared helpers import by name
+        cwd=os.path.dirname(os.path.dirname(__file__)),  # tests/: its helpers import by name
         capture_output=True,
         text=True,
         timeout=600,

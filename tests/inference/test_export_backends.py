@@ -1,7 +1,7 @@
 """Export formats that Keras cannot write on the active backend are one clear error, up front.
 
 Runs on every backend (tests/conftest.py, BACKEND_TEST_MODULES); on TensorFlow every format is
-written, and tests/test_export.py checks them.
+written, and tests/inference/test_export.py checks them.
 """
 
 import keras

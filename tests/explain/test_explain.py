@@ -291,7 +291,7 @@ def test_heatmaps_are_the_same_on_tensorflow_and_other_backends(backend, tmp_pat
     result = subprocess.run(
         [sys.executable, "-c", BACKEND_SCRIPT, weights, images, str(out)],
         env={**os.environ, "KERAS_BACKEND": backend},
-        cwd=os.path.dirname(__file__),
+        cwd=os.path.dirname(os.path.dirname(__file__)),
         capture_output=True,
         text=True,
         timeout=600,

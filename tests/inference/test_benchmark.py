@@ -12,7 +12,7 @@ from PIL import Image
 
 from required_runtimes import require_runtime
 
-SCRIPT = pathlib.Path(__file__).parents[1] / "benchmarks" / "throughput.py"
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
 
 
 def load_benchmark():

@@ -129,7 +129,7 @@ def test_an_unknown_variant_key_lists_the_published_variants(monkeypatch, capsys
 
 
 # What `create_model(NAME, weights="imagenet")` loads with the builder's defaults (the files
-# tests/test_imagenet_weights_resolution.py checks against the builders).
+# tests/weights/test_imagenet_weights_resolution.py checks against the builders).
 DEFAULT_TOP_FILES = {
     "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
     "mobilenet": "mobilenet_1_0_224_tf.h5",

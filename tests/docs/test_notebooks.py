@@ -17,7 +17,7 @@ nbclient = pytest.importorskip("nbclient")
 from generated_data import SMALL_MODEL, imagenet_like_weights, random_rgb
 from PIL import Image
 
-NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = pathlib.Path(__file__).resolve().parents[2] / "notebooks"
 PREDICT = NOTEBOOKS / "01_predict_elephant.ipynb"
 FINE_TUNE = NOTEBOOKS / "02_fine_tune_frozen_base.ipynb"
 # All four seed models, as users run it: with random weights files it takes ~30 s on 2 cores

@@ -62,7 +62,7 @@ def run_on(backend, code):
     result = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "KERAS_BACKEND": backend},
-        cwd=os.path.dirname(__file__),  # the tests' shared helpers import by name
+        cwd=os.path.dirname(os.path.dirname(__file__)),  # tests/: its helpers import by name
         capture_output=True,
         text=True,
         timeout=600,
