@@ -5,6 +5,7 @@ process. A backend that is not installed is skipped (CI installs JAX, not PyTorc
 suite runs on other backends as `python -m pytest -m backend` (see conftest.py, README "Backends").
 """
 
+import ast
 import importlib.util
 import json
 import os
@@ -120,3 +121,22 @@ def test_compile_for_inference_and_onnx_export_equal_keras_on_another_backend(ba
     report = run_on(backend, FAST_AND_EXPORTED)
     assert report["varies_with_input"]
     assert report["fast"] < 1e-4 and report["exported"] < 1e-4, report
+
+
+def declares_backend_mark(path):
+    """Whether the test file at `path` says `pytestmark = pytest.mark.backend` (alone or in a list)."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "pytestmark" for target in node.targets
+        ):
+            return "pytest.mark.backend" in ast.unparse(node.value)
+    return False
+
+
+def test_the_backend_runs_select_the_files_that_say_so_themselves(request):
+    """CI's JAX and PyTorch runs (`-m backend`) take exactly the tests of the files that carry
+    `pytestmark = pytest.mark.backend`: no list of file names elsewhere adds or drops one, so a file
+    moved or renamed keeps its place in those runs."""
+    files = {item.path for item in request.session.items}
+    marked = {item.path for item in request.session.items if item.get_closest_marker("backend")}
+    assert marked == {path for path in files if declares_backend_mark(path)}
