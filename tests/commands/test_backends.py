@@ -124,7 +124,7 @@ def test_compile_for_inference_and_onnx_export_equal_keras_on_another_backend(ba
 
 
 def declares_backend_mark(path):
-    """Whether the test file at `path` says `pytestmark = pytest.mark.backend` (alone or in a list)."""
+    """Whether the test file at `path` says `pytestmark = pytest.mark.backend` (alone or listed)."""
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Assign) and any(
             isinstance(target, ast.Name) and target.id == "pytestmark" for target in node.targets
