@@ -1,3 +1,4 @@
+import collections
 import os
 import sys
 
@@ -51,6 +52,11 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+    # pytest-xdist hands out whole files (--dist loadfile) in this order (--no-loadscope-reorder):
+    # the files that take minutes first (`pytestmark = pytest.mark.slow_file`), then the others,
+    # most tests first, so that the run does not end with one worker alone on a long file.
+    tests_in_file = collections.Counter(item.path for item in items)
+    items.sort(key=lambda item: (not item.get_closest_marker("slow_file"), -tests_in_file[item.path]))
 
 
 @pytest.fixture(autouse=True)
