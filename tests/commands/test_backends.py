@@ -15,6 +15,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
+
 OTHER_BACKENDS = ["jax", "torch"]
 
 # Imports every module of keras_nets and prints the ones after whose import TensorFlow was loaded.

@@ -17,6 +17,8 @@ from PIL import Image
 import keras_nets
 from keras_nets.commands import _quiet
 
+pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
+
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 BACKEND_MODULES = ("keras", "tensorflow", "jax", "torch")
 

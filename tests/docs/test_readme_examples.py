@@ -34,6 +34,8 @@ from keras_nets import finetune, pretrained
 from published_layout import randomize_weights, write_legacy_h5
 from weights_server import WeightsServer, md5
 
+pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
+
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 DOCUMENTS = ("README.md", "CONTRIBUTING.md")  # whichever exist
 RUN_LANGUAGES = {"python": "python", "bash": "shell", "sh": "shell", "shell": "shell"}

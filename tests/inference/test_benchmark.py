@@ -12,6 +12,8 @@ from PIL import Image
 
 from required_runtimes import require_runtime
 
+pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
+
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
 
 

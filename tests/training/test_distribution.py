@@ -14,6 +14,8 @@ import pytest
 
 from generated_data import make_dataset
 
+pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
+
 TESTS = os.path.dirname(os.path.dirname(__file__))
 
 # Runs in the subprocess: argv = [data_dir, output_dir]; prints one JSON line at the end.

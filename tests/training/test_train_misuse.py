@@ -21,6 +21,8 @@ from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, make_dataset
 from keras_nets import finetune, safe_files, training
 from keras_nets.cli import main
 
+pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
+
 EARLIER_CLASSES = ["x", "y", "z"]  # an earlier run: three classes, the new one has two
 
 
