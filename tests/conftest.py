@@ -1,9 +1,10 @@
+import collections
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The suite converts dozens of small models to ONNX: in this process, not a child each (~5 s
-# saved per conversion); tests/test_onnx_conversion_process.py tests the child-process default.
+# saved per conversion); tests/inference/test_onnx_conversion_process.py tests the child-process default.
 os.environ.setdefault("KERAS_NETS_ONNX_IN_PROCESS", "1")
 sys.path.insert(0, os.path.dirname(__file__))  # tests import their shared helpers by name
 
@@ -16,40 +17,20 @@ from weights_server import published, published_files  # noqa: E402, F401 - fixt
 
 
 # --- The part of the suite that depends on the Keras backend ------------------------------------
-# These modules run on TensorFlow with the rest of the suite, and again on JAX in CI (README,
-# "Backends"): `KERAS_BACKEND=jax python -m pytest -q -m backend`; PyTorch the same way. On a
-# backend other than TensorFlow, a test parametrised over registry models runs for BACKEND_MODELS
-# only (a model's layers are the same Keras layers on every backend; these four cover separable
-# and depthwise convolutions, residual sums, concatenation, channel shuffle and the Keras 2 names;
-# all fifteen would take JAX ~3x CI's budget), and a test that only TensorFlow can run (tf.data,
-# SavedModel, TFLite, the "tensorflow" runtime) is marked `tensorflow_only`, or parametrised with
-# one of TENSORFLOW_ONLY_PARAMETERS, and skipped.
-BACKEND_TEST_MODULES = (
-    # building every model and loading the published weights layout
-    "test_registry.py",
-    "test_argument_errors.py",
-    "test_imagenet_weights_resolution.py",
-    "test_xception.py",
-    "test_resnet50.py",
-    "test_mobilenet_v2.py",
-    "test_shufflenet_v2.py",
-    # preprocessing and decoding
-    "test_preprocessing.py",
-    "test_preprocessing_misuse.py",
-    "test_decode_predictions.py",
-    # fine-tuning, predict, train, features, Grad-CAM, evaluate
-    "test_finetune.py",
-    "test_predict_cli.py",
-    "test_train_cli.py",
-    "test_features.py",
-    "test_explain.py",
-    "test_explain_cli.py",
-    "test_evaluate.py",
-    "test_honest_scores.py",
-    # export formats a backend cannot write
-    "test_export_backends.py",
-)
-BACKEND_MODELS = ("xception", "resnet50", "mobilenet_v2", "shufflenet_v2")
+# A test file that depends on the backend says so itself: `pytestmark = pytest.mark.backend`
+# (building every model and loading the published weights layout; preprocessing and decoding;
+# fine-tuning, predict, train, features, Grad-CAM, evaluate; export formats a backend cannot
+# write). Those files run on TensorFlow with the rest of the suite, and again on JAX and PyTorch
+# in CI (README, "Backends"): `KERAS_BACKEND=jax python -m pytest -q -m backend`. On a backend
+# other than TensorFlow, a test parametrised over registry models runs for BACKEND_MODELS only
+# (a model's layers are the same Keras layers on every backend; these three cover separable and
+# depthwise convolutions, zero padding, residual sums, concatenation, channel split and shuffle;
+# ResNet50's layers are all among theirs, and its Keras 2 layout still loads on every backend in
+# tests/models/test_resnet50.py; all fifteen would take JAX ~3x CI's budget, ResNet50 as a fourth
+# 28 more tests), and a test that only TensorFlow can run (tf.data, SavedModel, TFLite, the
+# "tensorflow" runtime) is marked `tensorflow_only`, or parametrised with one of
+# TENSORFLOW_ONLY_PARAMETERS, and skipped.
+BACKEND_MODELS = ("xception", "mobilenet_v2", "shufflenet_v2")
 TENSORFLOW_ONLY_PARAMETERS = {"tensorflow", "saved_model", "tflite"}  # a runtime, export formats
 
 
@@ -58,8 +39,6 @@ def pytest_collection_modifyitems(config, items):
     skipped_models = set() if backend == "tensorflow" else set(list_models()) - set(BACKEND_MODELS)
     kept, deselected = [], []
     for item in items:
-        if item.path.name in BACKEND_TEST_MODULES:
-            item.add_marker(pytest.mark.backend)
         params = getattr(item, "callspec", None)
         names = {v for v in params.params.values() if isinstance(v, str)} if params else set()
         if backend != "tensorflow" and (
@@ -73,6 +52,11 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+    # pytest-xdist hands out whole files (--dist loadfile) in this order (--no-loadscope-reorder):
+    # the files that take minutes first (`pytestmark = pytest.mark.slow_file`), then the others,
+    # most tests first, so that the run does not end with one worker alone on a long file.
+    tests_in_file = collections.Counter(item.path for item in items)
+    items.sort(key=lambda item: (not item.get_closest_marker("slow_file"), -tests_in_file[item.path]))
 
 
 @pytest.fixture(autouse=True)
