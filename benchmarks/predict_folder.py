@@ -1,6 +1,6 @@
 """Predict over a folder of JPEGs: end-to-end images/s against the model alone, and peak memory.
 
-    python benchmarks/predict_folder.py                                  # the README table
+    python benchmarks/predict_folder.py                                  # docs/benchmarks.md's table
     python benchmarks/predict_folder.py --files 200 --memory-files 200 2000 --alpha 0.35 --size 96
 
 The folder holds generated JPEGs (`--photo` pixels, default 500x375, the size of a typical

@@ -1,6 +1,6 @@
 """Training from scratch: what `keras-nets train --weights none` reaches on real digits, here.
 
-    python benchmarks/train_from_scratch.py                     # the README table's three rows
+    python benchmarks/train_from_scratch.py                     # docs/benchmarks.md's three rows
     python benchmarks/train_from_scratch.py --models alexnet --workdir /tmp/scratch
 
 The dataset is scikit-learn's 8x8 digits (1,797 real scans, ten classes), upscaled bicubically to

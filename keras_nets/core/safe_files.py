@@ -36,7 +36,7 @@ PARTIAL = ".partial-"  # in every temporary name: ".{stem}.partial-{pid}{suffix}
 STALE_SECONDS = 24 * 3600
 EXISTS = "exists"  # what `overwrite_problem` says of a file it may replace with `overwrite`
 # Tests only: "POINT:MARKER" pauses a writer at POINT after creating the file MARKER, so that a
-# test can interrupt it there deterministically (tests/test_train_misuse.py, test_predict_resume).
+# test can interrupt it there deterministically (tests/training/test_train_misuse.py, test_predict_resume).
 PAUSE_FOR_TESTS = "KERAS_NETS_TEST_PAUSE"
 
 

@@ -28,7 +28,7 @@ MANIFEST_ENV = "KERAS_NETS_MANIFEST"
 MAX_NAME_BYTES = 200
 # The parameter count of the largest published variant (with its classifier) of each model with
 # published weights: the README's model table, MobileNetV2 at alpha 1.4 and MobileNet at 1.0
-# (tests/test_weights_download.py checks them). A file's size bound derives from it (`max_bytes`).
+# (tests/weights/test_weights_download.py checks them). A file's size bound derives from it (`max_bytes`).
 MAX_PARAMETERS = {
     "xception": 22_910_480,
     "inception_v3": 23_851_784,

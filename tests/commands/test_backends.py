@@ -2,7 +2,8 @@
 
 Each test runs a child process with KERAS_BACKEND set, since Keras picks its backend once per
 process. A backend that is not installed is skipped (CI installs JAX, not PyTorch). The rest of the
-suite runs on other backends as `python -m pytest -m backend` (see conftest.py, README "Backends").
+suite runs on other backends as `python -m pytest -m backend` (see conftest.py and
+docs/guides/backends.md).
 """
 
 import ast

@@ -22,7 +22,7 @@ MODEL_NAMES = list_models(features_only=True)
 
 # An odd non-square size: every stride rounds, and height and width round differently.
 NON_SQUARE = (225, 300)
-# Models whose stride-2 padding follows the static input size (README, "Feature maps").
+# Models whose stride-2 padding follows the static input size (docs/guides/features.md).
 PADDED_FOR_THEIR_SIZE = {"mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"}
 
 
@@ -84,7 +84,7 @@ def test_feature_maps_are_the_declared_layers_of_the_model_at_any_size(name, siz
         assert entry == {"level": level, "stride": stride, "channels": shape[-1], "layer": declared[level]}
         assert_same_outputs(maps[level], expected, rtol=1e-6)
 
-    if size == NON_SQUARE:  # what README says of building for any size instead
+    if size == NON_SQUARE:  # what docs/guides/features.md says of building for any size
         _, any_size = models_at(name, (None, None, 3))
         any_size.set_weights(feature_model.get_weights())
         static, dynamic = (

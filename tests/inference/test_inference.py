@@ -171,7 +171,7 @@ def make_unavailable(monkeypatch, *names):
 
 
 def test_auto_prefers_onnx_runtime_then_openvino_then_tensorflow(monkeypatch):
-    """The order README.md documents; the extra runtimes are installed by the test extra."""
+    """The order docs/guides/fast-inference.md documents; the extra runtimes are installed by the test extra."""
     for name in runtimes.RUNTIMES:
         require_runtime(name)
     assert runtimes.RUNTIMES == ("onnxruntime", "openvino", "tensorflow")
