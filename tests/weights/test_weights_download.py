@@ -450,8 +450,10 @@ class FullDisk:
 
 def disk_full(monkeypatch):
     monkeypatch.setattr(pretrained, "CHUNK", 1000)
-    monkeypatch.setattr(  # only the new file of the download ("x" mode); every read as it is
-        pretrained, "open", lambda path, mode="r", **kw: FullDisk(path, mode) if "x" in mode else open(path, mode, **kw),
+    # only the new file of the download ("x" mode); every read as it is. `open` is a builtin, not
+    # a name of the module, so it is set where the download runs, not through the old path.
+    monkeypatch.setattr(
+        "keras_nets.weights.download.open", lambda path, mode="r", **kw: FullDisk(path, mode) if "x" in mode else open(path, mode, **kw),
         raising=False,
     )
 
