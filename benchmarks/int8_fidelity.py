@@ -30,14 +30,15 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import keras_nets  # noqa: E402
+import keras_nets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling modules
-from machine import cpu_description  # noqa: E402
-from keras_nets.image_files import read_image, walk_images  # noqa: E402
+from machine import cpu_description
+
+from keras_nets.image_files import read_image, walk_images
 
 CALIBRATION = 128
 NOISE = 1e-3  # the float32 stability check's noise, relative to the images' standard deviation
@@ -45,8 +46,10 @@ NOISE = 1e-3  # the float32 stability check's noise, relative to the images' sta
 
 def outputs(model, images):
     return np.concatenate(
-        [keras.ops.convert_to_numpy(model(images[i : i + 32], training=False))
-         for i in range(0, len(images), 32)]
+        [
+            keras.ops.convert_to_numpy(model(images[i : i + 32], training=False))
+            for i in range(0, len(images), 32)
+        ]
     )
 
 
@@ -67,7 +70,9 @@ def fidelity(model, calibration, held_out, transform=None):
     noisy = outputs(model, (held_out + noise).astype("float32"))
     return {
         "top1_agreement": float(np.mean(got.argmax(1) == expected.argmax(1))),
-        "relative_logit_error": float(np.sqrt(np.mean((got - expected) ** 2) / np.mean(expected**2))),
+        "relative_logit_error": float(
+            np.sqrt(np.mean((got - expected) ** 2) / np.mean(expected**2))
+        ),
         "float32_noise_agreement": float(np.mean(noisy.argmax(1) == expected.argmax(1))),
         "held_out": len(held_out),
     }
@@ -86,7 +91,9 @@ def shuffled_folder(folder, workdir, seed=0):
     order = np.random.default_rng(seed).permutation(len(paths))
     tmp = tempfile.mkdtemp(prefix="shuffled-", dir=workdir)
     for rank, index in enumerate(order):
-        os.symlink(os.path.abspath(paths[index]), os.path.join(tmp, f"{rank:07d}{paths[index].suffix}"))
+        os.symlink(
+            os.path.abspath(paths[index]), os.path.join(tmp, f"{rank:07d}{paths[index].suffix}")
+        )
     return tmp
 
 
@@ -136,26 +143,53 @@ def proxy(size, epochs, held_out, workdir, train_images=200):
         os.path.join(workdir, "data"), classes, train=train_images, validation=8, size=size
     )
     unseen = make_dataset(
-        os.path.join(workdir, "unseen"), classes, train=0,
-        validation=(CALIBRATION + held_out) // len(classes) + 1, size=size, seed=1,
+        os.path.join(workdir, "unseen"),
+        classes,
+        train=0,
+        validation=(CALIBRATION + held_out) // len(classes) + 1,
+        size=size,
+        seed=1,
     )
     rows = {}
     for name in ("resnet50", "mobilenet_v2"):
         alpha = ["--alpha", "0.35"] if name == "mobilenet_v2" else []
         base = calibrated_base_weights(
-            os.path.join(workdir, f"{name}_notop.weights.h5"), name, size,
+            os.path.join(workdir, f"{name}_notop.weights.h5"),
+            name,
+            size,
             **({"alpha": 0.35} if alpha else {}),
         )
         for freeze, what in (("--no-freeze", "whole network"), ("--freeze", "head on frozen base")):
             run = os.path.join(workdir, f"{name}{freeze}")
             subprocess.run(
-                [sys.executable, "-m", "keras_nets", "train", data, "--model", name,
-                 "--classes", "3", "--output", run, "--size", str(size), "--epochs", str(epochs),
-                 "--weights", base, freeze, *alpha],
-                check=True, stdout=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "keras_nets",
+                    "train",
+                    data,
+                    "--model",
+                    name,
+                    "--classes",
+                    "3",
+                    "--output",
+                    run,
+                    "--size",
+                    str(size),
+                    "--epochs",
+                    str(epochs),
+                    "--weights",
+                    base,
+                    freeze,
+                    *alpha,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
             rows[f"{name} fine-tuned, {what} ({size} px)"] = trained(
-                os.path.join(run, "model.keras"), os.path.join(unseen, "validation"), held_out,
+                os.path.join(run, "model.keras"),
+                os.path.join(unseen, "validation"),
+                held_out,
                 workdir,
             )
     for name in ("resnet50", "mobilenet_v2"):
@@ -184,15 +218,24 @@ def main(argv=None):
     parser.add_argument("--proxy", action="store_true", help="the issue's proxy (see above)")
     parser.add_argument("--trained", metavar="MODEL.keras", help="a keras-nets train classifier")
     parser.add_argument("--data", metavar="DIR", help="with --trained: images to measure on")
-    parser.add_argument("--generated", nargs="+", default=[], metavar="NAME",
-                        help="registry models with the tests' generated weights")
-    parser.add_argument("--imagenet", metavar="VAL_DIR",
-                        help="ImageNet validation class folders: published weights of --models")
+    parser.add_argument(
+        "--generated",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="registry models with the tests' generated weights",
+    )
+    parser.add_argument(
+        "--imagenet",
+        metavar="VAL_DIR",
+        help="ImageNet validation class folders: published weights of --models",
+    )
     parser.add_argument("--models", nargs="+", default=["resnet50", "mobilenet_v2"])
     parser.add_argument("--size", type=int, default=96, help="input size for --proxy/--generated")
     parser.add_argument("--epochs", type=int, default=5, help="--proxy's training epochs (5)")
-    parser.add_argument("--train-images", type=int, default=200,
-                        help="--proxy's training images per class (200)")
+    parser.add_argument(
+        "--train-images", type=int, default=200, help="--proxy's training images per class (200)"
+    )
     parser.add_argument("--held-out", type=int, default=500, help="held-out images (500)")
     args = parser.parse_args(argv)
     if args.trained and not args.data:

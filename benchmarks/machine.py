@@ -8,22 +8,24 @@ import contextlib
 import platform
 
 # (name shown, /proc/cpuinfo flags any of which provides it)
-INSTRUCTION_SETS = (("AVX2", ("avx2",)), ("AVX-512", ("avx512f",)),
-                    ("VNNI", ("avx512_vnni", "avx_vnni")))
+INSTRUCTION_SETS = (
+    ("AVX2", ("avx2",)),
+    ("AVX-512", ("avx512f",)),
+    ("VNNI", ("avx512_vnni", "avx_vnni")),
+)
 
 
 def cpu_description(cpuinfo="/proc/cpuinfo"):
     """E.g. "AMD EPYC 9B14 (AVX2 yes, AVX-512 yes, VNNI yes)": the first CPU's model name and
     instruction sets; "(instruction sets unknown)" where /proc/cpuinfo has no flags line."""
     model, flags = None, None
-    with contextlib.suppress(OSError):
-        with open(cpuinfo) as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model is None:
-                    model = value.strip()
-                elif key.strip() == "flags" and flags is None:
-                    flags = set(value.split())
+    with contextlib.suppress(OSError), open(cpuinfo) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model is None:
+                model = value.strip()
+            elif key.strip() == "flags" and flags is None:
+                flags = set(value.split())
     model = model or platform.processor() or "unknown CPU"
     if flags is None:
         return f"{model} (instruction sets unknown)"

@@ -25,15 +25,15 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling modules
-from machine import cpu_description  # noqa: E402
+from machine import cpu_description
 
-import keras_nets  # noqa: E402
-from keras_nets.inference import quantization  # noqa: E402
-from keras_nets.inference.exporting import onnx_bytes  # noqa: E402
-from keras_nets.inference.folding import fold_batch_norms  # noqa: E402
+import keras_nets
+from keras_nets.inference import quantization
+from keras_nets.inference.exporting import onnx_bytes
+from keras_nets.inference.folding import fold_batch_norms
 
 SETTINGS = {
     "spinning": {},
@@ -75,13 +75,16 @@ def measure(name, precision, rounds, seconds, threads=2):
     single = session(onnx_model, 1, {})
     name_in = single.get_inputs()[0].name
     pool = concurrent.futures.ThreadPoolExecutor(threads)
-    wholes = {setting: session(onnx_model, threads, entries) for setting, entries in SETTINGS.items()}
+    wholes = {
+        setting: session(onnx_model, threads, entries) for setting, entries in SETTINGS.items()
+    }
     parts = np.array_split(batch, threads)
     results = {setting: ([], []) for setting in SETTINGS}
     for _ in range(rounds):
         for setting, whole in wholes.items():
+
             def alone():
-                whole.run(None, {name_in: batch[:1]})
+                whole.run(None, {name_in: batch[:1]})  # noqa: B023 - called in this iteration only
 
             def mixed():
                 alone()
@@ -89,14 +92,17 @@ def measure(name, precision, rounds, seconds, threads=2):
 
             results[setting][0].append(images_per_second(alone, 1, seconds))
             results[setting][1].append(images_per_second(mixed, 1 + len(batch), seconds))
-    return {setting: tuple(statistics.median(v) for v in values) for setting, values in results.items()}
+    return {
+        setting: tuple(statistics.median(v) for v in values) for setting, values in results.items()
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["mobilenet_v2"])
-    parser.add_argument("--precisions", nargs="+", default=["float32", "int8"],
-                        choices=["float32", "int8"])
+    parser.add_argument(
+        "--precisions", nargs="+", default=["float32", "int8"], choices=["float32", "int8"]
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement (2)")
     args = parser.parse_args(argv)
@@ -105,8 +111,12 @@ def main(argv=None):
     print("|---|---|---|---|---|")
     for name in args.models:
         for precision in args.precisions:
-            for setting, (alone, mixed) in measure(name, precision, args.rounds, args.seconds).items():
-                print(f"| {name} | {precision} | {setting} | {alone:.1f} | {mixed:.1f} |", flush=True)
+            for setting, (alone, mixed) in measure(
+                name, precision, args.rounds, args.seconds
+            ).items():
+                print(
+                    f"| {name} | {precision} | {setting} | {alone:.1f} | {mixed:.1f} |", flush=True
+                )
 
 
 if __name__ == "__main__":

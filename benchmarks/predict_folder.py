@@ -26,11 +26,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling modules
-from machine import cpu_description  # noqa: E402
-from PIL import Image  # noqa: E402
+from machine import cpu_description
+from PIL import Image
 
 
 def main(argv=None):
@@ -68,10 +68,14 @@ def write_jpegs(folder, count, photo):
     width, height = photo
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:height, 0:width] / max(width, height)
-    base = (x[..., None] * rng.uniform(-255, 255, 3) + y[..., None] * rng.uniform(-255, 255, 3))
+    base = x[..., None] * rng.uniform(-255, 255, 3) + y[..., None] * rng.uniform(-255, 255, 3)
     for i in range(count):
-        pixels = np.clip(base * np.cos(i) + rng.uniform(0, 255, 3) + rng.normal(0, 20, base.shape), 0, 255)
-        Image.fromarray(pixels.astype("uint8")).save(os.path.join(folder, f"{i:06d}.jpg"), quality=90)
+        pixels = np.clip(
+            base * np.cos(i) + rng.uniform(0, 255, 3) + rng.normal(0, 20, base.shape), 0, 255
+        )
+        Image.fromarray(pixels.astype("uint8")).save(
+            os.path.join(folder, f"{i:06d}.jpg"), quality=90
+        )
     return folder
 
 
@@ -121,7 +125,9 @@ def peak_memory(args, count, originals, scratch):
     os.makedirs(folder)
     names = sorted(os.listdir(originals))
     for i in range(count):
-        os.link(os.path.join(originals, names[i % len(names)]), os.path.join(folder, f"{i:06d}.jpg"))
+        os.link(
+            os.path.join(originals, names[i % len(names)]), os.path.join(folder, f"{i:06d}.jpg")
+        )
     child = [sys.executable, __file__, "--child", folder, "--files", str(count)]
     child += ["--model", args.model, "--batch", str(args.batch), "--memory-files"]
     child += ["--alpha", str(args.alpha)] if args.alpha is not None else []
@@ -133,7 +139,11 @@ def peak_memory(args, count, originals, scratch):
 
 
 def table(args, rate, memory):
-    name = args.model + (f" alpha {args.alpha}" if args.alpha else "") + (f" {args.size} px" if args.size else "")
+    name = (
+        args.model
+        + (f" alpha {args.alpha}" if args.alpha else "")
+        + (f" {args.size} px" if args.size else "")
+    )
     lines = [
         f"{name}, {'--fast' if args.fast else 'model.predict'}, batch {args.batch}, "
         f"{args.files} JPEGs of {args.photo[0]}x{args.photo[1]}, {os.cpu_count()} CPU(s): "

@@ -44,16 +44,17 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import h5py
+import keras
+import numpy as np
 
-import keras_nets  # noqa: E402
+import keras_nets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling modules
-from machine import cpu_description  # noqa: E402
-from keras_nets import inference, registry  # noqa: E402
-from keras_nets.inference import exporting, quantization, runtimes  # noqa: E402
+from machine import cpu_description
+
+from keras_nets import inference, registry
+from keras_nets.inference import exporting, quantization, runtimes
 
 SEED_MODELS = ("mobilenet_v2", "resnet50", "inception_v3", "xception")
 KERAS = "keras.applications .predict"
@@ -65,7 +66,13 @@ def main(argv=None):
     results, setups = [], []
     for name in args.models:
         model_results, setup = benchmark_model(
-            name, args.batches, args.repeats, args.runtimes, args.size, args.alpha, args.backends,
+            name,
+            args.batches,
+            args.repeats,
+            args.runtimes,
+            args.size,
+            args.alpha,
+            args.backends,
             int8=args.int8,
         )
         results += model_results
@@ -87,29 +94,59 @@ def main(argv=None):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(SEED_MODELS), metavar="NAME",
-                        help=f"registry names (default: {' '.join(SEED_MODELS)})")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(SEED_MODELS),
+        metavar="NAME",
+        help=f"registry names (default: {' '.join(SEED_MODELS)})",
+    )
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8], metavar="N")
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds per batch size")
-    parser.add_argument("--runtimes", nargs="+", default=inference.available_runtimes(),
-                        choices=inference.RUNTIMES, help="fast-path runtimes to time")
-    parser.add_argument("--backends", nargs="*", default=other_backends(),
-                        choices=("tensorflow", "jax", "torch"),
-                        help="other Keras backends to time our .predict on, each in a child "
-                             "process (default: every one installed; none: --backends alone)")
-    parser.add_argument("--size", type=int, metavar="PIXELS",
-                        help="input height and width (default: each model's default size)")
-    parser.add_argument("--alpha", type=float,
-                        help="width multiplier, for the models that take one (MobileNets)")
-    parser.add_argument("--json", metavar="PATH",
-                        help='write [{"model", "batch", "runtime", "images_per_s"}, ...] here')
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        default=inference.available_runtimes(),
+        choices=inference.RUNTIMES,
+        help="fast-path runtimes to time",
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="*",
+        default=other_backends(),
+        choices=("tensorflow", "jax", "torch"),
+        help="other Keras backends to time our .predict on, each in a child "
+        "process (default: every one installed; none: --backends alone)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        metavar="PIXELS",
+        help="input height and width (default: each model's default size)",
+    )
+    parser.add_argument(
+        "--alpha", type=float, help="width multiplier, for the models that take one (MobileNets)"
+    )
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help='write [{"model", "batch", "runtime", "images_per_s"}, ...] here',
+    )
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart here")
-    parser.add_argument("--int8", action="store_true",
-                        help="also time the int8 fast path on the runtimes that run it")
-    parser.add_argument("--fidelity", type=int, default=0, metavar="N",
-                        help="print each model's int8 fidelity (top-1 agreement with float32, "
-                             "relative logit error) on N held-out images, with the tests' "
-                             "generated ImageNet-like weights (benchmarks/int8_fidelity.py)")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="also time the int8 fast path on the runtimes that run it",
+    )
+    parser.add_argument(
+        "--fidelity",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print each model's int8 fidelity (top-1 agreement with float32, "
+        "relative logit error) on N held-out images, with the tests' "
+        "generated ImageNet-like weights (benchmarks/int8_fidelity.py)",
+    )
     args = parser.parse_args(argv)
     for name in args.models:
         try:
@@ -160,8 +197,11 @@ def benchmark_model(
 
         for fast_runtime in fast_runtimes:
             runtime = f"fast ({fast_runtime})"
-            with peak_memory(setup, runtime), timed(setup["compile_s"], fast_runtime), \
-                    conversion_peak(setup, fast_runtime):
+            with (
+                peak_memory(setup, runtime),
+                timed(setup["compile_s"], fast_runtime),
+                conversion_peak(setup, fast_runtime),
+            ):
                 fast = keras_nets.compile_for_inference(ours, fast_runtime)
             runners[runtime] = fast.predict
             if int8 and fast_runtime in quantization.INT8_RUNTIMES:
@@ -174,9 +214,11 @@ def benchmark_model(
                 runners[runtime] = fast.predict
         if twin_builder is not None:
             runners.update(plain_runtimes(twin, tmp, setup))
-        runners.update(children.enter_context(
-            predict_on_other_backends(name, options, weights_path, backends, setup, tmp)
-        ))
+        runners.update(
+            children.enter_context(
+                predict_on_other_backends(name, options, weights_path, backends, setup, tmp)
+            )
+        )
 
         results = []
         for batch in batches:
@@ -192,12 +234,14 @@ def benchmark_model(
                     run(x)
                     seconds[runtime].append(time.perf_counter() - start)
             for runtime, times in seconds.items():
-                results.append({
-                    "model": name,
-                    "batch": batch,
-                    "runtime": runtime,
-                    "images_per_s": round(batch / statistics.median(times), 2),
-                })
+                results.append(
+                    {
+                        "model": name,
+                        "batch": batch,
+                        "runtime": runtime,
+                        "images_per_s": round(batch / statistics.median(times), 2),
+                    }
+                )
     return results, setup
 
 
@@ -303,7 +347,8 @@ def children_resident_mib():
 def other_backends():
     """The Keras backends installed here other than the one this process runs on."""
     return [
-        backend for backend in ("tensorflow", "jax", "torch")
+        backend
+        for backend in ("tensorflow", "jax", "torch")
         if backend != keras.backend.backend() and importlib.util.find_spec(backend) is not None
     ]
 
@@ -372,7 +417,10 @@ class PredictWorker:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _PREDICT_WORKER, name, json.dumps(options), weights_path],
                 env={**os.environ, "KERAS_BACKEND": backend},
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
             )
         self.answer("ready")
 
@@ -435,7 +483,9 @@ def throughput_table(results):
         rows.setdefault((r["model"], r["batch"]), {})[r["runtime"]] = r["images_per_s"]
     int8 = any(k.startswith("fast int8") for k in runtimes)
     lines = [
-        "| model | batch | " + " | ".join(runtimes) + " | fast / keras.applications |"
+        "| model | batch | "
+        + " | ".join(runtimes)
+        + " | fast / keras.applications |"
         + (" int8 / float32 fast |" if int8 else ""),
         "|---|---|" + "---|" * (len(runtimes) + 1 + int8),
     ]
@@ -444,8 +494,11 @@ def throughput_table(results):
         ratio = f"{fast / speeds[KERAS]:.2f}x" if fast and speeds.get(KERAS) else "n/a"
         cells = [f"{speeds[k]:.1f}" if k in speeds else "n/a" for k in runtimes]
         if int8:  # each int8 column over the float32 fast path on the same runtime
-            pairs = [(v, speeds.get(k.replace("fast int8", "fast"))) for k, v in speeds.items()
-                     if k.startswith("fast int8")]
+            pairs = [
+                (v, speeds.get(k.replace("fast int8", "fast")))
+                for k, v in speeds.items()
+                if k.startswith("fast int8")
+            ]
             ratio += " | " + (", ".join(f"{a / b:.2f}x" for a, b in pairs if b) or "n/a")
         lines.append(f"| {model} | {batch} | " + " | ".join(cells) + f" | {ratio} |")
     return "\n".join(lines)
@@ -463,9 +516,10 @@ def setup_table(setups):
         load = f"{s.get('load_keras_s', float('nan')):.1f} / {s['load_ours_s']:.1f}"
         compiled = ", ".join(f"{k} {v:.1f}" for k, v in s["compile_s"].items())
         memory = ", ".join(f"{k} {v:.0f}" for k, v in s["memory"].items())
-        conversion = ", ".join(
-            f"{k} {v:.0f}" for k, v in s.get("conversion_mib", {}).items() if v > 0
-        ) or "none"
+        conversion = (
+            ", ".join(f"{k} {v:.0f}" for k, v in s.get("conversion_mib", {}).items() if v > 0)
+            or "none"
+        )
         lines.append(f"| {s['model']} | {build} | {load} | {compiled} | {memory} | {conversion} |")
     return "\n".join(lines)
 
@@ -483,16 +537,28 @@ def plot(results, path):
     height = top + len(groups) * (len(runtimes) * bar + gap) + 30 + 20 * len(runtimes)
     image = Image.new("RGB", (label_w + chart_w + 80, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((10, 10), "images per second (higher is better); bars scaled to the fastest of each group", fill="black", font=font)
+    draw.text(
+        (10, 10),
+        "images per second (higher is better); bars scaled to the fastest of each group",
+        fill="black",
+        font=font,
+    )
     y = top
     for model, batch in groups:
         best = max(speed.get((model, batch, rt), 0) for rt in runtimes) or 1
-        draw.text((10, y + len(runtimes) * bar / 2 - 8), f"{model}, batch {batch}", fill="black", font=font)
+        draw.text(
+            (10, y + len(runtimes) * bar / 2 - 8),
+            f"{model}, batch {batch}",
+            fill="black",
+            font=font,
+        )
         for i, runtime in enumerate(runtimes):
             value = speed.get((model, batch, runtime))
             if value is not None:
                 width = int(chart_w * value / best)
-                draw.rectangle([label_w, y, label_w + width, y + bar - 2], fill=palette[i % len(palette)])
+                draw.rectangle(
+                    [label_w, y, label_w + width, y + bar - 2], fill=palette[i % len(palette)]
+                )
                 draw.text((label_w + width + 4, y), f"{value:.1f}", fill="black", font=font)
             y += bar
         y += gap

@@ -35,18 +35,41 @@ RUNS = {
     "shufflenet_v2": (32, 8, ["--learning-rate", "0.003"]),
     "alexnet": (67, 8, []),  # 67 px: the smallest input AlexNet accepts
 }
+
+
 def train(model, data_dir, output, size, epochs, extra):
     """Runs `keras-nets train` on `data_dir`; returns (command, minutes, history)."""
     arguments = [
-        "train", data_dir, "--model", model, "--size", str(size), "--classes", "10",
-        "--weights", "none", "--epochs", str(epochs), "--output", output, "--overwrite", *extra,
+        "train",
+        data_dir,
+        "--model",
+        model,
+        "--size",
+        str(size),
+        "--classes",
+        "10",
+        "--weights",
+        "none",
+        "--epochs",
+        str(epochs),
+        "--output",
+        output,
+        "--overwrite",
+        *extra,
     ]
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")]))}
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")])),
+    }
     start = time.monotonic()
     with open(f"{output}.log", "w") as log:
-        subprocess.run([sys.executable, "-m", "keras_nets", *arguments], env=environment,
-                       stdout=log, stderr=subprocess.STDOUT, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "keras_nets", *arguments],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
     minutes = (time.monotonic() - start) / 60
     with open(os.path.join(output, "history.json")) as f:
         history = json.load(f)
@@ -68,8 +91,10 @@ def main(argv=None):
     if not os.path.isdir(data_dir):
         write_digits_dataset(data_dir, size=32)
     print(f"CPU: {cpu_description()}, {os.cpu_count()} cores")
-    print("| model | dataset | size | epochs | validation accuracy (best epoch; last) | minutes "
-          "| command |")
+    print(
+        "| model | dataset | size | epochs | validation accuracy (best epoch; last) | minutes "
+        "| command |"
+    )
     print("|---|---|---|---|---|---|---|")
     for model in args.models:
         size, epochs, extra = RUNS[model]
@@ -78,8 +103,9 @@ def main(argv=None):
             model, data_dir, os.path.join(workdir, model), size, epochs, extra
         )
         losses = history["val_loss"]
-        best = min(range(len(losses)), key=lambda i: (
-            losses[i] if math.isfinite(losses[i]) else math.inf))
+        best = min(
+            range(len(losses)), key=lambda i: losses[i] if math.isfinite(losses[i]) else math.inf
+        )
         accuracy = history["val_accuracy"]
         print(
             f"| {model} | digits 1,400 / 397 | {size} | {epochs} | {accuracy[best]:.1%} "

@@ -12,8 +12,8 @@ import importlib.util
 
 from keras_nets.core import factory as _factory
 from keras_nets.core import registry as _registry
-from keras_nets.core.factory import create_model, get_config, list_models
-from keras_nets.core.registry import register_model
+from keras_nets.core.factory import create_model, get_config, list_models  # noqa: F401 - the API
+from keras_nets.core.registry import register_model  # noqa: F401 - the API
 
 __version__ = "0.1.0"
 

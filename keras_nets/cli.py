@@ -31,7 +31,9 @@ def command_modules():
     """The command modules in keras_nets.commands, by command name, in alphabetical order."""
     from keras_nets import commands
 
-    names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")
+    )
     return {name: importlib.import_module(f"keras_nets.commands.{name}") for name in names}
 
 

@@ -112,9 +112,9 @@ def evaluate(
       An `Evaluation`. A DatasetError (a ValueError) names what does not fit, before any image
       is read.
     """
-    from keras_nets.prediction.folders import decoded_batches
     from keras_nets.images.files import ImageError
     from keras_nets.prediction import Classifier
+    from keras_nets.prediction.folders import decoded_batches
 
     if not (isinstance(batch, int) and batch >= 1):
         raise ValueError(f"batch={batch!r}: expected a positive integer")
@@ -142,8 +142,9 @@ def evaluate(
     ranks, truths, done = [], [], 0
 
     start = time.perf_counter()
-    for decoded in decoded_batches(iter(files), lambda item: predictor.read(item[0]), batch,
-                                   workers):
+    for decoded in decoded_batches(
+        iter(files), lambda item: predictor.read(item[0]), batch, workers
+    ):
         good = []
         for (path, row), pixels in decoded:
             if isinstance(pixels, ImageError):
@@ -167,15 +168,15 @@ def evaluate(
     seconds = time.perf_counter() - start
 
     ranks, truths = np.array(ranks, dtype="int64"), np.array(truths, dtype="int64")
-    per_class = {
-        folder: accuracies(ranks[truths == row]) for row, folder in enumerate(folders)
-    }
+    per_class = {folder: accuracies(ranks[truths == row]) for row, folder in enumerate(folders)}
     overall = accuracies(ranks)
     model_classes = int(predictor.model.outputs[0].shape[-1])
     notes = []
     if model_classes <= 5:  # every class is among the five first: top-5 would be 100 %
-        notes.append(f"top-5 not measured: the model has {model_classes} classes, so every image "
-                     "is among the five first")
+        notes.append(
+            f"top-5 not measured: the model has {model_classes} classes, so every image "
+            "is among the five first"
+        )
         overall["top5"] = None
         for figures in per_class.values():
             figures["top5"] = None
@@ -219,7 +220,9 @@ def class_folders(data_dir):
     try:
         with os.scandir(data_dir) as listing:
             folders = sorted(
-                entry.name for entry in listing if is_folder(entry) and not entry.name.startswith(".")
+                entry.name
+                for entry in listing
+                if is_folder(entry) and not entry.name.startswith(".")
             )
     except OSError as error:
         raise DatasetError(f"data_dir={data_dir}: cannot be listed ({error.strerror})") from None
@@ -244,7 +247,9 @@ def class_indices(predictor, folders, data_dir):
         kind = "ImageNet WordNet ids (n01440764, ...)"
     unknown = [folder for folder in folders if folder not in known]
     if unknown:
-        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        shown = ", ".join(unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
         hint = ""
         if set(unknown) & {"train", "validation"}:
             hint = "; give the split folder itself (e.g. DATA/validation)"

@@ -151,9 +151,7 @@ def _split(path, top):
     model, target, target_output = path[0]
     end = _logits(model) if top else model.outputs[0]
     if len(path) == 1:
-        return _submodel(model.inputs, target_output, target), _submodel(
-            target_output, end, target
-        )
+        return _submodel(model.inputs, target_output, target), _submodel(target_output, end, target)
     # `target` is a nested model: images -> its input here, through it split, -> the end here.
     (nested_input,) = graph.producer_node(target_output).input_tensors
     before = _submodel(model.inputs, nested_input, target)
@@ -340,7 +338,5 @@ def _colour(values, colormap):
             ) from None
         return cmap(values)[..., :3]
     if colormap != "jet":
-        raise ValueError(
-            f"colormap={colormap!r}: without matplotlib only 'jet' is available"
-        )
+        raise ValueError(f"colormap={colormap!r}: without matplotlib only 'jet' is available")
     return np.stack([np.interp(values, *zip(*points)) for points in JET], axis=-1)

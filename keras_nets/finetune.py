@@ -193,7 +193,6 @@ def replace_classifier(model, classes, learning_rate=DEFAULT_LEARNING_RATE):
     return new_model
 
 
-
 def load_trained(path):
     """A model saved as `.keras` (by `keras-nets train` or `model.save`), uncompiled.
 
@@ -204,12 +203,14 @@ def load_trained(path):
 
     problem = not_a_regular_file(path)
     if problem:
-        raise ValueError(f"{path}: no such model file" if not os.path.lexists(path) else f"{path}: {problem}")
+        raise ValueError(
+            f"{path}: no such model file" if not os.path.lexists(path) else f"{path}: {problem}"
+        )
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path}: not a valid Keras model file (a .keras file is a zip archive)")
     try:
         return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # noqa: BLE001 - a broken file is bad input, not a crash
+    except Exception as error:
         raise ValueError(f"{path}: not a valid Keras model file ({error})") from None
 
 
@@ -394,4 +395,3 @@ def compile_classifier(model, learning_rate):
         # as long (compilation) and later steps 3x as long.
         jit_compile=False,
     )
-

@@ -8,13 +8,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_NETS_ONNX_IN_PROCESS", "1")
 sys.path.insert(0, os.path.dirname(__file__))  # tests import their shared helpers by name
 
-import keras  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import pytest
+from weights_server import published, published_files  # noqa: F401 - fixtures for all tests
 
-from keras_nets import list_models  # noqa: E402
-
-from weights_server import published, published_files  # noqa: E402, F401 - fixtures for all tests
-
+from keras_nets import list_models
 
 # --- The part of the suite that depends on the Keras backend ------------------------------------
 # A test file that depends on the backend says so itself: `pytestmark = pytest.mark.backend`
@@ -56,7 +54,9 @@ def pytest_collection_modifyitems(config, items):
     # the files that take minutes first (`pytestmark = pytest.mark.slow_file`), then the others,
     # most tests first, so that the run does not end with one worker alone on a long file.
     tests_in_file = collections.Counter(item.path for item in items)
-    items.sort(key=lambda item: (not item.get_closest_marker("slow_file"), -tests_in_file[item.path]))
+    items.sort(
+        key=lambda item: (not item.get_closest_marker("slow_file"), -tests_in_file[item.path])
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -94,9 +94,7 @@ def informative_model(name, input_size=None, **kwargs):
     config = keras_nets.get_config(name)
     size = input_size or config.default_size
     keras.utils.set_random_seed(0)
-    model = keras_nets.create_model(
-        name, weights=None, input_shape=(size, size, 3), **kwargs
-    )
+    model = keras_nets.create_model(name, weights=None, input_shape=(size, size, 3), **kwargs)
     images = random_images(CALIBRATION_IMAGES, size)
     preprocessed = config.preprocess_input(images.copy())
     calibrate_batch_norm(model, preprocessed)

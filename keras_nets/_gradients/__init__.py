@@ -15,7 +15,5 @@ def gradient(fn, x):
     """The gradient of `fn`'s scalar output with respect to `x`, and `fn`'s auxiliary output."""
     backend = keras.backend.backend()
     if backend not in BACKENDS:
-        raise ValueError(
-            f"Keras backend {backend!r}: gradients need one of {', '.join(BACKENDS)}"
-        )
+        raise ValueError(f"Keras backend {backend!r}: gradients need one of {', '.join(BACKENDS)}")
     return importlib.import_module(f"keras_nets._gradients.{backend}").gradient(fn, x)

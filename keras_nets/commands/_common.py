@@ -65,8 +65,8 @@ def add_model_arguments(parser):
     """--model, --weights, --alpha and --size, as `keras_nets.prediction.Classifier.load` takes
     them; `model_arguments_problem` checks them without importing Keras, `model_options` passes
     them on."""
-    from keras_nets.prediction import DEFAULT_MODEL, IMAGENET
     from keras_nets.images.transforms import MAX_IMAGE_SIZE
+    from keras_nets.prediction import DEFAULT_MODEL, IMAGENET
 
     parser.add_argument(
         "--model",
@@ -123,7 +123,8 @@ def model_arguments_problem(args):
     if args.alpha is not None and "alpha" not in facts["parameters"]:
         declared = [registry.declared(n) or {} for n in registry.model_names()]
         with_alpha = [
-            n for n, facts in zip(registry.model_names(), declared)
+            n
+            for n, facts in zip(registry.model_names(), declared)
             if "alpha" in facts.get("parameters", ())
         ]
         return f"--alpha goes with {', '.join(with_alpha)}, not with {name}"
@@ -159,8 +160,11 @@ def announce_fast(command, args):
     if not args.fast:
         return
     int8 = getattr(args, "int8", False)
-    what = "converting it and quantizing it to int8 on the --calibration images" if int8 else (
-        "converting it")
+    what = (
+        "converting it and quantizing it to int8 on the --calibration images"
+        if int8
+        else ("converting it")
+    )
     print(
         f"keras-nets {command}: --fast: loading the model and {what} for the fast path "
         "(keras_nets.compile_for_inference), once per run; this takes a few seconds",

@@ -155,11 +155,15 @@ def run(args):
             try:
                 evaluation.write_confusion_png(result, confusion_path(args.json))
             except ImportError:
-                print("keras-nets evaluate: matplotlib is not installed; no confusion matrix "
-                      "drawn (pip install matplotlib)", file=sys.stderr)
+                print(
+                    "keras-nets evaluate: matplotlib is not installed; no confusion matrix "
+                    "drawn (pip install matplotlib)",
+                    file=sys.stderr,
+                )
     if result.failed:
-        print(f"keras-nets evaluate: {len(result.failed)} image(s) could not be read",
-              file=sys.stderr)
+        print(
+            f"keras-nets evaluate: {len(result.failed)} image(s) could not be read", file=sys.stderr
+        )
         return FAILED
     return OK
 

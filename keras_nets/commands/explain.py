@@ -34,10 +34,10 @@ from keras_nets.commands._common import (
     model_options,
     positive_int,
 )
-from keras_nets.images.files import ImageError, read_image
-from keras_nets.prediction import Classifier
 from keras_nets.core.safe_files import EXISTS, overwrite_problem
 from keras_nets.core.scores import NaNScoresError, refuse_nan
+from keras_nets.images.files import ImageError, read_image
+from keras_nets.prediction import Classifier
 
 
 def add_parser(subparsers):
@@ -165,7 +165,9 @@ def explain_image(predictor, photo, wanted, top, source=None):
     batch = predictor.transform.preprocess(np.asarray(resized, dtype="float32")[None])
     # A direct call: `predict` would first trace a graph, seconds for one image.
     probabilities = ops.convert_to_numpy(predictor.model(batch, training=False))
-    refuse_nan(probabilities, None if source is None else [source])  # no top class, and Grad-CAM of NaN explains nothing
+    refuse_nan(
+        probabilities, None if source is None else [source]
+    )  # no top class, and Grad-CAM of NaN explains nothing
     probabilities = probabilities[0]
     indices = [wanted] if wanted is not None else list(np.argsort(probabilities)[::-1][:top])
     results = []
@@ -198,7 +200,7 @@ def class_of(text, labels):
 
 
 def picture_name(source, label):
-    """"<image name without suffix>_<label>.png", with characters unsafe in file names as _."""
+    """ "<image name without suffix>_<label>.png", with characters unsafe in file names as _."""
     stem = pathlib.PurePosixPath(str(source).split("?")[0]).stem or "image"
     return re.sub(r"[^\w.-]+", "_", f"{stem}_{label}") + ".png"
 

@@ -195,8 +195,11 @@ def run(args):
     from keras_nets.core import registry
 
     if args.model not in registry.model_names():  # refused before Keras is imported
-        return fail("train", f"--model {args.model}: expected one of: "
-                    f"{', '.join(registry.model_names())}", USAGE)
+        return fail(
+            "train",
+            f"--model {args.model}: expected one of: {', '.join(registry.model_names())}",
+            USAGE,
+        )
     if args.size is not None and args.batch * args.size**2 > MAX_BATCH_PIXELS:
         most = max(1, MAX_BATCH_PIXELS // args.size**2)
         return fail(

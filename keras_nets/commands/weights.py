@@ -14,8 +14,8 @@ variant of the NAMEs given.
 import os
 import sys
 
-from keras_nets.weights import cache, download, manifest
 from keras_nets.commands._common import fail
+from keras_nets.weights import cache, download, manifest
 
 
 def add_parser(subparsers):
@@ -100,7 +100,9 @@ def run_download(args):
 
 def run_verify(args):
     keys = chosen_keys(args) if args.keys else list(manifest.manifest())
-    entries = [(key, part, manifest.entry(key, part == "top")) for key in keys for part in ("top", "notop")]
+    entries = [
+        (key, part, manifest.entry(key, part == "top")) for key in keys for part in ("top", "notop")
+    ]
     bad = checked = 0
     for key, part, entry in entries:
         path = cache.cached_file(entry)

@@ -12,8 +12,19 @@ from keras import layers
 MOBILENET_BN = dict(epsilon=1e-3, momentum=0.999)
 
 
-def conv_bn(x, filters, kernel_size, *, strides=1, padding="same", activation="relu",
-            conv_name=None, bn_name=None, activation_name=None, **bn_args):
+def conv_bn(
+    x,
+    filters,
+    kernel_size,
+    *,
+    strides=1,
+    padding="same",
+    activation="relu",
+    conv_name=None,
+    bn_name=None,
+    activation_name=None,
+    **bn_args,
+):
     """Convolution without bias, BatchNormalization (`bn_args`, e.g. scale=False) and an
     activation (None: none), as the Inception networks build every convolution.
 

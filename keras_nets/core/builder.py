@@ -54,16 +54,27 @@ ARGS_DOC = """
     """
 
 
-def with_args_doc(*, input_shape, feature_map, vector, top="the 1000-class ImageNet classifier",
-                  imagenet=True, more=""):
+def with_args_doc(
+    *,
+    input_shape,
+    feature_map,
+    vector,
+    top="the 1000-class ImageNet classifier",
+    imagenet=True,
+    more="",
+):
     """Decorator that appends the Args every builder shares (keras.applications' wording) to
     the builder's one-line docstring; the keyword arguments fill in what differs."""
     published = ', "imagenet" (published weights, downloaded once to the Keras cache)'
 
     def document(builder_function):
         builder_function.__doc__ += ARGS_DOC.format(
-            top=top, imagenet=published if imagenet else "", input_shape=input_shape,
-            feature_map=feature_map, vector=vector, more=more,
+            top=top,
+            imagenet=published if imagenet else "",
+            input_shape=input_shape,
+            feature_map=feature_map,
+            vector=vector,
+            more=more,
         )
         return builder_function
 
@@ -71,7 +82,12 @@ def with_args_doc(*, input_shape, feature_map, vector, top="the 1000-class Image
 
 
 _SHARED_ARGUMENTS = (
-    "weights", "include_top", "input_tensor", "input_shape", "pooling", "classes",
+    "weights",
+    "include_top",
+    "input_tensor",
+    "input_shape",
+    "pooling",
+    "classes",
     "classifier_activation",
 )
 
@@ -303,7 +319,15 @@ def _check_weights(config, weights, weights_variant, include_top):
 
 
 def finish_model(
-    img_input, outputs, *, input_tensor, name, weights, include_top, weights_variant=None, model_name
+    img_input,
+    outputs,
+    *,
+    input_tensor,
+    name,
+    weights,
+    include_top,
+    weights_variant=None,
+    model_name,
 ):
     """Makes the Functional model and loads `weights`: "imagenet", a file path or None."""
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input

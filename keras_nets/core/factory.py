@@ -175,8 +175,10 @@ def create_features_model(name, out_levels=None, **kwargs):
     """
     config = get_config(name)
     if not config.feature_layers:
-        raise ValueError(f"model={name!r} declares no feature levels; expected one of: "
-                         f"{', '.join(list_models(features_only=True))}")
+        raise ValueError(
+            f"model={name!r} declares no feature levels; expected one of: "
+            f"{', '.join(list_models(features_only=True))}"
+        )
     if kwargs.get("include_top"):
         raise ValueError(
             f"include_top={kwargs['include_top']!r}: features_only=True builds the model "
@@ -205,8 +207,10 @@ def _check_levels(config, out_levels):
         requested = tuple(requested)
     except TypeError:
         requested = None
-    if not requested or any(level not in valid for level in requested) or (
-        len(set(requested)) != len(requested)
+    if (
+        not requested
+        or any(level not in valid for level in requested)
+        or (len(set(requested)) != len(requested))
     ):
         raise ValueError(
             f"out_levels={out_levels!r}: expected None or distinct levels among "

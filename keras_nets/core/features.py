@@ -21,7 +21,6 @@ import functools
 import keras
 
 from keras_nets.core import factory, graph
-
 from keras_nets.core.factory import LEVELS, create_features_model  # noqa: F401 - built there
 
 
@@ -54,8 +53,12 @@ def _feature_info(name, input_shape, arguments):
     info = []
     for level, layer in config.feature_layers.items():
         shape = model.output[level].shape
-        entry = {"level": level, "stride": 2 ** int(level[1:]), "channels": int(shape[-1]),
-                 "layer": layer}
+        entry = {
+            "level": level,
+            "stride": 2 ** int(level[1:]),
+            "channels": int(shape[-1]),
+            "layer": layer,
+        }
         if input_shape is not None:
             entry.update(height=shape[1], width=shape[2])
         info.append(entry)
@@ -93,4 +96,3 @@ def unfreeze_from(model, level):
         )
         trainable += bool(layer.weights) and layer.trainable
     return trainable
-

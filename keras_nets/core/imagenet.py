@@ -90,6 +90,5 @@ def top_classes(preds, top, labels):
     preds = np.asarray(preds)
     refuse_nan(preds)
     return [
-        [(*labels[int(i)], float(pred[i])) for i in np.argsort(pred)[::-1][:top]]
-        for pred in preds
+        [(*labels[int(i)], float(pred[i])) for i in np.argsort(pred)[::-1][:top]] for pred in preds
     ]

@@ -74,10 +74,9 @@ def atomic_path(path):
 
 def write_json(path, value):
     """`value` as indented JSON to `path`, through `atomic_path`."""
-    with atomic_path(path) as partial:
-        with open(partial, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2)
-            f.write("\n")
+    with atomic_path(path) as partial, open(partial, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
 
 
 def remove_stale_partials(folder, names):

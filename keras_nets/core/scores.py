@@ -29,9 +29,7 @@ def refuse_nan(scores, names=None, what="preds"):
         found = f"{what} row {rows[0]} has NaN scores ({rows.size} of {len(scores)} rows do)"
     else:
         found = f"the model's scores for {names[rows[0]]} are NaN ({rows.size} of {len(scores)})"
-    raise NaNScoresError(
-        f"{found}: NaN cannot be ranked; the model's weights or input are broken"
-    )
+    raise NaNScoresError(f"{found}: NaN cannot be ranked; the model's weights or input are broken")
 
 
 def ranks(scores, truths):

@@ -166,7 +166,7 @@ class UnlistedFolderWarning(UserWarning):
 
 
 def unlisted_message(folder, error):
-    """"FOLDER: cannot be listed (REASON); skipped", the line for a folder a walk cannot read."""
+    """ "FOLDER: cannot be listed (REASON); skipped", the line for a folder a walk cannot read."""
     return f"{folder}: cannot be listed ({error.strerror or error}); skipped"
 
 
@@ -224,8 +224,10 @@ def photo_or_sample(url, name):
 
     try:
         return keras.utils.get_file(name, url)
-    except Exception as error:  # noqa: BLE001 - any failure to download means the fallback
+    except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"{url} cannot be downloaded ({reason}); using the photo shipped with keras-nets, "
-              f"{SAMPLE_PHOTO} (a cat)")
+        print(
+            f"{url} cannot be downloaded ({reason}); using the photo shipped with keras-nets, "
+            f"{SAMPLE_PHOTO} (a cat)"
+        )
         return str(SAMPLE_PHOTO)

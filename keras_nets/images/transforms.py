@@ -183,4 +183,3 @@ def as_pil(image):
     if array.dtype != np.uint8:
         array = np.clip(np.rint(array.astype("float64")), 0, 255).astype("uint8")
     return Image.fromarray(array)
-

@@ -1,8 +1,8 @@
 """compile_for_inference: a model's BatchNormalizations folded, then run on an inference runtime.
 
-    fast = keras_nets.compile_for_inference(model)   # ONNX Runtime, else OpenVINO, else TensorFlow
-    probabilities = fast.predict(images)             # like model.predict: numpy, any batch size
-    fast = keras_nets.compile_for_inference(model, precision="int8", calibration=images)
+fast = keras_nets.compile_for_inference(model)   # ONNX Runtime, else OpenVINO, else TensorFlow
+probabilities = fast.predict(images)             # like model.predict: numpy, any batch size
+fast = keras_nets.compile_for_inference(model, precision="int8", calibration=images)
 """
 
 import os
@@ -12,9 +12,9 @@ import keras
 import numpy as np
 
 from keras_nets.inference import quantization
-from keras_nets.inference.writers import onnx_bytes
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
 from keras_nets.inference.runtimes import RUNTIMES, available_runtimes, get_runtime
+from keras_nets.inference.writers import onnx_bytes
 
 
 def compile_for_inference(
@@ -149,7 +149,9 @@ class CompiledModel:
 
     def __repr__(self):
         int8 = ", int8" if self.precision == "int8" else ""
-        return f"<CompiledModel {self.model.name!r} on {self.runtime}{int8}, {self.threads} threads>"
+        return (
+            f"<CompiledModel {self.model.name!r} on {self.runtime}{int8}, {self.threads} threads>"
+        )
 
     def predict(self, x, batch_size=32, verbose=0):
         """The model's outputs for the batch `x`, as `model.predict(x)` returns them.

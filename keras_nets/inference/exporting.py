@@ -21,17 +21,27 @@ import keras
 import numpy as np
 
 from keras_nets.core import safe_files
-from keras_nets.inference import quantization
-from keras_nets.inference.folding import check_graph_model, fold_batch_norms
-from keras_nets.inference.writers import (
-    missing_onnx_converter, onnx_converter_installed, takes_raw_pixels, with_uint8_input,
-    write_onnx, write_saved_model, write_tflite,
-)
+
 # Moved to keras_nets.inference.writers and keras_nets.core.safe_files, still reachable here.
 from keras_nets.core.safe_files import STALE_SECONDS  # noqa: F401
+from keras_nets.inference import quantization
+from keras_nets.inference.folding import check_graph_model, fold_batch_norms
 from keras_nets.inference.writers import (  # noqa: F401
-    IN_PROCESS_VARIABLE, TEMPORARY_PREFIXES, converts_in_child_process, input_signature,
-    onnx_bytes, quiet_converters, remove_stale_temporary_directories, write_onnx_in_process,
+    IN_PROCESS_VARIABLE,
+    TEMPORARY_PREFIXES,
+    converts_in_child_process,
+    input_signature,
+    missing_onnx_converter,
+    onnx_bytes,
+    onnx_converter_installed,
+    quiet_converters,
+    remove_stale_temporary_directories,
+    takes_raw_pixels,
+    with_uint8_input,
+    write_onnx,
+    write_onnx_in_process,
+    write_saved_model,
+    write_tflite,
 )
 
 FORMATS = ("onnx", "tflite", "saved_model")
@@ -108,9 +118,12 @@ def export(
     writer = {"onnx": write_onnx, "tflite": write_tflite, "saved_model": write_saved_model}[format]
     if precision == "int8":
         writer = quantization.int8_onnx_writer(images)
-    with safe_files.terminate_as_interrupt(resend=True), tempfile.TemporaryDirectory(
-        dir=os.path.dirname(target), prefix=".keras-nets-export-"
-    ) as tmp:
+    with (
+        safe_files.terminate_as_interrupt(resend=True),
+        tempfile.TemporaryDirectory(
+            dir=os.path.dirname(target), prefix=".keras-nets-export-"
+        ) as tmp,
+    ):
         staged = os.path.join(tmp, "model" + _SUFFIXES[format])
         writer(folded, staged)
         if format == "saved_model":
@@ -191,7 +204,11 @@ def _replaceable_target(path, format, overwrite=False):
 
 
 # How a refusal names what `safe_files.overwrite_problem` found at the path.
-_FOUND = {"a regular file": "a file", "a directory": "a directory", "a symbolic link": "a symbolic link"}
+_FOUND = {
+    "a regular file": "a file",
+    "a directory": "a directory",
+    "a symbolic link": "a symbolic link",
+}
 
 
 def _entries(root):
@@ -225,9 +242,13 @@ def _not_exported(directory, format):
     why not, as "that ..." words."""
     record_path = os.path.join(directory, EXPORT_RECORD)
     if not safe_files.is_regular_file(record_path, follow_symlinks=False):
-        why = "has no saved_model.pb" if not safe_files.is_regular_file(
-            os.path.join(directory, "saved_model.pb"), follow_symlinks=False
-        ) else f"has no {EXPORT_RECORD}"
+        why = (
+            "has no saved_model.pb"
+            if not safe_files.is_regular_file(
+                os.path.join(directory, "saved_model.pb"), follow_symlinks=False
+            )
+            else f"has no {EXPORT_RECORD}"
+        )
         return f"that keras-nets did not export (it {why})"
     try:
         with open(record_path) as f:

@@ -10,7 +10,11 @@ import numpy as np
 
 from keras_nets.core import graph
 
-FOLDABLE_CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+FOLDABLE_CONVOLUTIONS = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+)
 
 
 def check_graph_model(model):

@@ -184,11 +184,13 @@ def expected_preprocessing(model):
 
 def _read_folder(model, folder, transform):
     from keras_nets.images.files import ImageError, read_image, walk_images
-    from keras_nets.inference.writers import takes_raw_pixels
     from keras_nets.images.transforms import trained_transform
+    from keras_nets.inference.writers import takes_raw_pixels
 
     if not os.path.isdir(folder):
-        raise ValueError(f"calibration={os.fspath(folder)!r}: expected a folder of images or an array")
+        raise ValueError(
+            f"calibration={os.fspath(folder)!r}: expected a folder of images or an array"
+        )
     if transform is None:
         if not takes_raw_pixels(model):
             raise ValueError(

@@ -19,6 +19,7 @@ import keras
 
 from keras_nets.core import safe_files
 
+
 def takes_raw_pixels(model):
     """Whether `model` scales its input itself: a layer named "preprocess" (keras_nets puts its
     `preprocess_input` there), or a Rescaling or Normalization, right after the input."""
@@ -87,7 +88,9 @@ def write_tflite(model, path):
 
 def write_saved_model(model, path):
     """Writes `model` as it is to the SavedModel directory `path`, serving `serve(images)`."""
-    model.export(path, format="tf_saved_model", verbose=False, input_signature=input_signature(model))
+    model.export(
+        path, format="tf_saved_model", verbose=False, input_signature=input_signature(model)
+    )
 
 
 def onnx_bytes(model):

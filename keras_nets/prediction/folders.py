@@ -43,7 +43,7 @@ import numpy
 
 from keras_nets.core import safe_files
 from keras_nets.images.files import ImageError, is_url, walk_images
-from keras_nets.prediction.results_file import check_output, ResultsFile
+from keras_nets.prediction.results_file import ResultsFile, check_output
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the model: bounds memory, keeps the model fed
 # Tests only: "POINT:MARKER" pauses at POINT ("results-line-N": after writing the N-th line of

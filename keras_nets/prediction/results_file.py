@@ -13,6 +13,7 @@ import stat
 from keras_nets.core import safe_files
 from keras_nets.images.files import IMAGE_EXTENSIONS, is_url
 
+
 class ResultsFileError(ValueError):
     """OUTPUT cannot take the results (it exists without resume/overwrite, or is not ours)."""
 
@@ -87,7 +88,9 @@ class ResultsFile:
         self.done = set()
         identity = identity or {}
         exists = check_output(self.path, resume, overwrite, inputs)
-        flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        flags = (
+            os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
         try:
             self.fd = os.open(self.path, flags if exists else flags | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:  # created since check_output: by another run

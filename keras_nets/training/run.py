@@ -36,8 +36,12 @@ import pathlib
 import time
 
 from keras_nets.core import safe_files
-from keras_nets.core.safe_files import PAUSE_FOR_TESTS  # noqa: F401 - tests set training.PAUSE_FOR_TESTS
-from keras_nets.core.safe_files import atomic_path, pause_for_tests, write_json
+from keras_nets.core.safe_files import (
+    PAUSE_FOR_TESTS,  # noqa: F401 - tests set training.PAUSE_FOR_TESTS
+    atomic_path,
+    pause_for_tests,
+    write_json,
+)
 from keras_nets.images.files import CLASS_NAMES_FILE
 from keras_nets.images.transforms import MAX_IMAGE_SIZE
 from keras_nets.training.datasets import SPLITS, check_dataset, labelled_images, split_files
@@ -100,7 +104,9 @@ def train_classifier(
             f"image_size={image_size}: expected at most {MAX_IMAGE_SIZE} (a batch of larger "
             "images does not fit in memory)"
         )
-    finetune.check_learning_rate(classifier_kwargs.get("learning_rate", finetune.DEFAULT_LEARNING_RATE))
+    finetune.check_learning_rate(
+        classifier_kwargs.get("learning_rate", finetune.DEFAULT_LEARNING_RATE)
+    )
     class_names = check_dataset(data_dir, classes)
     keras.utils.set_random_seed(seed)
     with scope_of(distribution):
@@ -269,7 +275,9 @@ def epoch_lines_class():
             self.start = time.monotonic()
 
         def on_epoch_end(self, epoch, logs=None):
-            metrics = ", ".join(f"{name} {float(value):.4f}" for name, value in (logs or {}).items())
+            metrics = ", ".join(
+                f"{name} {float(value):.4f}" for name, value in (logs or {}).items()
+            )
             seconds = time.monotonic() - self.start
             epochs = self.params["epochs"]
             print(f"epoch {epoch + 1}/{epochs}: {metrics} ({seconds:.0f} s)", flush=True)
@@ -281,5 +289,3 @@ def __getattr__(name):
     if name == "BestCheckpoint":  # training.BestCheckpoint(path): see best_checkpoint_class
         return best_checkpoint_class()
     raise AttributeError(f"module 'keras_nets.training' has no attribute {name!r}")
-
-

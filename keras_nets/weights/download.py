@@ -40,8 +40,15 @@ import warnings
 
 from keras_nets.core import safe_files
 from keras_nets.weights.cache import (
-    cached_file, CachedFileChanged, change_since_cached, digests, downloaded_here, file_problem,
-    record_sha256, sha256_record, WeightsDownloadError,
+    CachedFileChanged,
+    WeightsDownloadError,
+    cached_file,
+    change_since_cached,
+    digests,
+    downloaded_here,
+    file_problem,
+    record_sha256,
+    sha256_record,
 )
 from keras_nets.weights.hdf5 import hdf5_problem
 from keras_nets.weights.manifest import entry, resolve
@@ -169,7 +176,9 @@ def fetch(key, include_top=True):
             failures.append(f"  {url}\n    {error}")
     raise WeightsDownloadError(
         f"could not download {item['file']} (the {key!r} weights, include_top={include_top}).\n"
-        "Tried:\n" + "\n".join(failures or ["  (no URLs in the manifest)"]) + "\n"
+        "Tried:\n"
+        + "\n".join(failures or ["  (no URLs in the manifest)"])
+        + "\n"
         + "".join(note + "\n" for note in notes)
         + f"Without network access, download the file elsewhere ({again}, or any of the URLs "
         f"above) and copy it to\n  {target}\nwhere it is picked up without network access; or set "
@@ -290,7 +299,7 @@ def _retrieve(url, item, destination):
         ) from None
     except urllib.error.HTTPError as error:
         raise DownloadFailed(f"HTTP error {error.code} ({error.reason})") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise DownloadFailed(_timed_out(received)) from None
     except urllib.error.URLError as error:
         if isinstance(error.reason, (TimeoutError, socket.timeout)):

@@ -4,8 +4,6 @@ Weights files are only ever read with `model.load_weights`, never loaded as whol
 configuration or code inside a downloaded file is deserialised.
 """
 
-
-
 import h5py
 
 from keras_nets.core.safe_files import is_regular_file

@@ -1,5 +1,4 @@
-"""Loading weights into a model: the published file of a manifest key, or a file of your own.
-"""
+"""Loading weights into a model: the published file of a manifest key, or a file of your own."""
 
 import math
 import os
@@ -7,10 +6,11 @@ import warnings
 
 import h5py
 
-from keras_nets.weights.cache import _remove_quietly, downloaded_here, sha256_record
 from keras_nets.weights import download
+from keras_nets.weights.cache import _remove_quietly, downloaded_here, sha256_record
 from keras_nets.weights.hdf5 import hdf5_problem, keras3_weights_file, weighted_layer_names
 from keras_nets.weights.manifest import entry
+
 
 def load_published_weights(model, key, include_top):
     """Loads the published weights of manifest `key` into `model`, fetching them if needed.
@@ -104,9 +104,11 @@ def _weight_shapes(h5file):
     """The sorted shapes of every weight in a Keras 3 `.weights.h5` file."""
     shapes = []
     h5file.visititems(
-        lambda name, item: shapes.append(tuple(item.shape))
-        if isinstance(item, h5py.Dataset) and "/vars/" in f"/{name}"
-        else None
+        lambda name, item: (
+            shapes.append(tuple(item.shape))
+            if isinstance(item, h5py.Dataset) and "/vars/" in f"/{name}"
+            else None
+        )
     )
     return sorted(shapes)
 

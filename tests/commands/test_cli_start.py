@@ -42,7 +42,10 @@ def keras_nets_command(*argv, backend="tensorflow", **environment):
     env.update(PYTHONPATH=str(REPOSITORY), KERAS_BACKEND=backend, **environment)
     return subprocess.run(
         [sys.executable, "-c", CHILD, *map(str, argv)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -92,8 +95,20 @@ def test_a_real_command_starts_quietly_on_every_backend(photo, backend):
         pytest.skip(f"{backend} is not installed")
     # predict with random weights on the smallest MobileNetV2 (--weights none --alpha --size):
     # Keras and the backend load, a model is built and run.
-    argv = ["predict", photo, "--model", "mobilenet_v2", "--weights", "none", "--alpha", "0.35",
-            "--size", "96", "--top", "2"]
+    argv = [
+        "predict",
+        photo,
+        "--model",
+        "mobilenet_v2",
+        "--weights",
+        "none",
+        "--alpha",
+        "0.35",
+        "--size",
+        "96",
+        "--top",
+        "2",
+    ]
     run = keras_nets_command(*argv, backend=backend)
     assert run.returncode == 0, run.stderr
     assert str(photo) in run.stdout and "keras" in run.stdout.splitlines()[-1].split()
@@ -104,8 +119,19 @@ def test_a_real_command_starts_quietly_on_every_backend(photo, backend):
 def test_verbose_shows_the_start_up_lines(photo):
     # On TensorFlow, whose start-up lines are what the quiet start removes: they are there to see
     # with --verbose (so the test above would see them too, were they not removed).
-    argv = ["predict", photo, "--model", "mobilenet_v2", "--weights", "none", "--alpha", "0.35",
-            "--size", "96", "--verbose"]
+    argv = [
+        "predict",
+        photo,
+        "--model",
+        "mobilenet_v2",
+        "--weights",
+        "none",
+        "--alpha",
+        "0.35",
+        "--size",
+        "96",
+        "--verbose",
+    ]
     run = keras_nets_command(*argv)
     assert run.returncode == 0, run.stderr
     assert any(is_start_up_line(line) for line in run.stderr.splitlines()), run.stderr
@@ -161,7 +187,10 @@ def test_a_bad_argument_is_refused_in_one_line_before_any_backend_is_imported(
 
 def test_version_and_the_help_naming_every_command():
     run = keras_nets_command("--version")
-    assert (run.returncode, run.stdout.splitlines()[0]) == (0, f"keras-nets {keras_nets.__version__}")
+    assert (run.returncode, run.stdout.splitlines()[0]) == (
+        0,
+        f"keras-nets {keras_nets.__version__}",
+    )
     run = keras_nets_command("--help")
     described = run.stdout.split("positional arguments")[0]
     for command in ("evaluate", "explain", "predict", "train", "weights"):

@@ -32,23 +32,63 @@ RANGES = {
         "argument --top: '-1': expected a positive integer",
     ),
     "train --batch 100000": (
-        ["train", "data", "--model", "mobilenet_v2", "--classes", "2", "--output", "run",
-         "--batch", "100000"],
+        [
+            "train",
+            "data",
+            "--model",
+            "mobilenet_v2",
+            "--classes",
+            "2",
+            "--output",
+            "run",
+            "--batch",
+            "100000",
+        ],
         "argument --batch: '100000': expected at most 512",
     ),
     "train --tclasses 10**9": (
-        ["train", "data", "--model", "mobilenet_v2", "--classes", "2", "--output", "run",
-         "--tclasses", "1000000000"],
+        [
+            "train",
+            "data",
+            "--model",
+            "mobilenet_v2",
+            "--classes",
+            "2",
+            "--output",
+            "run",
+            "--tclasses",
+            "1000000000",
+        ],
         "argument --tclasses: '1000000000': expected at most 100000",
     ),
     "train --seed -1": (
-        ["train", "data", "--model", "mobilenet_v2", "--classes", "2", "--output", "run",
-         "--seed", "-1"],
+        [
+            "train",
+            "data",
+            "--model",
+            "mobilenet_v2",
+            "--classes",
+            "2",
+            "--output",
+            "run",
+            "--seed",
+            "-1",
+        ],
         "argument --seed: '-1': expected an integer from 0 to 2**32-1",
     ),
     "train --alpha inf": (
-        ["train", "data", "--model", "mobilenet_v2", "--classes", "2", "--output", "run",
-         "--alpha", "inf"],
+        [
+            "train",
+            "data",
+            "--model",
+            "mobilenet_v2",
+            "--classes",
+            "2",
+            "--output",
+            "run",
+            "--alpha",
+            "inf",
+        ],
         "argument --alpha: 'inf': expected a finite number above 0",
     ),
 }
@@ -65,8 +105,20 @@ def test_a_value_out_of_range_is_one_line(capsys, case):
 
 
 def test_a_training_batch_too_large_for_its_input_size_is_one_line(capsys, tmp_path):
-    argv = ["train", str(tmp_path), "--model", "mobilenet_v2", "--classes", "2", "--output",
-            str(tmp_path / "run"), "--size", "2048", "--batch", "32"]
+    argv = [
+        "train",
+        str(tmp_path),
+        "--model",
+        "mobilenet_v2",
+        "--classes",
+        "2",
+        "--output",
+        str(tmp_path / "run"),
+        "--size",
+        "2048",
+        "--batch",
+        "32",
+    ]
     assert main(argv) == 2
     assert capsys.readouterr().err == (
         "keras-nets train: error: --batch 32 with --size 2048: 134217728 pixels per batch, more "

@@ -124,7 +124,9 @@ def test_input_shape_must_be_height_width_channels(model):
 def test_input_shape_must_agree_with_input_tensor(model):
     builder, _, _ = model
     tensor = keras.Input(shape=(96, 96, 3))
-    with raises(r"input_shape=\(128, 128, 3\) disagrees with the shape of input_tensor, \(96, 96, 3\)"):
+    with raises(
+        r"input_shape=\(128, 128, 3\) disagrees with the shape of input_tensor, \(96, 96, 3\)"
+    ):
         builder(weights=None, include_top=False, input_tensor=tensor, input_shape=(128, 128, 3))
 
 
@@ -209,14 +211,30 @@ def test_input_shape_entries_must_be_whole_sizes_and_channels(name, shape, messa
 
 # numpy integer scalars are accepted wherever Python ints are
 NUMPY_INTEGER_ROWS = [
-    ("mobilenet_v2", dict(classes=np.int64(5), alpha=0.35,
-                          input_shape=(np.int64(96), np.int32(96), np.int64(3))), (None, 5)),
-    ("mobilenet", dict(classes=np.int32(4), input_shape=(96, 96, 3), alpha=0.25,
-                       depth_multiplier=np.int64(1)), (None, 4)),
-    ("mobilenet_v3_small", dict(classes=np.int64(3), alpha=np.float64(0.75),
-                                input_shape=(64, 64, 3)), (None, 3)),
-    ("shufflenet_v2", dict(classes=np.int16(2), scale=np.float64(0.5),
-                           input_shape=(64, 64, 3)), (None, 2)),
+    (
+        "mobilenet_v2",
+        dict(
+            classes=np.int64(5), alpha=0.35, input_shape=(np.int64(96), np.int32(96), np.int64(3))
+        ),
+        (None, 5),
+    ),
+    (
+        "mobilenet",
+        dict(
+            classes=np.int32(4), input_shape=(96, 96, 3), alpha=0.25, depth_multiplier=np.int64(1)
+        ),
+        (None, 4),
+    ),
+    (
+        "mobilenet_v3_small",
+        dict(classes=np.int64(3), alpha=np.float64(0.75), input_shape=(64, 64, 3)),
+        (None, 3),
+    ),
+    (
+        "shufflenet_v2",
+        dict(classes=np.int16(2), scale=np.float64(0.5), input_shape=(64, 64, 3)),
+        (None, 2),
+    ),
 ]
 
 

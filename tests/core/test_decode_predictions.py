@@ -17,7 +17,9 @@ pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 
 KERAS_CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"  # the file keras.applications downloads
 # Every module that defines a builder, and the keras.applications-style vgg16 / vgg19 paths.
-MODULES = sorted({c.module_name.split(".")[-1] for c in registry.models().values()} | {"vgg16", "vgg19"})
+MODULES = sorted(
+    {c.module_name.split(".")[-1] for c in registry.models().values()} | {"vgg16", "vgg19"}
+)
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ import math
 import keras
 import numpy as np
 import pytest
+from informative_weights import calibrate_batch_norm
 from keras import layers
+from published_layout import assert_same_outputs, random_images, randomize_weights, write_legacy_h5
 
 import keras_nets
 from keras_nets import create_model, features, get_config, list_models
-from informative_weights import calibrate_batch_norm
-from published_layout import assert_same_outputs, random_images, randomize_weights, write_legacy_h5
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 
@@ -52,7 +52,7 @@ CASES = [(name, size) for name in MODEL_NAMES for size in sizes(name)]
 
 
 def test_every_model_supports_features_only():
-    assert MODEL_NAMES == list_models() and len(MODEL_NAMES) == 15
+    assert list_models() == MODEL_NAMES and len(MODEL_NAMES) == 15
 
 
 @pytest.mark.parametrize("name, size", CASES, ids=[f"{n}-{h}x{w}" for n, (h, w) in CASES])
@@ -68,7 +68,9 @@ def test_feature_maps_are_the_declared_layers_of_the_model_at_any_size(name, siz
     assert list(declared) == expected_keys
     assert list(feature_model.output) == expected_keys
 
-    reference = keras.Model(model.input, [model.get_layer(declared[k]).output for k in expected_keys])
+    reference = keras.Model(
+        model.input, [model.get_layer(declared[k]).output for k in expected_keys]
+    )
     image = random_images((1, height, width, 3))
     maps = feature_model(image, training=False)
     assert isinstance(maps, dict)
@@ -79,9 +81,18 @@ def test_feature_maps_are_the_declared_layers_of_the_model_at_any_size(name, siz
         assert shape[-1] == model.get_layer(declared[level]).output.shape[-1]
         # size / stride, rounded up by "same" padding, down by "valid" convolutions and pools
         for pixels, cells in ((height, shape[1]), (width, shape[2])):
-            assert pixels / stride - 5 <= cells <= math.ceil(pixels / stride), (level, pixels, cells)
+            assert pixels / stride - 5 <= cells <= math.ceil(pixels / stride), (
+                level,
+                pixels,
+                cells,
+            )
         entry = info[expected_keys.index(level)]
-        assert entry == {"level": level, "stride": stride, "channels": shape[-1], "layer": declared[level]}
+        assert entry == {
+            "level": level,
+            "stride": stride,
+            "channels": shape[-1],
+            "layer": declared[level],
+        }
         assert_same_outputs(maps[level], expected, rtol=1e-6)
 
     if size == NON_SQUARE:  # what docs/guides/features.md says of building for any size
@@ -108,7 +119,9 @@ def block_outputs(model, input_size):
     residual sum or a concatenation that is such a cut. Read from the graph alone."""
     operations = model.operations
     parents = {
-        op.name: {parent.operation.name for node in op._inbound_nodes for parent in node.parent_nodes}
+        op.name: {
+            parent.operation.name for node in op._inbound_nodes for parent in node.parent_nodes
+        }
         for op in operations
     }
     first, last = operations[0].name, operations[-1].name
@@ -130,12 +143,18 @@ def block_outputs(model, input_size):
         shape = tuple(layer.output.shape[1:])
         if len(shape) != 3:
             continue
-        activates_a_cut = isinstance(layer, (layers.Activation, layers.ReLU)) and parents[layer.name] <= cuts
-        rows.append(dict(
-            name=layer.name, level=round(math.log2(input_size / shape[0])), shape=shape,
-            block_output=layer.name in cuts or activates_a_cut,
-            merge=isinstance(layer, (layers.Add, layers.Concatenate)) and layer.name in cuts,
-        ))
+        activates_a_cut = (
+            isinstance(layer, (layers.Activation, layers.ReLU)) and parents[layer.name] <= cuts
+        )
+        rows.append(
+            dict(
+                name=layer.name,
+                level=round(math.log2(input_size / shape[0])),
+                shape=shape,
+                block_output=layer.name in cuts or activates_a_cut,
+                merge=isinstance(layer, (layers.Add, layers.Concatenate)) and layer.name in cuts,
+            )
+        )
     return rows
 
 
@@ -154,39 +173,61 @@ def test_each_level_is_the_last_block_output_at_its_stride(name):
         declared = rows[position[layer]]
         assert declared["level"] == k, (level, layer, f"stride 2**{declared['level']}")
         assert declared["block_output"], (level, layer, "a connection bypasses it")
-        later = [row["name"] for row in rows[position[layer] + 1:] if row["level"] == k and (
-            row["merge"] or (row["block_output"] and row["shape"] == declared["shape"])
-        )]
-        assert not later, (level, layer, f"later block outputs at stride {2 ** k}: {later}")
+        later = [
+            row["name"]
+            for row in rows[position[layer] + 1 :]
+            if row["level"] == k
+            and (row["merge"] or (row["block_output"] and row["shape"] == declared["shape"]))
+        ]
+        assert not later, (level, layer, f"later block outputs at stride {2**k}: {later}")
 
 
 def test_out_levels_selects_levels_in_pyramid_order():
-    model = create_model("mobilenet_v2", features_only=True, out_levels=["P5", "P3"],
-                         weights=None, alpha=0.35, input_shape=(96, 96, 3))
+    model = create_model(
+        "mobilenet_v2",
+        features_only=True,
+        out_levels=["P5", "P3"],
+        weights=None,
+        alpha=0.35,
+        input_shape=(96, 96, 3),
+    )
     assert list(model.output) == ["P3", "P5"]
     assert model.output["P3"].shape == (None, 12, 12, 16)  # 32 * 0.35 rounded to 8: 16
 
 
 def test_a_weights_file_without_top_loads_into_the_features_model(tmp_path):
-    model = create_model("mobilenet_v2", include_top=False, weights=None, alpha=0.35,
-                         input_shape=(96, 96, 3))
+    model = create_model(
+        "mobilenet_v2", include_top=False, weights=None, alpha=0.35, input_shape=(96, 96, 3)
+    )
     randomize_weights(model, seed=1)
     path = write_legacy_h5(model, tmp_path / "notop.h5")
-    feature_model = create_model("mobilenet_v2", features_only=True, weights=path, alpha=0.35,
-                                 input_shape=(96, 96, 3))
+    feature_model = create_model(
+        "mobilenet_v2", features_only=True, weights=path, alpha=0.35, input_shape=(96, 96, 3)
+    )
     image = random_images((1, 96, 96, 3))
     expected = model.get_layer("block_12_add").output
-    assert_same_outputs(feature_model(image)["P4"], keras.Model(model.input, expected)(image), rtol=1e-6)
+    assert_same_outputs(
+        feature_model(image)["P4"], keras.Model(model.input, expected)(image), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         (dict(include_top=True), r"include_top=True: features_only=True builds the model without"),
-        (dict(pooling="avg"), r"pooling='avg': features_only=True outputs the feature maps unpooled"),
-        (dict(out_levels=["P6"]), r"out_levels=\['P6'\]: expected None or distinct levels among P1, P2, P3, P4, P5"),
+        (
+            dict(pooling="avg"),
+            r"pooling='avg': features_only=True outputs the feature maps unpooled",
+        ),
+        (
+            dict(out_levels=["P6"]),
+            r"out_levels=\['P6'\]: expected None or distinct levels among P1, P2, P3, P4, P5",
+        ),
         (dict(out_levels=[]), r"out_levels=\[\]: expected None or distinct levels among"),
-        (dict(input_shape=(31, 64, 3)), r"input_shape=\(31, 64, 3\): mobilenet_v2 needs a height and width of at least 32"),
+        (
+            dict(input_shape=(31, 64, 3)),
+            r"input_shape=\(31, 64, 3\): mobilenet_v2 needs a height and width of at least 32",
+        ),
     ],
     ids=["include_top", "pooling", "unknown_level", "no_level", "too_small"],
 )
@@ -196,12 +237,16 @@ def test_bad_requests_are_one_clear_value_error(kwargs, message):
 
 
 def test_alexnet_has_no_p1_and_says_which_levels_it_has():
-    with pytest.raises(ValueError, match=r"out_levels='P1': expected None or distinct levels among P2, P3, P4, P5"):
+    with pytest.raises(
+        ValueError, match=r"out_levels='P1': expected None or distinct levels among P2, P3, P4, P5"
+    ):
         create_model("alexnet", features_only=True, out_levels="P1", weights=None)
 
 
 def test_out_levels_without_features_only_is_refused():
-    with pytest.raises(ValueError, match=r"out_levels=\['P3'\]: expected None unless features_only=True"):
+    with pytest.raises(
+        ValueError, match=r"out_levels=\['P3'\]: expected None unless features_only=True"
+    ):
         create_model("mobilenet_v2", out_levels=["P3"], weights=None)
 
 
@@ -210,13 +255,25 @@ def test_feature_info_channels_follow_alpha():
     assert [entry["channels"] for entry in info] == [8, 8, 16, 32, 1280]
     assert "height" not in info[0]
     sized = keras_nets.feature_info("mobilenet_v2", input_shape=(97, 130, 3), alpha=0.35)
-    assert [(entry["height"], entry["width"]) for entry in sized] == [(49, 65), (25, 33), (13, 17), (7, 9), (4, 5)]
+    assert [(entry["height"], entry["width"]) for entry in sized] == [
+        (49, 65),
+        (25, 33),
+        (13, 17),
+        (7, 9),
+        (4, 5),
+    ]
 
 
 def tiny_unet(alpha=0.35, size=96):
     """A U-Net head on MobileNetV2's P2..P5: upsample, concatenate the level below, convolve."""
-    backbone = create_model("mobilenet_v2", features_only=True, out_levels=["P2", "P3", "P4", "P5"],
-                            weights=None, alpha=alpha, input_shape=(size, size, 3))
+    backbone = create_model(
+        "mobilenet_v2",
+        features_only=True,
+        out_levels=["P2", "P3", "P4", "P5"],
+        weights=None,
+        alpha=alpha,
+        input_shape=(size, size, 3),
+    )
     x = backbone.output["P5"]
     for level in ("P4", "P3", "P2"):
         x = layers.UpSampling2D()(x)
@@ -236,7 +293,11 @@ def test_unfreeze_from_a_level_trains_the_head_and_the_backbone_from_that_level_
     assert "mask" in trainable
     assert not any(isinstance(model.get_layer(n), layers.BatchNormalization) for n in trainable)
     head_on_p2 = model.get_layer("block_2_add")._outbound_nodes  # the head's concat stays trainable
-    assert all(node.operation.trainable for node in head_on_p2 if node.operation.name.startswith("concatenate"))
+    assert all(
+        node.operation.trainable
+        for node in head_on_p2
+        if node.operation.name.startswith("concatenate")
+    )
 
     features.unfreeze_from(model, "P1")
     assert model.get_layer("Conv1").trainable
@@ -254,19 +315,29 @@ def test_a_unet_on_the_features_trains_for_a_few_steps():
     rng = np.random.default_rng(0)
     blocks = rng.uniform(-1, 1, (8, 12, 12, 1))
     masks = np.repeat(np.repeat(blocks > 0, 8, axis=1), 8, axis=2).astype("float32")
-    images = (np.repeat(np.repeat(blocks, 8, axis=1), 8, axis=2) * np.ones(3)
-              + rng.normal(0, 0.1, (8, 96, 96, 3))).astype("float32")
+    images = (
+        np.repeat(np.repeat(blocks, 8, axis=1), 8, axis=2) * np.ones(3)
+        + rng.normal(0, 0.1, (8, 96, 96, 3))
+    ).astype("float32")
     calibrate_batch_norm(model, images)  # features that vary with the image, as pretrained ones do
     before = model.evaluate(images, masks, verbose=0)
     model.fit(images, masks, epochs=5, batch_size=4, verbose=0)
     after = model.evaluate(images, masks, verbose=0)
-    assert after < 0.9 * before, f"binary cross-entropy {before:.4f} before training, {after:.4f} after"
+    assert after < 0.9 * before, (
+        f"binary cross-entropy {before:.4f} before training, {after:.4f} after"
+    )
 
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "tensorflow"])
 def test_compiled_features_model_returns_the_dict_of_feature_maps(runtime):
-    model = create_model("mobilenet_v2", features_only=True, out_levels=["P3", "P5"], weights=None,
-                         alpha=0.35, input_shape=(96, 96, 3))
+    model = create_model(
+        "mobilenet_v2",
+        features_only=True,
+        out_levels=["P3", "P5"],
+        weights=None,
+        alpha=0.35,
+        input_shape=(96, 96, 3),
+    )
     randomize_weights(model)
     images = random_images((3, 96, 96, 3))
     expected = model.predict(images, verbose=0)
@@ -278,8 +349,14 @@ def test_compiled_features_model_returns_the_dict_of_feature_maps(runtime):
 
 def test_exported_onnx_keeps_the_level_names(tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
-    model = create_model("mobilenet_v2", features_only=True, out_levels=["P4", "P5"], weights=None,
-                         alpha=0.35, input_shape=(96, 96, 3))
+    model = create_model(
+        "mobilenet_v2",
+        features_only=True,
+        out_levels=["P4", "P5"],
+        weights=None,
+        alpha=0.35,
+        input_shape=(96, 96, 3),
+    )
     path = keras_nets.export(model, tmp_path / "features.onnx")
     session = onnxruntime.InferenceSession(str(path))
     assert [output.name for output in session.get_outputs()] == ["P4", "P5"]

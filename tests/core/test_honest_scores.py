@@ -10,10 +10,10 @@ import json
 import keras
 import numpy as np
 import pytest
+from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, random_rgb
 from PIL import Image
 
 import keras_nets
-from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, random_rgb
 from keras_nets import finetune, scores
 from keras_nets.cli import main
 from keras_nets.imagenet import decode_predictions
@@ -27,6 +27,7 @@ PER_CLASS = 2  # images in each class folder
 
 
 # --- The rule itself ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "row, truth, rank, predicted",
@@ -55,6 +56,7 @@ def test_nan_scores_are_one_error_naming_the_image():
 
 
 # --- keras_nets.evaluate on degenerate models ----------------------------------------------------
+
 
 def constant_model(outputs):
     """An 8x8 model whose class scores are `outputs` (one per class) for every image."""
@@ -107,6 +109,7 @@ def test_a_model_with_nan_outputs_is_refused_by_evaluate(labelled):
 
 
 # --- The commands, on a classifier saved as `keras-nets train` saves it ---------------------------
+
 
 @pytest.fixture(scope="module")
 def nan_run(tmp_path_factory):

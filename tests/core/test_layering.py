@@ -13,28 +13,57 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "keras_nets"
 
 MODEL_MODULES = (
-    "xception", "inception_v3", "resnet50", "mobilenet_v2", "vgg", "vgg16", "vgg19", "mobilenet",
-    "mobilenet_v3", "densenet", "inception_resnet_v2", "shufflenet_v2", "alexnet",
+    "xception",
+    "inception_v3",
+    "resnet50",
+    "mobilenet_v2",
+    "vgg",
+    "vgg16",
+    "vgg19",
+    "mobilenet",
+    "mobilenet_v3",
+    "densenet",
+    "inception_resnet_v2",
+    "shufflenet_v2",
+    "alexnet",
 )
 # Module paths that moved: thin modules forwarding to their new homes (keras_nets.core.moved),
 # kept for the code written against them. Nothing inside keras_nets may import them.
 OLD_PATHS = (
-    "pretrained", "registry", "safe_files", "scores", "imagenet", "builder", "blocks", "features",
-    "image_files", "preprocessing", "folder_prediction",
+    "pretrained",
+    "registry",
+    "safe_files",
+    "scores",
+    "imagenet",
+    "builder",
+    "blocks",
+    "features",
+    "image_files",
+    "preprocessing",
+    "folder_prediction",
 )
 
 # Lowest first. A name stands for that module and, unless a longer name claims them, its
 # submodules ("core" is core/__init__.py, core/moved.py and the like).
 LAYERS = (
-    ("core", ["core", "core.safe_files", "core.scores", "core.graph", "core.registry",
-              "core.imagenet", "core.moved"]),
+    (
+        "core",
+        [
+            "core",
+            "core.safe_files",
+            "core.scores",
+            "core.graph",
+            "core.registry",
+            "core.imagenet",
+            "core.moved",
+        ],
+    ),
     ("weights and image files", ["weights", "images", "images.files", "images.layers"]),
     ("builder", ["core.builder", "core.blocks"]),
     ("models", list(MODEL_MODULES)),
     ("factory", ["core.factory", "core.features"]),
     ("package", [""]),  # keras_nets/__init__.py: create_model, list_models, the lazy exports
-    ("services", ["images.transforms", "inference", "distribution", "_distribution",
-                  "_gradients"]),
+    ("services", ["images.transforms", "inference", "distribution", "_distribution", "_gradients"]),
     ("tasks", ["finetune", "training", "prediction", "evaluation", "explain"]),
     ("commands", ["commands", "cli", "__main__"]),
     ("old paths", list(OLD_PATHS)),
@@ -122,7 +151,7 @@ def test_no_import_cycles():
             if target not in MODULES:
                 continue
             if state.get(target) == "open":
-                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
             elif target not in state:
                 visit(target)
         stack.pop()

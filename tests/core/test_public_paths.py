@@ -56,4 +56,4 @@ def test_setting_a_name_on_an_old_path_reaches_its_home(monkeypatch):
         patch.setattr(pretrained, "CHUNK", 7)
         patch.setattr(pretrained, "CHUNK", 8)
         assert download.CHUNK == 8 and pretrained.CHUNK == 8
-    assert download.CHUNK == chunk and pretrained.CHUNK == chunk
+    assert chunk == download.CHUNK and chunk == pretrained.CHUNK

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
+from published_layout import assert_same_outputs, random_images, randomize_weights
 
 import keras_nets
 from keras_nets import builder, create_model, finetune, get_config, list_models, registry
-from published_layout import assert_same_outputs, random_images, randomize_weights
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 
@@ -27,9 +27,17 @@ def test_list_models_follows_the_module_list_and_each_modules_own_order():
 
 def test_list_models_takes_timm_s_filter_patterns_and_pretrained():
     assert list_models("mobilenet*") == [
-        "mobilenet_v2", "mobilenet", "mobilenet_v3_small", "mobilenet_v3_large"
+        "mobilenet_v2",
+        "mobilenet",
+        "mobilenet_v3_small",
+        "mobilenet_v3_large",
     ]
-    assert list_models(["vgg*", "*resnet*"]) == ["resnet50", "vgg16", "vgg19", "inception_resnet_v2"]
+    assert list_models(["vgg*", "*resnet*"]) == [
+        "resnet50",
+        "vgg16",
+        "vgg19",
+        "inception_resnet_v2",
+    ]
     assert list_models("DenseNet12?") == ["densenet121"]
     assert list_models("") == list_models([]) == MODEL_NAMES
     assert list_models(pretrained=False) == ["shufflenet_v2", "alexnet"]
@@ -65,11 +73,23 @@ def tiny_net():
     """A network registered from here, as a user's own module would; unregistered afterwards."""
 
     @keras_nets.register_model(
-        "tiny_net", default_size=32, min_size=16, preprocessing="tf", published_weights=False,
+        "tiny_net",
+        default_size=32,
+        min_size=16,
+        preprocessing="tf",
+        published_weights=False,
         unfreeze_prefixes=("tiny_conv2",),
     )
-    def TinyNet(include_top=True, weights=None, input_tensor=None, input_shape=None,
-                pooling=None, classes=1000, classifier_activation="softmax", name="tiny_net"):
+    def TinyNet(
+        include_top=True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=1000,
+        classifier_activation="softmax",
+        name="tiny_net",
+    ):
         """A two-convolution network for the registry tests."""
         build = builder.start("tiny_net", locals())
         x = layers.Conv2D(8, 3, strides=2, name="tiny_conv1")(build.input)
@@ -122,7 +142,9 @@ def test_every_builder_is_exported_by_the_package(name):
     assert config.builder in keras_nets.__all__
     # config.preprocess_input is the module's own:
     pixels = np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)
-    assert_same_outputs(config.preprocess_input(pixels), config.module.preprocess_input(pixels), rtol=0)
+    assert_same_outputs(
+        config.preprocess_input(pixels), config.module.preprocess_input(pixels), rtol=0
+    )
 
 
 def test_create_model_passes_arguments_to_the_builder():
@@ -170,7 +192,8 @@ def test_unfreeze_top_accepts_every_declared_block_prefix(name):
     for prefix in config.unfreeze_prefixes:
         finetune.unfreeze_top(model, prefix)
         first = next(
-            i for i, layer in enumerate(base.layers)
+            i
+            for i, layer in enumerate(base.layers)
             if layer.name == prefix or layer.name.startswith(f"{prefix}_")
         )
         for i, layer in enumerate(base.layers):
@@ -188,7 +211,9 @@ def test_unfreeze_top_accepts_every_declared_block_prefix(name):
         starts_a_block = len(sources) == 1 or (
             targets == {base.layers[first].name} and not base.layers[first].weights
         )
-        assert starts_a_block, f"{prefix} cuts a block: frozen {sorted(sources)} feed {sorted(targets)}"
+        assert starts_a_block, (
+            f"{prefix} cuts a block: frozen {sorted(sources)} feed {sorted(targets)}"
+        )
 
 
 def inbound_layer_names(layer, index):

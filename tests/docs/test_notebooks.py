@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-from generated_data import SMALL_MODEL, imagenet_like_weights, random_rgb
-from PIL import Image
+from generated_data import SMALL_MODEL, imagenet_like_weights, random_rgb  # noqa: E402
+from PIL import Image  # noqa: E402 - after the skips above
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[2] / "notebooks"
 PREDICT = NOTEBOOKS / "01_predict_elephant.ipynb"
@@ -104,8 +104,10 @@ def test_predict_notebook_offline_uses_the_shipped_photo_and_says_so(tmp_path, m
     for variable in ("https_proxy", "HTTPS_PROXY"):
         monkeypatch.setenv(variable, "http://127.0.0.1:9")
     weights = imagenet_like_weights(tmp_path / "mobilenet_v2.weights.h5", "mobilenet_v2")
-    parameters = (f"MODELS = ['mobilenet_v2']\nWEIGHTS = {{'mobilenet_v2': {str(weights)!r}}}\n"
-                  "IMAGE = 'elephant.jpg'\nTOP = 5\n")
+    parameters = (
+        f"MODELS = ['mobilenet_v2']\nWEIGHTS = {{'mobilenet_v2': {str(weights)!r}}}\n"
+        "IMAGE = 'elephant.jpg'\nTOP = 5\n"
+    )
     notebook = run_notebook(PREDICT, parameters, tmp_path)
     printed = "".join(output.text for output in outputs(notebook, "stream")).splitlines()
     fallback = [line for line in printed if "cannot be downloaded" in line]

@@ -31,18 +31,22 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from published_layout import randomize_weights, write_legacy_h5
+from weights_server import WeightsServer, md5
 
 import keras_nets
 from keras_nets import finetune, pretrained
-from published_layout import randomize_weights, write_legacy_h5
-from weights_server import WeightsServer, md5
 
 pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
-DOCUMENTS = ("README.md", "CONTRIBUTING.md", *sorted(  # whichever exist; README first
-    str(page.relative_to(REPOSITORY)) for page in (REPOSITORY / "docs").rglob("*.md")
-))
+DOCUMENTS = (
+    "README.md",
+    "CONTRIBUTING.md",
+    *sorted(  # whichever exist; README first
+        str(page.relative_to(REPOSITORY)) for page in (REPOSITORY / "docs").rglob("*.md")
+    ),
+)
 RUN_LANGUAGES = {"python": "python", "bash": "shell", "sh": "shell", "shell": "shell"}
 TIMEOUT = 600
 
@@ -265,7 +269,9 @@ def write_flowers(root, per_split=(("train", 2), ("validation", 1))):
     for split, count in per_split:
         for c, name in enumerate(FLOWER_CLASSES):
             for i in range(count):
-                write_photo(os.path.join(root, split, name, f"{i}.jpg"), seed=10 * c + i, size=(80, 96))
+                write_photo(
+                    os.path.join(root, split, name, f"{i}.jpg"), seed=10 * c + i, size=(80, 96)
+                )
 
 
 @pytest.fixture(scope="module")
@@ -276,9 +282,7 @@ def generated_weights(tmp_path_factory):
     for (key, part), (name, kwargs) in GENERATED_WEIGHTS.items():
         item = packaged_manifest()[key][part]
         keras.utils.set_random_seed(0)
-        model = keras_nets.create_model(
-            name, weights=None, include_top=(part == "top"), **kwargs
-        )
+        model = keras_nets.create_model(name, weights=None, include_top=(part == "top"), **kwargs)
         randomize_weights(model)
         files[item["file"]] = write_legacy_h5(model, directory / item["file"])
         del model
@@ -337,8 +341,12 @@ def workspace(tmp_path, request):
     write_flowers(str(work / "flowers"))
     # Scripts the examples run by relative path, copied so what they write stays here.
     # tools/make_weights_manifest.py writes the weights_manifest.json next to its tools/ folder.
-    for script in ("benchmarks/throughput.py", "benchmarks/machine.py", "tools/make_weights_manifest.py",
-                   "weights_manifest.json"):
+    for script in (
+        "benchmarks/throughput.py",
+        "benchmarks/machine.py",
+        "tools/make_weights_manifest.py",
+        "weights_manifest.json",
+    ):
         (work / script).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPOSITORY / script, work / script)
     return work
@@ -420,4 +428,9 @@ def test_documented_example_runs(block, workspace, readme_server, trained_run, t
         if (block.id, as_written) in SKIPPED:
             continue
         command = PIP_INSTALL_PREFIX.sub("", command)
-        run(["bash", "-e", "-o", "pipefail", "-c", command], workspace, env, f"{block.id}: {command}")
+        run(
+            ["bash", "-e", "-o", "pipefail", "-c", command],
+            workspace,
+            env,
+            f"{block.id}: {command}",
+        )

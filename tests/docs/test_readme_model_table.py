@@ -17,7 +17,7 @@ def table_rows():
     lines = README.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("<!-- model-table"))
     rows = {}
-    for line in lines[start + 3:]:  # the marker, the header, the separator
+    for line in lines[start + 3 :]:  # the marker, the header, the separator
         if not line.startswith("|"):
             break
         cells = [cell.strip() for cell in line.strip("|").split("|")]

@@ -11,11 +11,11 @@ import os
 
 import numpy as np
 import pytest
+from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE
+from informative_weights import assert_informative, informative_classifier, informative_model
 from PIL import Image
 
 import keras_nets
-from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE
-from informative_weights import assert_informative, informative_classifier, informative_model
 from keras_nets import finetune
 from keras_nets.cli import main
 from keras_nets.imagenet import class_index
@@ -38,7 +38,9 @@ def photos(count, seed=0):
         y, x = np.mgrid[0:height, 0:width] / max(width, height)
         angle = rng.uniform(0, 2 * np.pi)
         ramp = (np.cos(angle) * x + np.sin(angle) * y)[..., None] * rng.uniform(-255, 255, 3)
-        pixels = rng.uniform(0, 255, 3) + ramp + rng.normal(0, rng.uniform(5, 60), (height, width, 3))
+        pixels = (
+            rng.uniform(0, 255, 3) + ramp + rng.normal(0, rng.uniform(5, 60), (height, width, 3))
+        )
         pictures.append(Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")))
     return pictures
 
@@ -91,10 +93,13 @@ def small_imagenet_classifier(model):
     return Classifier(model, eval_transform(SMALL_MODEL, size=SMALL_SIZE), imagenet_decoder)
 
 
-def test_imagenet_layout_accuracy_is_the_one_computed_independently(imagenet_model, imagenet_folder):
+def test_imagenet_layout_accuracy_is_the_one_computed_independently(
+    imagenet_model, imagenet_folder
+):
     root, ranks = imagenet_folder
-    result = keras_nets.evaluate(data_dir=root, classifier=small_imagenet_classifier(imagenet_model),
-                                 batch=5)
+    result = keras_nets.evaluate(
+        data_dir=root, classifier=small_imagenet_classifier(imagenet_model), batch=5
+    )
     top1, top5 = expected_accuracy(ranks)
     assert (result.top1, result.top5) == (top1, top5)
     assert 0 < top1 < top5 < 1  # the numbers can tell a wrong pipeline apart
@@ -143,8 +148,9 @@ def test_limit_takes_every_class_in_turn(imagenet_model, imagenet_folder):
     assert all(entry["images"] == 1 for entry in result.per_class.values())
 
 
-def test_unreadable_files_are_reported_skipped_and_not_counted(imagenet_model, imagenet_folder,
-                                                                 tmp_path):
+def test_unreadable_files_are_reported_skipped_and_not_counted(
+    imagenet_model, imagenet_folder, tmp_path
+):
     root, ranks = imagenet_folder
     copy = tmp_path / "val"
     for folder in os.listdir(root):
@@ -155,8 +161,9 @@ def test_unreadable_files_are_reported_skipped_and_not_counted(imagenet_model, i
     broken.write_text("not an image")
     os.mkfifo(copy / sorted(os.listdir(copy))[-1] / "fifo.png")  # never opened
     errors = []
-    result = keras_nets.evaluate(data_dir=copy, classifier=small_imagenet_classifier(imagenet_model),
-                                 on_error=errors.append)
+    result = keras_nets.evaluate(
+        data_dir=copy, classifier=small_imagenet_classifier(imagenet_model), on_error=errors.append
+    )
     assert (result.top1, result.top5) == expected_accuracy(ranks)
     assert sorted(os.path.basename(path) for path, _ in result.failed) == ["broken.jpg", "fifo.png"]
     assert len(errors) == 2 and "not a regular file" in " ".join(map(str, errors))
@@ -171,7 +178,9 @@ def test_folders_that_name_no_class_are_reported_before_any_image_is_read(
     (data / folder).mkdir(parents=True)
     (data / sorted(os.listdir(root))[0]).mkdir()
     monkeypatch.setattr(Classifier, "read", lambda *_: pytest.fail("an image was read"))
-    with pytest.raises(ValueError, match=f"1 of its 2 folders are not ImageNet WordNet ids .*{folder}"):
+    with pytest.raises(
+        ValueError, match=f"1 of its 2 folders are not ImageNet WordNet ids .*{folder}"
+    ):
         keras_nets.evaluate(data_dir=data, classifier=small_imagenet_classifier(imagenet_model))
 
 
@@ -189,10 +198,12 @@ def trained_run(tmp_path_factory):
     model.save(run / "model.keras")
     (run / "class_names.json").write_text(json.dumps(CLASS_NAMES))
     pictures = photos(6, seed=1)
-    pixels = np.stack([
-        np.asarray(p.resize((SMALL_SIZE, SMALL_SIZE), Image.BILINEAR), dtype="float32")
-        for p in pictures
-    ])
+    pixels = np.stack(
+        [
+            np.asarray(p.resize((SMALL_SIZE, SMALL_SIZE), Image.BILINEAR), dtype="float32")
+            for p in pictures
+        ]
+    )
     scores = model.predict(pixels, verbose=0)
     assert_informative(scores, "classifier scores")
     ranks = file_by_rank(run / "validation", pictures, scores, lambda i: CLASS_NAMES[i])
@@ -208,8 +219,9 @@ def evaluate_cli(capsys, *argv):
 def test_trained_classifier_accuracy_json_and_confusion_matrix(capsys, trained_run, tmp_path):
     run, ranks = trained_run
     out_json = tmp_path / "eval.json"
-    status, out, err = evaluate_cli(capsys, run / "validation", "--weights", run / "model.keras",
-                                    "--json", out_json)
+    status, out, err = evaluate_cli(
+        capsys, run / "validation", "--weights", run / "model.keras", "--json", out_json
+    )
     assert status == 0, err
     top1, _ = expected_accuracy(ranks)
     assert 0 < top1 < 1
@@ -243,7 +255,9 @@ def test_crop_pct_reaches_the_trained_models_pipeline(trained_run):
 
     expected = confusion(0.5)
     assert not np.array_equal(expected, confusion(None))
-    result = keras_nets.evaluate(data_dir=run / "validation", weights=run / "model.keras", crop_pct=0.5)
+    result = keras_nets.evaluate(
+        data_dir=run / "validation", weights=run / "model.keras", crop_pct=0.5
+    )
     assert result.pipeline["crop_pct"] == 0.5
     assert np.array_equal(result.confusion, expected)
 

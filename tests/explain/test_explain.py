@@ -9,12 +9,12 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE
+from informative_weights import informative_classifier
 from keras import layers, ops
 
 import keras_nets
-from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE
 from keras_nets import explain, finetune
-from informative_weights import informative_classifier
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 
@@ -37,9 +37,9 @@ def closed_form(activations, class_weights, size):
     """
     height, width = activations.shape[1:3]
     cams = np.maximum(np.einsum("nhwk,nk->nhw", activations, class_weights) / (height * width), 0)
-    cams = ops.convert_to_numpy(
-        ops.image.resize(cams[..., None], size, interpolation="bilinear")
-    )[..., 0]
+    cams = ops.convert_to_numpy(ops.image.resize(cams[..., None], size, interpolation="bilinear"))[
+        ..., 0
+    ]
     return cams / cams.max(axis=(1, 2), keepdims=True)
 
 
@@ -85,13 +85,17 @@ def test_grad_cam_of_a_flattened_dense_head_is_its_closed_form():
     )
     kernel = model.get_layer("logits").get_weights()[0].reshape(6, 6, 4, 5)  # dy/dA per class
     gradients = np.moveaxis(kernel[..., classes], -1, 0)  # (n, 6, 6, 4), one class per image
-    assert not np.allclose(gradients, gradients.mean(axis=(1, 2), keepdims=True))  # varies by position
+    assert not np.allclose(
+        gradients, gradients.mean(axis=(1, 2), keepdims=True)
+    )  # varies by position
     channel_weights = gradients.mean(axis=(1, 2))  # (n, 4)
     cams = np.maximum(np.einsum("nhwk,nk->nhw", activations, channel_weights), 0)
     assert cams.max(axis=(1, 2)).min() > 0
     expected = cams / cams.max(axis=(1, 2), keepdims=True)
 
-    np.testing.assert_allclose(explain.grad_cam(model, images, class_index=classes), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        explain.grad_cam(model, images, class_index=classes), expected, atol=1e-5
+    )
     with_softmax = flattened_dense_model(softmax_layer=True)
     assert explain.default_layer(with_softmax) == "features"
     np.testing.assert_allclose(

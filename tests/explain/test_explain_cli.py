@@ -6,8 +6,6 @@ import os
 import re
 
 import pytest
-from PIL import Image
-
 from generated_data import (
     SMALL_KWARGS,
     SMALL_MODEL,
@@ -16,6 +14,8 @@ from generated_data import (
     random_rgb,
     write_broken_images,
 )
+from PIL import Image
+
 from keras_nets import finetune
 from keras_nets.cli import main
 from keras_nets.commands.explain import class_of
@@ -61,8 +61,9 @@ def explain(capsys, *argv):
 
 def test_one_overlay_per_image_and_class_at_the_photos_size(capsys, trained, photos, tmp_path):
     out_dir = tmp_path / "cams"
-    status, out, err = explain(capsys, photos, "--weights", trained, "--top", "2", "--json",
-                               "--output", out_dir)
+    status, out, err = explain(
+        capsys, photos, "--weights", trained, "--top", "2", "--json", "--output", out_dir
+    )
     assert status == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     assert [os.path.basename(r["image"]) for r in records] == ["cat.jpg", "dog.png"]
@@ -88,8 +89,16 @@ def test_one_overlay_per_image_and_class_at_the_photos_size(capsys, trained, pho
 
 
 def test_a_class_by_wordnet_id_with_imagenet_labels(capsys, imagenet_weights, photos, tmp_path):
-    status, out, err = explain(capsys, photos / "cat.jpg", "--weights", imagenet_weights,
-                               "--class", "n02504458", "--output", tmp_path / "cams")
+    status, out, err = explain(
+        capsys,
+        photos / "cat.jpg",
+        "--weights",
+        imagenet_weights,
+        "--class",
+        "n02504458",
+        "--output",
+        tmp_path / "cams",
+    )
     assert status == 0, err
     assert "African_elephant" in out and "n02504458" in out
     assert os.listdir(tmp_path / "cams") == ["cat_African_elephant.png"]
@@ -117,8 +126,9 @@ def test_a_class_that_names_no_single_class_is_refused(chosen, message):
 
 
 def test_a_bad_class_is_one_error_line_before_any_work(capsys, trained, photos, tmp_path):
-    status, out, err = explain(capsys, photos, "--weights", trained, "--class", "purple",
-                               "--output", tmp_path / "cams")
+    status, out, err = explain(
+        capsys, photos, "--weights", trained, "--class", "purple", "--output", tmp_path / "cams"
+    )
     assert (status, out) == (2, "")
     assert err == (
         "keras-nets explain: error: --class purple: not a class label, WordNet id or index of "
@@ -143,8 +153,17 @@ def test_the_same_image_name_twice_gets_a_number(capsys, trained, photos, tmp_pa
     other = tmp_path / "more"
     other.mkdir()
     Image.fromarray(random_rgb(30, 30, seed=5)).save(other / "cat.jpg")
-    status, _, err = explain(capsys, photos / "cat.jpg", other / "cat.jpg", "--weights", trained,
-                             "--class", "0", "--output", tmp_path / "cams")
+    status, _, err = explain(
+        capsys,
+        photos / "cat.jpg",
+        other / "cat.jpg",
+        "--weights",
+        trained,
+        "--class",
+        "0",
+        "--output",
+        tmp_path / "cams",
+    )
     assert status == 0, err
     assert sorted(os.listdir(tmp_path / "cams")) == ["cat_blue.png", "cat_blue_2.png"]
 
@@ -153,9 +172,16 @@ def test_unreadable_and_missing_inputs_are_skipped_as_predict_does(
     capsys, trained, photos, tmp_path
 ):
     broken = write_broken_images(tmp_path / "broken")
-    status, out, err = explain(capsys, photos / "cat.jpg", broken["truncated"],
-                               tmp_path / "absent.jpg", "--weights", trained,
-                               "--output", tmp_path / "cams")
+    status, out, err = explain(
+        capsys,
+        photos / "cat.jpg",
+        broken["truncated"],
+        tmp_path / "absent.jpg",
+        "--weights",
+        trained,
+        "--output",
+        tmp_path / "cams",
+    )
     assert status == 1
     assert f"{tmp_path / 'absent.jpg'}: no such file or directory" in err
     assert f"{broken['truncated']}: not a readable image" in err
@@ -173,8 +199,10 @@ def test_bad_model_weights_or_output_is_an_error_before_any_work(capsys, photos,
         status, _, err = explain(capsys, photos, *extra, "--output", tmp_path / "cams")
         assert status == 2 and message in err and err.count("\n") == 1, err
     status, _, err = explain(capsys, photos, "--output", not_a_dir)
-    assert (status, err) == (2, f"keras-nets explain: error: --output {not_a_dir}: not a "
-                                "directory\n")
+    assert (status, err) == (
+        2,
+        f"keras-nets explain: error: --output {not_a_dir}: not a directory\n",
+    )
     assert not (tmp_path / "cams").exists()
 
 
@@ -208,14 +236,15 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_nothing(
     out_dir = tmp_path / "new" / "cams"
     status, out, err = explain(capsys, photos, "--weights", trained, "--output", out_dir)
     assert status == 2 and out == ""
-    assert re.fullmatch(rf"keras-nets explain: error: {re.escape(str(out_dir))}/cat_\w+\.png: "
-                        rf"{re.escape(message)}\n", err), err
+    assert re.fullmatch(
+        rf"keras-nets explain: error: {re.escape(str(out_dir))}/cat_\w+\.png: "
+        rf"{re.escape(message)}\n",
+        err,
+    ), err
     assert not (tmp_path / "new").exists()  # the folders it made, empty, are removed
 
 
-def test_an_output_under_a_file_is_one_line_before_any_work(
-    capsys, photos, tmp_path, monkeypatch
-):
+def test_an_output_under_a_file_is_one_line_before_any_work(capsys, photos, tmp_path, monkeypatch):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")
     from keras_nets.prediction import Classifier
@@ -226,6 +255,8 @@ def test_an_output_under_a_file_is_one_line_before_any_work(
     monkeypatch.setattr(Classifier, "load", no_model)
     status, out, err = explain(capsys, photos, "--weights", "none", "--output", a_file / "cams")
     assert (status, out) == (2, "")
-    assert err == (f"keras-nets explain: error: --output {a_file / 'cams'}: cannot be created: "
-                   f"{a_file} is not a directory\n")
+    assert err == (
+        f"keras-nets explain: error: --output {a_file / 'cams'}: cannot be created: "
+        f"{a_file} is not a directory\n"
+    )
     assert a_file.read_text() == "mine"

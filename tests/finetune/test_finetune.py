@@ -6,9 +6,9 @@ import re
 import keras
 import numpy as np
 import pytest
-
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, digits
 from informative_weights import assert_informative, informative_classifier, random_images
+
 from keras_nets import finetune, imagenet, registry
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
@@ -193,8 +193,11 @@ def test_a_random_base_trains_whole_batch_norm_included():
 
 @pytest.mark.parametrize("build", [finetune.build_classifier, finetune.classifier_to_train])
 def test_a_frozen_random_base_is_refused(build):
-    with pytest.raises(ValueError, match=r"^freeze=True with weights=None: a frozen base with "
-                       r"random weights cannot learn; train the whole network \(freeze=False\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^freeze=True with weights=None: a frozen base with "
+        r"random weights cannot learn; train the whole network \(freeze=False\)",
+    ):
         build(SMALL_MODEL, 3, image_size=32, weights=None, freeze=True, **SMALL_KWARGS)
 
 

@@ -16,7 +16,7 @@ from keras_nets.preprocessing import EvalTransform, eval_transform, trained_tran
 
 # What Keras' published accuracies were measured with (keras-team/keras-applications#88: shorter
 # side 256, central 224, bicubic), and TF-slim's pipeline for MobileNetV3 (0.875, bilinear).
-PUBLISHED_PIPELINES = {name: (0.875, "bicubic") for name in keras_nets.list_models()}
+PUBLISHED_PIPELINES = dict.fromkeys(keras_nets.list_models(), (0.875, "bicubic"))
 PUBLISHED_PIPELINES.update(
     mobilenet_v3_small=(0.875, "bilinear"), mobilenet_v3_large=(0.875, "bilinear")
 )
@@ -52,13 +52,20 @@ def test_each_models_pipeline_is_its_configs(name):
     )
     image = photo()
     pixels = transform(image)
-    expected = expected_pixels(image, config.default_size, config.crop_pct,
-                               FILTERS[config.interpolation])
+    expected = expected_pixels(
+        image, config.default_size, config.crop_pct, FILTERS[config.interpolation]
+    )
     assert pixels.shape == (config.default_size, config.default_size, 3)
     assert pixels.dtype == np.float32
     np.testing.assert_array_equal(pixels, expected)
-    batch = np.stack([pixels, expected_pixels(photo(seed=1), config.default_size,
-                                              config.crop_pct, FILTERS[config.interpolation])])
+    batch = np.stack(
+        [
+            pixels,
+            expected_pixels(
+                photo(seed=1), config.default_size, config.crop_pct, FILTERS[config.interpolation]
+            ),
+        ]
+    )
     np.testing.assert_array_equal(transform.preprocess(batch), config.preprocess_input(batch))
 
 

@@ -13,7 +13,6 @@ from keras_nets import registry
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 
 
-
 def import_path(config):
     """The module users import a model's preprocess_input from: keras_nets.<name> where it
     exists (keras_nets.vgg16), else the defining module (keras_nets.densenet)."""

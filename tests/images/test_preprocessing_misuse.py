@@ -43,10 +43,14 @@ INTEGER_INPUTS = {
 def test_integer_input_is_cast_to_float_before_the_arithmetic(mode, make_input):
     result = imagenet.preprocess_input(make_input(), mode=mode)
     assert "float" in keras.backend.standardize_dtype(result.dtype)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(result), expected(mode), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(result), expected(mode), rtol=1e-5, atol=1e-4
+    )
 
 
-@pytest.mark.parametrize("bad", [[["a", "b", "c"]], {"pixels": 1}, object()], ids=["strings", "dict", "object"])
+@pytest.mark.parametrize(
+    "bad", [[["a", "b", "c"]], {"pixels": 1}, object()], ids=["strings", "dict", "object"]
+)
 def test_non_numeric_images_name_the_argument(bad):
     with pytest.raises(ValueError, match=r"^x of type \w+: expected images as numbers"):
         imagenet.preprocess_input(bad, mode="tf")
@@ -65,7 +69,11 @@ def with_nan(row):
 DECODE_ERRORS = {
     "NaN in the first row": (with_nan(0), {}, r"^preds row 0 has NaN scores"),
     "NaN in a later row": (with_nan(2), {}, r"^preds row 2 has NaN scores \(1 of 3 rows do\)"),
-    "one prediction without its batch axis": (scores(1)[0], {}, r"shape \(1000,\).*pass preds\[None\]"),
+    "one prediction without its batch axis": (
+        scores(1)[0],
+        {},
+        r"shape \(1000,\).*pass preds\[None\]",
+    ),
     "another number of classes": (np.zeros((2, 10)), {}, r"shape \(2, 10\).*\(samples, 1000\)"),
     "a feature map": (np.zeros((1, 1000, 1)), {}, r"shape \(1, 1000, 1\)"),
     "a scalar": (np.float32(0.5), {}, r"shape \(\)"),

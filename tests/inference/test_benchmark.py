@@ -9,7 +9,6 @@ import pathlib
 
 import pytest
 from PIL import Image
-
 from required_runtimes import require_runtime
 
 pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
@@ -29,18 +28,39 @@ def test_the_benchmark_times_every_runtime_and_writes_its_table_json_and_plot(tm
         require_runtime(runtime)  # the plain ONNX Runtime and OpenVINO columns need both
     throughput = load_benchmark()
 
-    throughput.main([
-        "--models", "mobilenet_v2", "--alpha", "0.35", "--size", "96", "--batches", "2",
-        "--repeats", "1", "--runtimes", "onnxruntime", "tensorflow",
-        # the other-backend column through TensorFlow in a child process: the same code as for
-        # JAX or PyTorch, where building MobileNetV2 on JAX alone took 36 s here
-        "--backends", "tensorflow",
-        "--json", str(tmp_path / "out.json"), "--plot", str(tmp_path / "out.png"),
-    ])
+    throughput.main(
+        [
+            "--models",
+            "mobilenet_v2",
+            "--alpha",
+            "0.35",
+            "--size",
+            "96",
+            "--batches",
+            "2",
+            "--repeats",
+            "1",
+            "--runtimes",
+            "onnxruntime",
+            "tensorflow",
+            # the other-backend column through TensorFlow in a child process: the same code as for
+            # JAX or PyTorch, where building MobileNetV2 on JAX alone took 36 s here
+            "--backends",
+            "tensorflow",
+            "--json",
+            str(tmp_path / "out.json"),
+            "--plot",
+            str(tmp_path / "out.png"),
+        ]
+    )
 
     runtimes = [
-        "keras.applications .predict", "keras_nets .predict", "fast (onnxruntime)",
-        "fast (tensorflow)", "plain onnxruntime", "plain openvino",
+        "keras.applications .predict",
+        "keras_nets .predict",
+        "fast (onnxruntime)",
+        "fast (tensorflow)",
+        "plain onnxruntime",
+        "plain openvino",
         "keras_nets .predict (tensorflow)",
     ]
     rows = json.loads((tmp_path / "out.json").read_text())
@@ -72,15 +92,20 @@ def load_machine():
     return module
 
 
-@pytest.mark.parametrize("flags, expected", [
-    ("fpu avx avx2 fma", "AVX2 yes, AVX-512 no, VNNI no"),  # e.g. AMD EPYC 7002 (Zen 2)
-    ("avx2 avx512f avx512_vnni", "AVX2 yes, AVX-512 yes, VNNI yes"),
-    ("avx2 avx_vnni", "AVX2 yes, AVX-512 no, VNNI yes"),  # VNNI on 256-bit registers
-])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("fpu avx avx2 fma", "AVX2 yes, AVX-512 no, VNNI no"),  # e.g. AMD EPYC 7002 (Zen 2)
+        ("avx2 avx512f avx512_vnni", "AVX2 yes, AVX-512 yes, VNNI yes"),
+        ("avx2 avx_vnni", "AVX2 yes, AVX-512 no, VNNI yes"),  # VNNI on 256-bit registers
+    ],
+)
 def test_the_cpu_line_names_the_model_and_its_instruction_sets(tmp_path, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC 7B12\nflags\t\t: {flags}\n\n"
-                       "processor\t: 1\nmodel name\t: AMD EPYC 7B12\nflags\t\t: fpu\n")
+    cpuinfo.write_text(
+        f"processor\t: 0\nmodel name\t: AMD EPYC 7B12\nflags\t\t: {flags}\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 7B12\nflags\t\t: fpu\n"
+    )
     assert load_machine().cpu_description(cpuinfo) == f"AMD EPYC 7B12 ({expected})"
 
 

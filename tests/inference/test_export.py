@@ -8,13 +8,13 @@ import warnings
 import keras
 import pytest
 import tensorflow as tf
-
-from keras_nets import create_model, export
-from keras_nets.inference import exporting
 from informative_weights import CALIBRATION_IMAGES, assert_informative, calibrate_batch_norm
 from informative_weights import random_images as photo_like_images
 from published_layout import assert_same_outputs, random_images, randomize_weights
 from required_runtimes import require_runtime
+
+from keras_nets import create_model, export
+from keras_nets.inference import exporting
 
 
 @pytest.fixture(scope="module")
@@ -197,30 +197,134 @@ def link_to_onnx(path):
 REFUSED = [
     ("empty path", None, "", None, r"path='': expected the name of a file or directory"),
     ("current directory", None, ".", None, r"path='\.' is the current directory"),
-    ("directory holding the current one", None, "..", "saved_model", r"path='\.\.' is a directory holding the current one"),
-    ("directory, not a SavedModel", notes_dir, "mine", None, r"path='mine' is a directory that keras-nets did not export \(it has no saved_model.pb\)"),
-    ("a folder with an empty saved_model.pb", users_folder_with_an_empty_saved_model_pb, "mine", None, r"path='mine' is a directory that keras-nets did not export \(it has no keras_nets_export.json\).*overwrite=True replaces it"),
-    ("a SavedModel from elsewhere", foreign_saved_model_dir, "mine", None, r"did not export \(it has no keras_nets_export.json\)"),
-    ("an export holding the user's file", export_with_the_users_file_added, "mine", None, r"path='mine' is a directory holding files the export did not write \(notes.txt\)"),
-    ("an export holding a link", export_with_a_link_added, "mine", None, r"holding a symbolic link or special file"),
-    ("an export holding an unreadable folder", export_with_an_unreadable_folder_added, "mine", None, r"holding files the export did not write \(private\)|cannot be read entirely"),
+    (
+        "directory holding the current one",
+        None,
+        "..",
+        "saved_model",
+        r"path='\.\.' is a directory holding the current one",
+    ),
+    (
+        "directory, not a SavedModel",
+        notes_dir,
+        "mine",
+        None,
+        r"path='mine' is a directory that keras-nets did not export \(it has no saved_model.pb\)",
+    ),
+    (
+        "a folder with an empty saved_model.pb",
+        users_folder_with_an_empty_saved_model_pb,
+        "mine",
+        None,
+        r"path='mine' is a directory that keras-nets did not export \(it has no keras_nets_export.json\).*overwrite=True replaces it",
+    ),
+    (
+        "a SavedModel from elsewhere",
+        foreign_saved_model_dir,
+        "mine",
+        None,
+        r"did not export \(it has no keras_nets_export.json\)",
+    ),
+    (
+        "an export holding the user's file",
+        export_with_the_users_file_added,
+        "mine",
+        None,
+        r"path='mine' is a directory holding files the export did not write \(notes.txt\)",
+    ),
+    (
+        "an export holding a link",
+        export_with_a_link_added,
+        "mine",
+        None,
+        r"holding a symbolic link or special file",
+    ),
+    (
+        "an export holding an unreadable folder",
+        export_with_an_unreadable_folder_added,
+        "mine",
+        None,
+        r"holding files the export did not write \(private\)|cannot be read entirely",
+    ),
     ("current directory, overwrite", None, ".", "overwrite", r"path='\.' is the current directory"),
     ("name too long", None, "x" * 300 + ".onnx", None, r"path='x{300}\.onnx': File name too long"),
-    ("directory named .onnx", notes_dir, "mine.onnx", None, r"path='mine.onnx' is a directory: expected a new path, or an ONNX model exported earlier"),
-    ("file where a SavedModel goes", text_file, "mine", "saved_model", r"path='mine' is a file: expected a new path, or a SavedModel exported earlier"),
-    ("text file named .onnx", text_file, "mine.onnx", None, r"path='mine.onnx' is a file that is not an ONNX model"),
-    ("text file named .tflite", text_file, "mine.tflite", None, r"path='mine.tflite' is a file that is not a TFLite model"),
-    ("onnx file where tflite goes", onnx_file, "mine.tflite", "tflite", r"is a file that is not a TFLite model"),
-    ("SavedModel where onnx goes", saved_model_dir, "mine", "onnx", r"path='mine' is a directory: expected a new path, or an ONNX model exported earlier"),
-    ("fifo", fifo, "mine.onnx", None, r"path='mine.onnx' is a special file \(FIFO, socket or device\)"),
-    ("link to an onnx export", link_to_onnx, "mine.onnx", None, r"path='mine.onnx' is a symbolic link"),
-    ("missing directory", None, "missing/mine.onnx", None, r"path='missing/mine.onnx': the directory .*missing does not exist"),
-    ("unknown format", text_file, "mine.pb", "pb", r"format='pb': expected one of 'onnx', 'tflite', 'saved_model'"),
+    (
+        "directory named .onnx",
+        notes_dir,
+        "mine.onnx",
+        None,
+        r"path='mine.onnx' is a directory: expected a new path, or an ONNX model exported earlier",
+    ),
+    (
+        "file where a SavedModel goes",
+        text_file,
+        "mine",
+        "saved_model",
+        r"path='mine' is a file: expected a new path, or a SavedModel exported earlier",
+    ),
+    (
+        "text file named .onnx",
+        text_file,
+        "mine.onnx",
+        None,
+        r"path='mine.onnx' is a file that is not an ONNX model",
+    ),
+    (
+        "text file named .tflite",
+        text_file,
+        "mine.tflite",
+        None,
+        r"path='mine.tflite' is a file that is not a TFLite model",
+    ),
+    (
+        "onnx file where tflite goes",
+        onnx_file,
+        "mine.tflite",
+        "tflite",
+        r"is a file that is not a TFLite model",
+    ),
+    (
+        "SavedModel where onnx goes",
+        saved_model_dir,
+        "mine",
+        "onnx",
+        r"path='mine' is a directory: expected a new path, or an ONNX model exported earlier",
+    ),
+    (
+        "fifo",
+        fifo,
+        "mine.onnx",
+        None,
+        r"path='mine.onnx' is a special file \(FIFO, socket or device\)",
+    ),
+    (
+        "link to an onnx export",
+        link_to_onnx,
+        "mine.onnx",
+        None,
+        r"path='mine.onnx' is a symbolic link",
+    ),
+    (
+        "missing directory",
+        None,
+        "missing/mine.onnx",
+        None,
+        r"path='missing/mine.onnx': the directory .*missing does not exist",
+    ),
+    (
+        "unknown format",
+        text_file,
+        "mine.pb",
+        "pb",
+        r"format='pb': expected one of 'onnx', 'tflite', 'saved_model'",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    "existing, path, format, message", [case[1:] for case in REFUSED], ids=[case[0] for case in REFUSED]
+    "existing, path, format, message",
+    [case[1:] for case in REFUSED],
+    ids=[case[0] for case in REFUSED],
 )
 def test_refuses_a_path_that_is_not_an_earlier_export_touching_nothing(
     tiny_model, tmp_path, monkeypatch, existing, path, format, message
@@ -249,7 +353,10 @@ class Subclassed(keras.Model):
     "not_a_model, message",
     [
         ("mobilenet_v2", r"model='mobilenet_v2': expected a keras.Model"),
-        (Subclassed(name="mine"), r"model='mine' is a subclassed Subclassed: expected a Functional"),
+        (
+            Subclassed(name="mine"),
+            r"model='mine' is a subclassed Subclassed: expected a Functional",
+        ),
     ],
     ids=["string", "subclassed"],
 )
@@ -290,7 +397,9 @@ def test_overwrite_replaces_what_export_would_refuse(tiny_model, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["mine"]
     assert not (target / "notes.txt").exists()
     images = random_images((2, 8, 8, 3))
-    assert_same_outputs(run_saved_model(str(target), images), tiny_model(images, training=False), 1e-4)
+    assert_same_outputs(
+        run_saved_model(str(target), images), tiny_model(images, training=False), 1e-4
+    )
 
 
 def test_a_read_only_directory_is_one_error_line_before_any_work(tiny_model, tmp_path, monkeypatch):
@@ -299,7 +408,9 @@ def test_a_read_only_directory_is_one_error_line_before_any_work(tiny_model, tmp
     else:
         tmp_path.chmod(0o555)
     try:
-        with pytest.raises(ValueError, match=rf"path='.*model\.onnx': the directory {tmp_path} is not writable$"):
+        with pytest.raises(
+            ValueError, match=rf"path='.*model\.onnx': the directory {tmp_path} is not writable$"
+        ):
             export(tiny_model, tmp_path / "model.onnx")
     finally:
         tmp_path.chmod(0o755)
@@ -308,7 +419,10 @@ def test_a_read_only_directory_is_one_error_line_before_any_work(tiny_model, tmp
 
 @pytest.mark.parametrize(
     "earlier, name, writer",
-    [(saved_model_dir, "served", "write_saved_model"), (tflite_file, "model.tflite", "write_tflite")],
+    [
+        (saved_model_dir, "served", "write_saved_model"),
+        (tflite_file, "model.tflite", "write_tflite"),
+    ],
     ids=["saved_model", "tflite"],
 )
 @pytest.mark.parametrize(

@@ -14,14 +14,14 @@ import pathlib
 import keras
 import numpy as np
 import pytest
+from informative_weights import CALIBRATION_IMAGES, assert_informative, calibrate_batch_norm
+from informative_weights import random_images as photo_like_images
 from keras import layers
+from published_layout import assert_same_outputs, random_images, randomize_weights
+from required_runtimes import require_runtime
 
 from keras_nets import compile_for_inference, get_config, inference, list_models
 from keras_nets.inference import folding, runtimes
-from informative_weights import CALIBRATION_IMAGES, assert_informative, calibrate_batch_norm
-from informative_weights import random_images as photo_like_images
-from published_layout import assert_same_outputs, random_images, randomize_weights
-from required_runtimes import require_runtime
 
 PACKAGE = pathlib.Path(inference.__file__).parent
 
@@ -115,14 +115,18 @@ def test_the_deepest_models_fold_exactly_and_use_only_layers_their_twins_convert
     model = small_model(name)
     images = model_images(model, 3)
     folded = folding.fold_batch_norms(model)
-    assert folding.foldable_pairs(folded) == {} and len(batch_norms(folded)) < len(batch_norms(model))
+    assert folding.foldable_pairs(folded) == {} and len(batch_norms(folded)) < len(
+        batch_norms(model)
+    )
     expected = model(images, training=False)
     assert_informative(expected, f"{name} features")
     assert_same_outputs(folded(images, training=False), expected, 1e-4)
 
     twins = CONVERTED_BY_TWINS[name]
     assert set(twins) <= set(CONVERTED)
-    converted_kinds = set().union(*(layer_kinds(get_config(twin).build(weights=None)) for twin in twins))
+    converted_kinds = set().union(
+        *(layer_kinds(get_config(twin).build(weights=None)) for twin in twins)
+    )
     assert layer_kinds(model) - converted_kinds == set(), f"{name} has layers {twins} never convert"
 
 
@@ -211,11 +215,13 @@ def test_each_runtime_module_declares_its_name_extra_availability_and_runner(nam
     extras.read(PACKAGE.parents[1] / "setup.cfg")
     extras = extras["options.extras_require"]
 
-    assert module.NAME == name
+    assert name == module.NAME
     assert callable(module.is_installed) and callable(module.compile)
     if module.EXTRA is not None:
         wanted = set(extras[module.EXTRA].split())
-        assert wanted <= set(extras["test"].split()), f"the test extra lacks {module.EXTRA}'s packages"
+        assert wanted <= set(extras["test"].split()), (
+            f"the test extra lacks {module.EXTRA}'s packages"
+        )
 
 
 def module_level_imports(path):
@@ -229,7 +235,9 @@ def module_level_imports(path):
     return names
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
 def test_no_inference_module_imports_tensorflow_or_a_runtime_when_imported(path):
     heavy = {"tensorflow", "onnxruntime", "openvino", "onnx", "tf2onnx"}
     assert module_level_imports(path) & heavy == set()
@@ -246,7 +254,9 @@ def test_folds_each_convolution_kind_exactly():
     folded = inference.fold_batch_norms(model)
 
     assert batch_norms(folded) == []
-    assert all(folded.get_layer(name).use_bias for name in ("conv", "depthwise", "separable", "grouped"))
+    assert all(
+        folded.get_layer(name).use_bias for name in ("conv", "depthwise", "separable", "grouped")
+    )
     assert_same_outputs(folded.predict(images, verbose=0), model.predict(images, verbose=0), 1e-5)
 
 
@@ -263,7 +273,11 @@ def test_leaves_batch_norms_that_cannot_be_folded():
 
     folded = inference.fold_batch_norms(model)
 
-    assert {bn.name for bn in batch_norms(folded)} == {"after_shared", "after_activation", "after_input"}
+    assert {bn.name for bn in batch_norms(folded)} == {
+        "after_shared",
+        "after_activation",
+        "after_input",
+    }
     for ours, theirs in zip(folded.predict(images, verbose=0), model.predict(images, verbose=0)):
         assert_same_outputs(ours, theirs, 1e-5)
 
@@ -312,13 +326,17 @@ class Subclassed(keras.Model):
 
 
 def test_rejects_an_unknown_runtime_listing_the_valid_ones():
-    with pytest.raises(ValueError, match=r"runtime='tpu'.*'auto'.*'onnxruntime', 'openvino', 'tensorflow'"):
+    with pytest.raises(
+        ValueError, match=r"runtime='tpu'.*'auto'.*'onnxruntime', 'openvino', 'tensorflow'"
+    ):
         compile_for_inference(conv_bn_model(), "tpu")
 
 
 def test_rejects_a_missing_runtime_naming_the_extra(monkeypatch):
     make_unavailable(monkeypatch, "openvino")
-    with pytest.raises(ImportError, match=r"runtime='openvino' is not installed.*keras-nets\[openvino\]"):
+    with pytest.raises(
+        ImportError, match=r"runtime='openvino' is not installed.*keras-nets\[openvino\]"
+    ):
         compile_for_inference(conv_bn_model(), "openvino")
 
 
@@ -326,8 +344,14 @@ def test_rejects_a_missing_runtime_naming_the_extra(monkeypatch):
     "model, message",
     [
         ("xception", r"model='xception': expected a keras.Model"),
-        (Subclassed(), r"model='subclassed' is a subclassed Subclassed: expected a Functional or Sequential"),
-        (keras.Sequential([layers.Dense(2)], name="no_input"), r"model='no_input' has no input yet"),
+        (
+            Subclassed(),
+            r"model='subclassed' is a subclassed Subclassed: expected a Functional or Sequential",
+        ),
+        (
+            keras.Sequential([layers.Dense(2)], name="no_input"),
+            r"model='no_input' has no input yet",
+        ),
     ],
     ids=["string", "subclassed", "sequential-without-input"],
 )

@@ -27,19 +27,19 @@ What must hold on every CPU, 7-bit weights, is read from the exported file's ini
 
 import functools
 
+import keras
 import numpy as np
 import pytest
+from generated_data import registered_tiny_network
+from informative_weights import informative_model, random_images
+from PIL import Image
+from required_runtimes import require_runtime
 
-import keras
 import keras_nets
 from keras_nets import compile_for_inference, export, get_config
 from keras_nets.cli import main
 from keras_nets.inference import quantization
 from keras_nets.preprocessing import trained_transform
-from PIL import Image
-from generated_data import registered_tiny_network
-from informative_weights import informative_model, random_images
-from required_runtimes import require_runtime
 
 # Registry name: (input size, builder options), the smallest each model takes.
 SMALL = {
@@ -129,9 +129,11 @@ def test_export_int8_writes_a_quantized_onnx_file_that_follows_float32(tiny_mode
     # uint8 x int8 kernels add pairs of products in 16 bits, which 8-bit weights can saturate.
     for weight in int8_weights:
         values = onnx.numpy_helper.to_array(weight).astype(int)
-        assert -64 <= values.min() and values.max() <= 64, weight.name
+        assert values.min() >= -64 and values.max() <= 64, weight.name
         assert np.abs(values).max() == 64, weight.name  # the 7 bits are used, per channel's max
-    for node in graph.node:  # one scale per output channel: axis 0 of OIHW, 1 of a Dense's (in, out)
+    for (
+        node
+    ) in graph.node:  # one scale per output channel: axis 0 of OIHW, 1 of a Dense's (in, out)
         weight = initializers.get(node.input[0])
         if node.op_type == "DequantizeLinear" and weight in int8_weights:
             axis = {a.name: a.i for a in node.attribute}.get("axis", 1)
@@ -163,30 +165,64 @@ def folder_of(tmp_path, count):
     [
         ({"precision": "int16"}, r"precision='int16': expected one of 'float32', 'int8'"),
         ({"precision": "int8"}, r"precision='int8' needs calibration=.*at least 32"),
-        ({"calibration": np.zeros((32, 16, 16, 3))}, r"calibration is given but precision='float32'"),
-        ({"precision": "int8", "calibration": np.zeros((8, 16, 16, 3))},
-         r"calibration of shape \(8, 16, 16, 3\).*: 8 images, expected at least 32"),
-        ({"precision": "int8", "calibration": np.zeros((32, 20, 20, 3))},
-         r"calibration of shape \(32, 20, 20, 3\).*expected images of shape \(n, 16, 16, 3\)"),
-        ({"precision": "int8", "calibration": np.zeros((32, 16, 16))},
-         r"expected images of shape \(n, 16, 16, 3\)"),
-        ({"precision": "int8", "calibration": np.full((32, 16, 16, 3), "a")},
-         r"dtype <U1: expected numbers"),
-        ({"precision": "int8", "calibration": np.full((32, 16, 16, 3), np.nan)},
-         r"expected finite values"),
-        ({"precision": "int8", "calibration": [[0.0]] * 32},
-         r"calibration of type list: expected a numpy array of images or a folder path"),
-        ({"precision": "int8", "calibration": "no/such/folder"},
-         r"calibration='no/such/folder': expected a folder of images"),
-        ({"precision": "int8", "calibration": np.zeros((32, 16, 16, 3)), "runtime": "tensorflow"},
-         r"runtime='tensorflow' with precision='int8': expected 'auto' or 'onnxruntime'"),
-        ({"precision": "int8", "calibration": np.zeros((32, 16, 16, 3)), "runtime": "openvino"},
-         r"runtime='openvino' with precision='int8'"),
+        (
+            {"calibration": np.zeros((32, 16, 16, 3))},
+            r"calibration is given but precision='float32'",
+        ),
+        (
+            {"precision": "int8", "calibration": np.zeros((8, 16, 16, 3))},
+            r"calibration of shape \(8, 16, 16, 3\).*: 8 images, expected at least 32",
+        ),
+        (
+            {"precision": "int8", "calibration": np.zeros((32, 20, 20, 3))},
+            r"calibration of shape \(32, 20, 20, 3\).*expected images of shape \(n, 16, 16, 3\)",
+        ),
+        (
+            {"precision": "int8", "calibration": np.zeros((32, 16, 16))},
+            r"expected images of shape \(n, 16, 16, 3\)",
+        ),
+        (
+            {"precision": "int8", "calibration": np.full((32, 16, 16, 3), "a")},
+            r"dtype <U1: expected numbers",
+        ),
+        (
+            {"precision": "int8", "calibration": np.full((32, 16, 16, 3), np.nan)},
+            r"expected finite values",
+        ),
+        (
+            {"precision": "int8", "calibration": [[0.0]] * 32},
+            r"calibration of type list: expected a numpy array of images or a folder path",
+        ),
+        (
+            {"precision": "int8", "calibration": "no/such/folder"},
+            r"calibration='no/such/folder': expected a folder of images",
+        ),
+        (
+            {
+                "precision": "int8",
+                "calibration": np.zeros((32, 16, 16, 3)),
+                "runtime": "tensorflow",
+            },
+            r"runtime='tensorflow' with precision='int8': expected 'auto' or 'onnxruntime'",
+        ),
+        (
+            {"precision": "int8", "calibration": np.zeros((32, 16, 16, 3)), "runtime": "openvino"},
+            r"runtime='openvino' with precision='int8'",
+        ),
     ],
     ids=[
-        "unknown-precision", "int8-without-calibration", "calibration-without-int8", "too-few",
-        "wrong-size", "no-channels", "strings", "nan", "a-list", "missing-folder",
-        "tensorflow-runtime", "openvino-runtime",
+        "unknown-precision",
+        "int8-without-calibration",
+        "calibration-without-int8",
+        "too-few",
+        "wrong-size",
+        "no-channels",
+        "strings",
+        "nan",
+        "a-list",
+        "missing-folder",
+        "tensorflow-runtime",
+        "openvino-runtime",
     ],
 )
 def test_bad_precision_or_calibration_is_one_clear_error(tiny_model, arguments, message):
@@ -202,8 +238,12 @@ def test_a_folder_needs_a_transform_and_enough_readable_images(tiny_model, tmp_p
     with pytest.raises(ValueError, match=r"model 'tiny' does not preprocess its input.*transform="):
         compile_for_inference(tiny_model, precision="int8", calibration=folder)
     transform = keras_nets.eval_transform("mobilenet_v2", size=16)
-    with pytest.raises(ValueError, match=r"calibration='.*calibration': 3 images, expected at least 32"):
-        compile_for_inference(tiny_model, precision="int8", calibration=str(folder), transform=transform)
+    with pytest.raises(
+        ValueError, match=r"calibration='.*calibration': 3 images, expected at least 32"
+    ):
+        compile_for_inference(
+            tiny_model, precision="int8", calibration=str(folder), transform=transform
+        )
 
 
 def test_calibration_uses_64_images_spread_over_all_and_every_readable_file(tiny_model, tmp_path):
@@ -221,7 +261,9 @@ def test_calibration_uses_64_images_spread_over_all_and_every_readable_file(tiny
 
 
 def test_export_int8_takes_only_onnx(tiny_model, tmp_path):
-    with pytest.raises(ValueError, match=r"format='tflite' with precision='int8': expected format='onnx'"):
+    with pytest.raises(
+        ValueError, match=r"format='tflite' with precision='int8': expected format='onnx'"
+    ):
         export(tiny_model, tmp_path / "m.tflite", precision="int8", calibration=tiny_images(32))
     assert list(tmp_path.iterdir()) == []
 
@@ -278,13 +320,31 @@ def test_cli_predicts_through_int8_calibrated_on_the_folder(
     monkeypatch.setattr(quantization, "quantize_onnx", record_calibration)
     results = tmp_path / "results.jsonl"
     output = ["--output", str(results)] if into_file else ["--json"]
-    status = main(["predict", str(folder / "0.png"), "--model", "tiny_int8", "--weights",
-                   str(weights), "--fast", "--int8", "--calibration", str(folder), *output])
+    status = main(
+        [
+            "predict",
+            str(folder / "0.png"),
+            "--model",
+            "tiny_int8",
+            "--weights",
+            str(weights),
+            "--fast",
+            "--int8",
+            "--calibration",
+            str(folder),
+            *output,
+        ]
+    )
     out, err = capsys.readouterr()
     assert status == 0, err
     assert [fast.precision for fast in compiled] == ["int8"]
-    assert err.count("keras-nets predict: --fast: loading the model and converting it and "
-                     "quantizing it to int8 on the --calibration images") == 1
+    assert (
+        err.count(
+            "keras-nets predict: --fast: loading the model and converting it and "
+            "quantizing it to int8 on the --calibration images"
+        )
+        == 1
+    )
     # --output: the results file's lines after the first (the model that wrote them)
     printed = "".join(results.read_text().splitlines(True)[1:]) if into_file else out
     assert len(printed.splitlines()) == 1 and '"predictions"' in printed
@@ -348,8 +408,14 @@ def raw_photos(count=32, size=32):
 @functools.cache
 def small_registry_model(name, include_preprocessing=False):
     options = {"alpha": 0.35} if name == "mobilenet_v2" else {}
-    return keras_nets.create_model(name, weights=None, input_shape=(32, 32, 3), classes=10,
-                                   include_preprocessing=include_preprocessing, **options)
+    return keras_nets.create_model(
+        name,
+        weights=None,
+        input_shape=(32, 32, 3),
+        classes=10,
+        include_preprocessing=include_preprocessing,
+        **options,
+    )
 
 
 @pytest.mark.parametrize(
@@ -365,8 +431,14 @@ def small_registry_model(name, include_preprocessing=False):
         ("mobilenet_v2", True, "raw", True),
     ],
     ids=[
-        "tf-model-raw-photos", "tf-model-tf", "caffe-model-tf", "caffe-model-caffe",
-        "torch-model-raw-photos", "torch-model-torch", "raw-model-tf", "raw-model-raw-photos",
+        "tf-model-raw-photos",
+        "tf-model-tf",
+        "caffe-model-tf",
+        "caffe-model-caffe",
+        "torch-model-raw-photos",
+        "torch-model-torch",
+        "raw-model-tf",
+        "raw-model-raw-photos",
     ],
 )
 def test_calibration_images_scaled_for_another_input_are_refused(name, raw_input, scale, accepted):
@@ -381,14 +453,20 @@ def test_calibration_images_scaled_for_another_input_are_refused(name, raw_input
     if accepted:
         assert calibration_images(model, images).shape == (32, 32, 32, 3)
     else:
-        with pytest.raises(ValueError, match=rf"calibration of shape .*: values from .* but model "
-                                             rf"'{model.name}' takes .*: calibrate on images "
-                                             "preprocessed as the model takes them"):
+        with pytest.raises(
+            ValueError,
+            match=rf"calibration of shape .*: values from .* but model "
+            rf"'{model.name}' takes .*: calibrate on images "
+            "preprocessed as the model takes them",
+        ):
             calibration_images(model, images)
 
 
 def test_compile_for_inference_refuses_raw_photos_for_a_model_that_takes_minus_1_to_1():
     model = small_registry_model("mobilenet_v2")
-    with pytest.raises(ValueError, match=r"values from \d.* to 2\d\d.*, but model "
-                                         r"'mobilenetv2_0.35_32' takes pixels scaled to \[-1, 1\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"values from \d.* to 2\d\d.*, but model "
+        r"'mobilenetv2_0.35_32' takes pixels scaled to \[-1, 1\]",
+    ):
         compile_for_inference(model, precision="int8", calibration=raw_photos())

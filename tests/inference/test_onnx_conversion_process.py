@@ -14,10 +14,10 @@ import time
 
 import keras
 import pytest
+from required_runtimes import require_runtime
 
 from keras_nets import export
 from keras_nets.inference import exporting
-from required_runtimes import require_runtime
 
 VARIABLE = exporting.IN_PROCESS_VARIABLE
 

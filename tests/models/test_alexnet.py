@@ -28,7 +28,10 @@ def test_shapes_and_parameters_of_the_imagenet_network():
         4096,
         1000,
     ]
-    assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.5, 0.5]
+    assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [
+        0.5,
+        0.5,
+    ]
     assert tuple(model.get_layer("pool5").output.shape) == (None, 6, 6, 256)
 
 

@@ -8,9 +8,9 @@ proved at 64x64 (the notop files hold the same layers minus the classifier).
 import keras
 import numpy as np
 import pytest
+from published_layout import assert_loads_published_layout, random_images
 
 from keras_nets import DenseNet121, DenseNet169, DenseNet201, densenet
-from published_layout import assert_loads_published_layout, random_images
 
 DENSENETS = {
     "densenet121": (DenseNet121, keras.applications.DenseNet121, 8_062_504, 224),

@@ -3,13 +3,13 @@
 import keras
 import numpy as np
 import pytest
-
-from keras_nets import InceptionResNetV2, inception_resnet_v2
 from published_layout import (
     AUTO_NAME,
     assert_loads_published_layout,
     random_images,
 )
+
+from keras_nets import InceptionResNetV2, inception_resnet_v2
 
 BLOCK_NAMES = (
     [f"block35_{i}" for i in range(1, 11)]

@@ -3,8 +3,6 @@ TF-slim's auxiliary classifier without disturbing that layout."""
 
 import keras
 import pytest
-
-from keras_nets import InceptionV3
 from published_layout import (
     assert_loads_published_layout,
     assert_same_outputs,
@@ -12,6 +10,8 @@ from published_layout import (
     randomize_weights,
     write_legacy_h5,
 )
+
+from keras_nets import InceptionV3
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,6 @@
 
 import keras
 import pytest
-
-from keras_nets import MobileNet
-from keras_nets.mobilenet import preprocess_input
 from published_layout import (
     assert_loads_published_layout,
     assert_same_outputs,
@@ -12,6 +9,9 @@ from published_layout import (
     randomize_weights,
     write_legacy_h5,
 )
+
+from keras_nets import MobileNet
+from keras_nets.mobilenet import preprocess_input
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,9 @@ def test_depth_multiplier_multiplies_the_depthwise_channels():
 
 
 def test_feature_extractor_pools_to_a_vector():
-    model = MobileNet(weights=None, include_top=False, alpha=0.5, input_shape=(32, 32, 3), pooling="max")
+    model = MobileNet(
+        weights=None, include_top=False, alpha=0.5, input_shape=(32, 32, 3), pooling="max"
+    )
     assert model.output_shape == (None, 512)
 
 

@@ -3,11 +3,10 @@
 import re
 
 import keras
-
 import pytest
+from published_layout import assert_loads_published_layout, random_images
 
 from keras_nets import MobileNetV2
-from published_layout import assert_loads_published_layout, random_images
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 

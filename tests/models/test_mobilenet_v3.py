@@ -3,10 +3,10 @@
 import keras
 import numpy as np
 import pytest
+from published_layout import assert_loads_published_layout
 
 from keras_nets import MobileNetV3Large, MobileNetV3Small, pretrained
 from keras_nets.mobilenet_v3 import preprocess_input
-from published_layout import assert_loads_published_layout
 
 REFERENCES = {
     MobileNetV3Small: keras.applications.MobileNetV3Small,
@@ -32,7 +32,9 @@ def raw_images(shape, seed=0):
 def test_loads_keras_applications_weights_layout(tmp_path, builder, kwargs):
     kwargs = dict(input_shape=(96, 96, 3), classifier_activation=None, **kwargs)  # small, fast
     reference = REFERENCES[builder](weights=None, **kwargs)
-    assert_loads_published_layout(reference, builder, tmp_path, raw_images((2, 96, 96, 3)), **kwargs)
+    assert_loads_published_layout(
+        reference, builder, tmp_path, raw_images((2, 96, 96, 3)), **kwargs
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,11 +87,19 @@ def test_preprocess_input_is_a_pass_through():
     [
         (MobileNetV3Large, dict(), "mobilenet_v3_large_1.0"),
         (MobileNetV3Small, dict(alpha=0.75), "mobilenet_v3_small_0.75"),
-        (MobileNetV3Small, dict(minimalistic=True, include_top=False), "mobilenet_v3_small_minimalistic_1.0"),
+        (
+            MobileNetV3Small,
+            dict(minimalistic=True, include_top=False),
+            "mobilenet_v3_small_minimalistic_1.0",
+        ),
     ],
 )
-def test_imagenet_weights_are_the_manifest_variant_of_the_arguments(monkeypatch, builder, kwargs, key):
+def test_imagenet_weights_are_the_manifest_variant_of_the_arguments(
+    monkeypatch, builder, kwargs, key
+):
     loaded = []
-    monkeypatch.setattr(pretrained, "load_published_weights", lambda model, k, top: loaded.append((k, top)))
+    monkeypatch.setattr(
+        pretrained, "load_published_weights", lambda model, k, top: loaded.append((k, top))
+    )
     builder(weights="imagenet", **kwargs)
     assert loaded == [(key, kwargs.get("include_top", True))]

@@ -2,14 +2,14 @@
 
 import keras
 import pytest
-
-from keras_nets import ResNet50
 from published_layout import (
     assert_loads_published_layout,
     keras2_applications_module,
     keras2_builder_kwargs,
     random_images,
 )
+
+from keras_nets import ResNet50
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 

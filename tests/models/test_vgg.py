@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from published_layout import assert_loads_published_layout, random_images
 
 from keras_nets import VGG16, VGG19, vgg16, vgg19
-from published_layout import assert_loads_published_layout, random_images
 
 VGGS = {
     "vgg16": (VGG16, keras.applications.VGG16, 138_357_544),

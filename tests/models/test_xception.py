@@ -2,9 +2,9 @@
 
 import keras
 import pytest
+from published_layout import assert_loads_published_layout, random_images
 
 from keras_nets import Xception
-from published_layout import assert_loads_published_layout, random_images
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 

@@ -16,10 +16,10 @@ import json
 import os
 
 import pytest
-from PIL import Image
-
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, smooth_rgb
 from informative_weights import informative_classifier
+from PIL import Image
+
 from keras_nets import training
 from keras_nets.cli import main
 from keras_nets.image_files import find_images
@@ -149,7 +149,9 @@ def test_predict_into_a_file_records_it_and_a_resume_finishes(capsys, archive, m
     written.insert(3, str(unlisted))  # where the walk met it: after red/'s files, before z_later/
     assert [line["image"] for line in lines] == written
     assert lines[3]["error"] == f"{unlisted}: cannot be listed ({reason}); skipped"
-    status, _, err = run(capsys, "predict", root, "--weights", model, "--output", output, "--resume")
+    status, _, err = run(
+        capsys, "predict", root, "--weights", model, "--output", output, "--resume"
+    )
     assert status == 0 and "0 image(s) predicted" in err and "5 already there" in err
     assert len(output.read_text().splitlines()) == 1 + 5  # nothing twice
 

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from generated_data import (
     SMALL_MODEL,
     random_rgb,
@@ -19,13 +18,13 @@ from generated_data import (
     write_images_of_every_mode,
 )
 from informative_weights import assert_informative, informative_weights
+from PIL import Image
 
 import keras_nets
 from keras_nets.cli import main
 from keras_nets.image_files import ImageError, load_rgb
-from keras_nets.preprocessing import eval_transform
 from keras_nets.imagenet import class_index
-from PIL import Image
+from keras_nets.preprocessing import eval_transform
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 
@@ -230,8 +229,19 @@ def test_runs_as_a_module_with_bad_input_and_no_traceback(tmp_path, weights, ima
 
 
 def test_random_weights_alpha_and_size_as_train_takes_them(capsys, images):
-    status, out, err = predict(capsys, images["rgb"], "--weights", "none", "--alpha", "0.35",
-                               "--size", "96", "--json", "--top", "1000")
+    status, out, err = predict(
+        capsys,
+        images["rgb"],
+        "--weights",
+        "none",
+        "--alpha",
+        "0.35",
+        "--size",
+        "96",
+        "--json",
+        "--top",
+        "1000",
+    )
     assert status == 0, err
     scores = score_vectors(out)[0]
     assert scores.shape == (1000,) and abs(scores.sum() - 1) < 1e-3  # a random 1000-class model
@@ -244,8 +254,12 @@ def test_fast_predicts_the_same_probabilities(capsys, weights, images):
     status, fast, err = predict(capsys, *argv, "--fast")
     assert status == 0, err
     # The conversion takes seconds before the first answer: one line says so while it runs.
-    assert err.count("keras-nets predict: --fast: loading the model and converting it for the "
-                     "fast path") == 1
+    assert (
+        err.count(
+            "keras-nets predict: --fast: loading the model and converting it for the fast path"
+        )
+        == 1
+    )
     expected = score_vectors(plain)
     assert_informative(expected, "predict's scores")
     np.testing.assert_allclose(score_vectors(fast), expected, atol=1e-4)
@@ -262,8 +276,9 @@ def test_scores_are_the_model_on_its_own_preprocessing(capsys, tmp_path, images,
     assert config.preprocessing == mode
     weights = informative_weights(tmp_path / f"{name}.weights.h5", name)
     paths = [images["rgb"], images["16-bit"]]  # two different pictures
-    status = main(["predict", "--model", name, *paths, "--weights", weights, "--json",
-                   "--top", "1000"])
+    status = main(
+        ["predict", "--model", name, *paths, "--weights", weights, "--json", "--top", "1000"]
+    )
     out, err = capsys.readouterr()
     assert status == 0, err
 
@@ -281,15 +296,30 @@ def tiny_net():
     yield from registered_tiny_network("tiny_net_predict", preprocessing="caffe", filters=8)
 
 
-def test_a_model_registered_from_a_test_works_with_predict_model(capsys, tmp_path, tiny_net, images):
+def test_a_model_registered_from_a_test_works_with_predict_model(
+    capsys, tmp_path, tiny_net, images
+):
     model = tiny_net()
     weights = tmp_path / "tiny.weights.h5"
     model.save_weights(weights)
     paths = [images["rgb"], images["16-bit"]]
-    status = main(["predict", "--model", "tiny_net_predict", *paths, "--weights", str(weights),
-                   "--json", "--top", "1000"])
+    status = main(
+        [
+            "predict",
+            "--model",
+            "tiny_net_predict",
+            *paths,
+            "--weights",
+            str(weights),
+            "--json",
+            "--top",
+            "1000",
+        ]
+    )
     out, err = capsys.readouterr()
     assert status == 0, err
     pixels = np.stack([eval_transform("tiny_net_predict")(load_rgb(path)) for path in paths])
-    expected = model.predict(keras_nets.get_config("tiny_net_predict").preprocess_input(pixels), verbose=0)
+    expected = model.predict(
+        keras_nets.get_config("tiny_net_predict").preprocess_input(pixels), verbose=0
+    )
     np.testing.assert_allclose(score_vectors(out), expected, atol=1e-6)

@@ -15,10 +15,10 @@ import sys
 import threading
 
 import pytest
-from PIL import Image
-
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, smooth_rgb
 from informative_weights import informative_classifier
+from PIL import Image
+
 from keras_nets import finetune, image_files
 from keras_nets.cli import main
 from keras_nets.prediction import Classifier
@@ -151,9 +151,11 @@ def test_an_absurd_aspect_ratio_is_one_line_and_the_folder_goes_on(
 
 
 def write_notop_model(folder):
-    base = finetune.base_model_of(finetune.build_classifier(
-        SMALL_MODEL, 2, image_size=SMALL_SIZE, weights=None, **SMALL_KWARGS
-    ))
+    base = finetune.base_model_of(
+        finetune.build_classifier(
+            SMALL_MODEL, 2, image_size=SMALL_SIZE, weights=None, **SMALL_KWARGS
+        )
+    )
     base.save(folder / "model.keras")
 
 
@@ -285,7 +287,10 @@ URL_CASES = {
     "not found": ("/missing.jpg", None, 1, "/missing.jpg: HTTP error 404"),
     "larger than the limit": ("/photo.jpg", 100, 1, "/photo.jpg: larger than 100 bytes"),
     "larger than the limit, unannounced": (
-        "/unannounced.jpg", 100, 1, "/unannounced.jpg: larger than 100 bytes",
+        "/unannounced.jpg",
+        100,
+        1,
+        "/unannounced.jpg: larger than 100 bytes",
     ),
 }
 
@@ -331,12 +336,16 @@ def test_bad_arguments_are_usage_errors(capsys, photo, argv, message):
 
 
 BACKEND_CASES = {  # KERAS_BACKEND, the package hidden from the child, the line
-    "jax, not installed": ("jax", "jax", 'KERAS_BACKEND=jax: the jax package is not installed'),
+    "jax, not installed": ("jax", "jax", "KERAS_BACKEND=jax: the jax package is not installed"),
     "torch, not installed": (
-        "torch", "torch", "KERAS_BACKEND=torch: the torch package is not installed",
+        "torch",
+        "torch",
+        "KERAS_BACKEND=torch: the torch package is not installed",
     ),
     "a name Keras does not know": (
-        "nonsense", None, "KERAS_BACKEND=nonsense: expected one of tensorflow, jax, torch",
+        "nonsense",
+        None,
+        "KERAS_BACKEND=nonsense: expected one of tensorflow, jax, torch",
     ),
 }
 

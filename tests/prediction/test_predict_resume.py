@@ -2,8 +2,8 @@
 finished, and the rerun completes it exactly once."""
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,15 +11,14 @@ import time
 
 import numpy as np
 import pytest
-
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, write_broken_images
 from informative_weights import assert_informative, informative_classifier, random_images
+from PIL import Image
 
 from keras_nets import folder_prediction
 from keras_nets.folder_prediction import ResultsFileError, predict_folder
 from keras_nets.image_files import ImageError, walk_images
 from keras_nets.prediction import Classifier
-from PIL import Image
 
 CLASSES = ["cat", "dog", "fox"]
 IMAGES = 24
@@ -119,8 +118,11 @@ def test_a_run_killed_half_way_and_resumed_equals_one_uninterrupted_run(tmp_path
     expected = records(tmp_path / "whole.jsonl")
     assert len(expected) == IMAGES + 2, err  # the hidden file skipped, the broken ones reported
     assert_informative(
-        [[p["score"] for p in sorted(r["predictions"], key=lambda p: p["label"])]
-         for r in expected if "predictions" in r],
+        [
+            [p["score"] for p in sorted(r["predictions"], key=lambda p: p["label"])]
+            for r in expected
+            if "predictions" in r
+        ],
         "scores",
     )
     got = records(output)  # every line parses: no truncated line is left
@@ -152,7 +154,12 @@ def test_the_python_api_resumes_and_overwrites(tmp_path, trained, photos):
     again = predict_folder(
         [photos / "a", photos / "missing"], output, classifier=classifier, top=2, resume=True
     )
-    assert again == {"predicted": 0, "failed": 0, "skipped": IMAGES // 2, "missing": [photos / "missing"]}
+    assert again == {
+        "predicted": 0,
+        "failed": 0,
+        "skipped": IMAGES // 2,
+        "missing": [photos / "missing"],
+    }
     replaced = predict_folder([photos / "broken"], output, classifier=classifier, overwrite=True)
     assert replaced["failed"] == 2
     assert [sorted(r) for r in records(output)] == [["error", "image"]] * 2
@@ -332,7 +339,9 @@ OUTPUT_CASES = {  # what --output names, the flag given, the error
     "a symbolic link to notes, overwritten": (symlink_to_notes, "overwrite", "a symbolic link"),
     "an input image, overwritten": (an_input_image, "overwrite", "the name of an image"),
     "an input without extension, overwritten": (
-        an_input_without_extension, "overwrite", "one of the images to predict",
+        an_input_without_extension,
+        "overwrite",
+        "one of the images to predict",
     ),
     "a directory, resumed": (a_directory, "resume", "not a regular file"),
     "a FIFO, overwritten": (a_fifo, "overwrite", "not a regular file"),
@@ -343,7 +352,9 @@ OUTPUT_CASES = {  # what --output names, the flag given, the error
 def test_an_output_that_is_not_our_results_file_is_refused_untouched(tmp_path, case):
     make, flag, message = OUTPUT_CASES[case]
     output = make(tmp_path)
-    contents = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()}
+    contents = {
+        p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()
+    }
     inputs = [tmp_path, output] if case.startswith("an input") else [tmp_path]
     with pytest.raises(ResultsFileError, match=re.escape(message)):
         predict_folder(inputs, output, classifier=object(), **{flag: True})

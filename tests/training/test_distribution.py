@@ -11,7 +11,6 @@ import sys
 import textwrap
 
 import pytest
-
 from generated_data import make_dataset
 
 pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
@@ -137,8 +136,10 @@ def test_two_devices_train_the_same_weights_as_one(tmp_path, backend):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(set(result["used"])) == 2 and len(result["local"]) == 2
     # One device, then two: the distribution in force and the weight's copies, during each fit.
-    assert result["during_fits"] == [{"replicas": 1, "weight_devices": 1},
-                                     {"replicas": 2, "weight_devices": 2}]
+    assert result["during_fits"] == [
+        {"replicas": 1, "weight_devices": 1},
+        {"replicas": 2, "weight_devices": 2},
+    ]
     assert result["moved"] > 1e-3  # training changed the weights ...
     assert result["difference"] < 1e-5 * max(1.0, result["moved"]) + 1e-6  # ... alike on 2 devices
     assert result["status"] == 0

@@ -11,8 +11,6 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from PIL import Image
-
 from generated_data import (
     SMALL_MODEL,
     SMALL_SIZE,
@@ -20,6 +18,8 @@ from generated_data import (
     make_dataset,
     write_broken_images,
 )
+from PIL import Image
+
 from keras_nets import finetune, training
 from keras_nets.cli import build_parser, main
 from keras_nets.commands.train import classifier_arguments
@@ -31,8 +31,16 @@ def train_argv(data_dir, output, *extra, classes=2):
     """`keras-nets train` arguments for MobileNetV2 alpha 0.35 at 96 px, batches of 8."""
     small_model = ["--model", SMALL_MODEL, "--alpha", "0.35", "--size", str(SMALL_SIZE)]
     return [
-        "train", str(data_dir), *small_model, "--classes", str(classes), "--batch", "8",
-        "--output", str(output), *map(str, extra),
+        "train",
+        str(data_dir),
+        *small_model,
+        "--classes",
+        str(classes),
+        "--batch",
+        "8",
+        "--output",
+        str(output),
+        *map(str, extra),
     ]
 
 
@@ -171,8 +179,10 @@ def test_saved_model_reloads_and_predicts_class_names(capsys, trained, dataset):
         assert {p["label"] for p in record["predictions"]} == {"blue", "red"}
     # Each label is the reloaded model's own best class, computed here without keras_nets: the
     # whole photo resized bilinearly (as training read it), straight into the model.
-    photos = [Image.open(r["image"]).convert("RGB").resize((SMALL_SIZE,) * 2, Image.BILINEAR)
-              for r in records]
+    photos = [
+        Image.open(r["image"]).convert("RGB").resize((SMALL_SIZE,) * 2, Image.BILINEAR)
+        for r in records
+    ]
     scores = model.predict(np.stack([np.asarray(p, "float32") for p in photos]), verbose=0)
     class_names = json.loads((trained / "class_names.json").read_text())
     assert [r["predictions"][0]["label"] for r in records] == [
@@ -338,8 +348,9 @@ def test_freeze_on_random_weights_is_refused_in_one_line(capsys, tmp_path, datas
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("model, weights", [("shufflenet_v2", None), ("alexnet", None),
-                                            ("mobilenet_v2", "imagenet")])
+@pytest.mark.parametrize(
+    "model, weights", [("shufflenet_v2", None), ("alexnet", None), ("mobilenet_v2", "imagenet")]
+)
 def test_weights_default_to_imagenet_or_random_for_a_model_without_published_weights(
     tmp_path, model, weights
 ):
@@ -359,13 +370,23 @@ def test_augment_transforms_the_training_images_only_never_the_saved_model(
 
     monkeypatch.setattr(training, "augmentation_layers", recorded_augmentation)
     status, _, err = train(
-        capsys, dataset, tmp_path / "out", "--weights", base_weights, "--size", "32", "--epochs",
-        "1", "--augment",
+        capsys,
+        dataset,
+        tmp_path / "out",
+        "--weights",
+        base_weights,
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--augment",
     )
     assert status == 0, err
     assert len(made) == 1 and all(layer.built for layer in made[0])  # the images went through
     assert [type(layer).__name__ for layer in made[0]] == [
-        "RandomFlip", "RandomTranslation", "RandomZoom"
+        "RandomFlip",
+        "RandomTranslation",
+        "RandomZoom",
     ]
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     for name in ("model.keras", "best.keras"):
@@ -413,8 +434,10 @@ def test_training_reads_images_as_predict_reads_them_for_the_classifier(tmp_path
         pass
 
     def spy_fit(model, train, validation_data, **kwargs):
-        batch = validation_data[0] if hasattr(validation_data, "__getitem__") else next(
-            iter(validation_data)
+        batch = (
+            validation_data[0]
+            if hasattr(validation_data, "__getitem__")
+            else next(iter(validation_data))
         )
         seen["images"] = keras.ops.convert_to_numpy(batch[0])
         model.save(tmp_path / "model.keras")
@@ -423,13 +446,21 @@ def test_training_reads_images_as_predict_reads_them_for_the_classifier(tmp_path
     monkeypatch.setattr(keras.Model, "fit", spy_fit)
     with pytest.raises(Seen):
         training.train_classifier(
-            data, tmp_path / "out", base=SMALL_MODEL, classes=2, alpha=0.35, weights=None,
-            image_size=32, batch_size=8, verbose=0,
+            data,
+            tmp_path / "out",
+            base=SMALL_MODEL,
+            classes=2,
+            alpha=0.35,
+            weights=None,
+            image_size=32,
+            batch_size=8,
+            verbose=0,
         )
     (tmp_path / "class_names.json").write_text(json.dumps(["only", "other"]))
     classifier = Classifier.from_trained(tmp_path / "model.keras")
     for i, (case, path) in enumerate(cases.items()):  # the first class folder, in order
         np.testing.assert_array_equal(
-            seen["images"][i], classifier.read(data / "validation" / "only" / path.name),
+            seen["images"][i],
+            classifier.read(data / "validation" / "only" / path.name),
             err_msg=case,
         )

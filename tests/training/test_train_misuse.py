@@ -16,8 +16,8 @@ import time
 import keras
 import numpy as np
 import pytest
-
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, make_dataset
+
 from keras_nets import finetune, safe_files, training
 from keras_nets.cli import main
 
@@ -28,9 +28,25 @@ EARLIER_CLASSES = ["x", "y", "z"]  # an earlier run: three classes, the new one 
 
 def train_argv(data_dir, output, *extra):
     return [
-        "train", str(data_dir), "--model", SMALL_MODEL, "--alpha", "0.35", "--size",
-        str(SMALL_SIZE), "--classes", "2", "--batch", "4", "--weights", "none", "--epochs", "1",
-        "--output", str(output), *map(str, extra),
+        "train",
+        str(data_dir),
+        "--model",
+        SMALL_MODEL,
+        "--alpha",
+        "0.35",
+        "--size",
+        str(SMALL_SIZE),
+        "--classes",
+        "2",
+        "--batch",
+        "4",
+        "--weights",
+        "none",
+        "--epochs",
+        "1",
+        "--output",
+        str(output),
+        *map(str, extra),
     ]
 
 
@@ -105,10 +121,22 @@ def test_an_output_that_would_lose_something_is_refused(
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--learning-rate", "nan"], "argument --learning-rate: 'nan': expected a finite number above 0"),
-        (["--learning-rate", "inf"], "argument --learning-rate: 'inf': expected a finite number above 0"),
-        (["--learning-rate", "0"], "argument --learning-rate: '0': expected a finite number above 0"),
-        (["--learning-rate", "-0.001"], "argument --learning-rate: '-0.001': expected a finite number"),
+        (
+            ["--learning-rate", "nan"],
+            "argument --learning-rate: 'nan': expected a finite number above 0",
+        ),
+        (
+            ["--learning-rate", "inf"],
+            "argument --learning-rate: 'inf': expected a finite number above 0",
+        ),
+        (
+            ["--learning-rate", "0"],
+            "argument --learning-rate: '0': expected a finite number above 0",
+        ),
+        (
+            ["--learning-rate", "-0.001"],
+            "argument --learning-rate: '-0.001': expected a finite number",
+        ),
         (["--size", "100000"], "argument --size: '100000': expected at most 2048"),
         (["--epochs", "0"], "argument --epochs: '0': expected a positive integer"),
     ],
@@ -123,9 +151,16 @@ def test_bad_numbers_are_usage_errors(capsys, tmp_path, dataset, argv, message):
 @pytest.mark.parametrize(
     "learning_rate, accepted",
     [
-        (1e-3, True), (np.float32(1e-3), True), (np.int64(1), True), (1, True),
-        (float("nan"), False), (float("inf"), False), (0.0, False), (-1e-3, False),
-        (True, False), ("0.001", False),
+        (1e-3, True),
+        (np.float32(1e-3), True),
+        (np.int64(1), True),
+        (1, True),
+        (float("nan"), False),
+        (float("inf"), False),
+        (0.0, False),
+        (-1e-3, False),
+        (True, False),
+        ("0.001", False),
     ],
 )
 def test_learning_rate_must_be_a_finite_positive_number(learning_rate, accepted):
@@ -291,8 +326,7 @@ def assert_consistent_run_with(output, users):
     return sorted([*names, *users])
 
 
-@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS],
-                         ids=["disk-full", "read-only"])
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS], ids=["disk-full", "read-only"])
 def test_a_save_that_fails_on_the_disk_is_one_line_and_leaves_a_consistent_run(
     capsys, tmp_path, dataset, monkeypatch, code
 ):

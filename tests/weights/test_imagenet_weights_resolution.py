@@ -15,9 +15,9 @@ and_loads` (tests/weights/test_weights_download.py) and the per-model layout pro
 import json
 
 import pytest
+from weights_server import NOTOP_FILE, WeightsServer, cache_contents, md5, with_records
 
 from keras_nets import pretrained, registry
-from weights_server import NOTOP_FILE, WeightsServer, cache_contents, md5, with_records
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 
@@ -58,8 +58,16 @@ DEFAULT_FILES = {
 
 # Arguments that select another published variant (notop builds are cheap at any size).
 VARIANT_FILES = [
-    ("mobilenet_v2", {"alpha": 0.35, "input_shape": (96, 96, 3)}, f"mobilenet_v2_{KERAS_TF}_0.35_96_no_top.h5"),
-    ("mobilenet_v2", {"alpha": 0.5, "input_shape": (160, 160, 3)}, f"mobilenet_v2_{KERAS_TF}_0.5_160_no_top.h5"),
+    (
+        "mobilenet_v2",
+        {"alpha": 0.35, "input_shape": (96, 96, 3)},
+        f"mobilenet_v2_{KERAS_TF}_0.35_96_no_top.h5",
+    ),
+    (
+        "mobilenet_v2",
+        {"alpha": 0.5, "input_shape": (160, 160, 3)},
+        f"mobilenet_v2_{KERAS_TF}_0.5_160_no_top.h5",
+    ),
     ("mobilenet", {"alpha": 0.25, "input_shape": (128, 128, 3)}, "mobilenet_2_5_128_tf_no_top.h5"),
     ("mobilenet", {"alpha": 0.75, "input_shape": (200, 200, 3)}, "mobilenet_7_5_224_tf_no_top.h5"),
     (
@@ -67,10 +75,16 @@ VARIANT_FILES = [
         {"minimalistic": True},
         "weights_mobilenet_v3_small_minimalistic_224_1.0_float_no_top_v2.h5",
     ),
-    ("mobilenet_v3_large", {"alpha": 0.75}, "weights_mobilenet_v3_large_224_0.75_float_no_top_v2.h5"),
+    (
+        "mobilenet_v3_large",
+        {"alpha": 0.75},
+        "weights_mobilenet_v3_large_224_0.75_float_no_top_v2.h5",
+    ),
 ]
 
-PUBLISHED_MODELS = [name for name in registry.list_models() if registry.get_config(name).published_weights]
+PUBLISHED_MODELS = [
+    name for name in registry.list_models() if registry.get_config(name).published_weights
+]
 
 
 def test_every_model_with_published_weights_has_its_expected_files_written_here():
@@ -105,7 +119,9 @@ def recorded_loads(stand_in_server, keras_home, monkeypatch):
     monkeypatch.delenv(pretrained.MIRROR_ENV, raising=False)
     server.requests.clear()
     loads = []
-    monkeypatch.setattr(pretrained, "load_weights_file", lambda model, path: loads.append((model, path)))
+    monkeypatch.setattr(
+        pretrained, "load_weights_file", lambda model, path: loads.append((model, path))
+    )
     return loads
 
 
@@ -127,7 +143,9 @@ def test_weights_imagenet_fetches_caches_and_loads_the_model_s_published_file(
     # notop models are built for any input size: skip the full-size feature maps
     shape = {} if include_top else {"input_shape": None}
     registry.create_model(name, weights="imagenet", include_top=include_top, **shape)
-    assert_fetched_and_cached(stand_in_server[0], keras_home, recorded_loads, fetched, cached, include_top)
+    assert_fetched_and_cached(
+        stand_in_server[0], keras_home, recorded_loads, fetched, cached, include_top
+    )
 
 
 @pytest.mark.parametrize("name, arguments, fetched", VARIANT_FILES)
@@ -135,4 +153,6 @@ def test_arguments_select_the_published_variant(
     name, arguments, fetched, stand_in_server, recorded_loads, keras_home
 ):
     registry.create_model(name, weights="imagenet", include_top=False, **arguments)
-    assert_fetched_and_cached(stand_in_server[0], keras_home, recorded_loads, fetched, fetched, False)
+    assert_fetched_and_cached(
+        stand_in_server[0], keras_home, recorded_loads, fetched, fetched, False
+    )

@@ -1,9 +1,9 @@
 """`keras-nets weights list|download|verify|path`, run in-process against the test server."""
 
 import pytest
+from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5, with_records
 
 from keras_nets import cli, pretrained
-from weights_server import NOTOP_FILE, TOP_FILE, cache_contents, md5, with_records
 
 
 def run(capsys, *argv):
@@ -90,7 +90,9 @@ def test_verify_reports_good_and_bad_cached_files(published, capsys, keras_home)
     published.use_manifest(notop=published.entry(NOTOP_FILE, md5="0" * 32))  # republished
     code, out, _ = run(capsys, "verify")
     assert code == 1
-    assert "`keras-nets weights download tiny --notop` replaces it (keras-nets downloaded it)" in out
+    assert (
+        "`keras-nets weights download tiny --notop` replaces it (keras-nets downloaded it)" in out
+    )
 
 
 def test_verify_checks_structure_where_no_md5_is_published(published, capsys, keras_home):
@@ -150,6 +152,7 @@ def test_a_registry_name_is_its_default_variant(monkeypatch, capsys, keras_home,
 def test_download_and_verify_take_every_variant_of_a_name_with_all(monkeypatch, capsys, keras_home):
     monkeypatch.delenv(pretrained.MANIFEST_ENV, raising=False)
     fetched = []
+
     def fetch(key, include_top=True):  # what would be fetched
         fetched.append(pretrained.resolve(key))
         return key

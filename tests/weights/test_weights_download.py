@@ -22,8 +22,6 @@ import h5py
 import keras
 import numpy as np
 import pytest
-
-from keras_nets import pretrained
 from published_layout import randomize_weights, write_legacy_h5
 from weights_server import (
     NOTOP_FILE,
@@ -35,6 +33,7 @@ from weights_server import (
     with_records,
 )
 
+from keras_nets import pretrained
 
 # Where a file comes from ---------------------------------------------------------------------
 
@@ -121,9 +120,13 @@ def test_a_local_directory_works_as_mirror(published, monkeypatch, as_url, md5_p
     assert md5(pretrained.fetch("tiny")) == published.md5(TOP_FILE)
 
 
-def test_plain_http_without_md5_is_refused_unless_the_mirror_is_trusted(published, keras_home, monkeypatch):
+def test_plain_http_without_md5_is_refused_unless_the_mirror_is_trusted(
+    published, keras_home, monkeypatch
+):
     published.use_manifest(top=published.entry(TOP_FILE, md5=None))
-    with pytest.raises(pretrained.WeightsDownloadError, match="refused: http URL is not authenticated"):
+    with pytest.raises(
+        pretrained.WeightsDownloadError, match="refused: http URL is not authenticated"
+    ):
         pretrained.fetch("tiny")
     assert published.server.requests == [] and cache_contents(keras_home) == []
 
@@ -187,7 +190,9 @@ def recorded(path):
     return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
 
 
-def test_a_download_records_its_sha256_and_source_beside_it_in_sha256sum_format(published, keras_home):
+def test_a_download_records_its_sha256_and_source_beside_it_in_sha256sum_format(
+    published, keras_home
+):
     path = keras_home / "models" / TOP_FILE
     pretrained.fetch("tiny")
     record = path.parent / f".{TOP_FILE}.sha256"
@@ -207,7 +212,9 @@ def test_a_copy_placed_by_hand_is_recorded_at_first_use_and_checked_after(publis
     assert recorded(manual).startswith(hashlib.sha256(manual.read_bytes()).hexdigest())
 
     pretrained.record_sha256(manual, "f" * 64)
-    with pytest.raises(pretrained.CachedFileChanged, match=rf"{TOP_FILE} .*it changed since it entered"):
+    with pytest.raises(
+        pretrained.CachedFileChanged, match=rf"{TOP_FILE} .*it changed since it entered"
+    ):
         pretrained.fetch("tiny")
     assert manual.read_bytes() == (published.source_dir / TOP_FILE).read_bytes()  # not deleted
 
@@ -301,7 +308,11 @@ NOT_OURS = "keras-nets did not download it .* so it is left as it is: move it aw
 # (what is under the cache name, the error (None: fetch succeeds), whether the file there is replaced)
 CACHED_FILE_CASES = {
     "copied by hand": (copied_by_hand, NOT_OURS, False),
-    "copied by hand, recorded at first use": (copied_by_hand_and_recorded_at_first_use, NOT_OURS, False),
+    "copied by hand, recorded at first use": (
+        copied_by_hand_and_recorded_at_first_use,
+        NOT_OURS,
+        False,
+    ),
     "downloaded, then changed": (downloaded_then_changed, NOT_OURS, False),
     "downloaded, then republished": (downloaded_then_republished, None, True),
     "downloaded, then republished, offline": (
@@ -351,7 +362,9 @@ def test_truncated_body_is_reported_and_not_cached(published, keras_home, md5_pu
     published.use_manifest(
         top=published.entry(TOP_FILE, kind="truncated", md5="" if md5_published else None)
     )
-    incomplete = r"truncated download, discarded \(retrieval incomplete: got only \d+ out of \d+ bytes"
+    incomplete = (
+        r"truncated download, discarded \(retrieval incomplete: got only \d+ out of \d+ bytes"
+    )
     with pytest.raises(pretrained.WeightsDownloadError, match=incomplete):
         pretrained.fetch("tiny")
     assert cache_contents(keras_home) == []
@@ -390,14 +403,18 @@ def as_file_url(path):
 SPECIAL = r"is not a regular file \(a FIFO, device, \.\.\.\); not read"
 # (the source, the reason given for it: every case ends, within seconds, keeping nothing)
 MISBEHAVING_SOURCES = {
-    "stalls after 1,000 bytes": (served("stall"), r"no data for 0\.5 s after 1,000 bytes; gave up \(timeout\)"),
+    "stalls after 1,000 bytes": (
+        served("stall"),
+        r"no data for 0\.5 s after 1,000 bytes; gave up \(timeout\)",
+    ),
     "never answers": (served("silent"), r"no data for 0\.5 s after 0 bytes; gave up \(timeout\)"),
     "announces more than the bound": (
         served("bloated", max_bytes=100_000),
         rf"it announces 300,000,000 bytes: more than 100,000 bytes, the bound for {TOP_FILE}",
     ),
     "sends more than the bound, unannounced": (
-        served("endless", max_bytes=100_000), r"it sent more than 100,000 bytes, the bound",
+        served("endless", max_bytes=100_000),
+        r"it sent more than 100,000 bytes, the bound",
     ),
     "a FIFO in a local mirror": (local_mirror_holding(os.mkfifo), SPECIAL),
     "a directory in a local mirror": (local_mirror_holding(os.mkdir), SPECIAL),
@@ -453,7 +470,10 @@ def disk_full(monkeypatch):
     # only the new file of the download ("x" mode); every read as it is. `open` is a builtin, not
     # a name of the module, so it is set where the download runs, not through the old path.
     monkeypatch.setattr(
-        "keras_nets.weights.download.open", lambda path, mode="r", **kw: FullDisk(path, mode) if "x" in mode else open(path, mode, **kw),
+        "keras_nets.weights.download.open",
+        lambda path, mode="r", **kw: (
+            FullDisk(path, mode) if "x" in mode else open(path, mode, **kw)
+        ),
         raising=False,
     )
 
@@ -467,16 +487,20 @@ def read_only_cache(monkeypatch):  # stands in for chmod, which root ignores
 
 CACHE_WRITE_FAILURES = {
     "disk full during the download": (
-        disk_full, r"tiny_weights\.h5\n    cannot write .*tiny_weights\.h5: No space left on device; nothing kept",
+        disk_full,
+        r"tiny_weights\.h5\n    cannot write .*tiny_weights\.h5: No space left on device; nothing kept",
     ),
     "read-only cache": (
-        read_only_cache, r"^cannot write in the weights cache .*models: Permission denied; set KERAS_HOME",
+        read_only_cache,
+        r"^cannot write in the weights cache .*models: Permission denied; set KERAS_HOME",
     ),
 }
 
 
 @pytest.mark.parametrize("case", CACHE_WRITE_FAILURES)
-def test_a_cache_that_cannot_be_written_is_one_error_keeping_nothing(case, published, keras_home, monkeypatch):
+def test_a_cache_that_cannot_be_written_is_one_error_keeping_nothing(
+    case, published, keras_home, monkeypatch
+):
     (keras_home / "models").mkdir()
     setup, message = CACHE_WRITE_FAILURES[case]
     setup(monkeypatch)
@@ -488,7 +512,7 @@ def test_a_cache_that_cannot_be_written_is_one_error_keeping_nothing(case, publi
 def _fetch_error():
     try:
         pretrained.fetch("tiny")
-    except Exception as error:  # noqa: BLE001 - the test inspects it
+    except Exception as error:
         return error
     return None
 
@@ -515,7 +539,9 @@ def test_size_bounds_follow_the_parameter_counts_of_the_largest_published_varian
     assert pretrained.size_bound("vgg19") > 574_710_816 * 1.05
 
 
-def test_truncated_body_without_length_and_without_md5_is_caught_as_truncated_hdf5(published, keras_home):
+def test_truncated_body_without_length_and_without_md5_is_caught_as_truncated_hdf5(
+    published, keras_home
+):
     published.trust_http()
     published.use_manifest(top=published.entry(TOP_FILE, kind="unsized", md5=None))
     with pytest.raises(pretrained.WeightsDownloadError) as raised:
@@ -528,12 +554,16 @@ def test_truncated_body_without_length_and_without_md5_is_caught_as_truncated_hd
 def test_a_page_instead_of_the_file_is_reported_as_not_hdf5(published, keras_home):
     published.trust_http()
     published.use_manifest(top=published.entry(TOP_FILE, kind="page", md5=None))
-    with pytest.raises(pretrained.WeightsDownloadError, match=r"not an HDF5 file \(it starts with b'<!DOCTYPE"):
+    with pytest.raises(
+        pretrained.WeightsDownloadError, match=r"not an HDF5 file \(it starts with b'<!DOCTYPE"
+    ):
         pretrained.fetch("tiny")
     assert cache_contents(keras_home) == []
 
 
-def test_an_interrupted_download_leaves_nothing_under_the_final_name(published, keras_home, monkeypatch):
+def test_an_interrupted_download_leaves_nothing_under_the_final_name(
+    published, keras_home, monkeypatch
+):
     written = []
 
     def interrupted(progress, current, *args, **kwargs):  # after the first piece was written
@@ -550,7 +580,10 @@ def test_an_interrupted_download_leaves_nothing_under_the_final_name(published, 
 
 def test_leftovers_of_a_killed_download_are_cleared_but_not_a_running_one(published, keras_home):
     models = keras_home / "models"
-    killed, running = models / f".{TOP_FILE}.killed.partial", models / f".{TOP_FILE}.running.partial"
+    killed, running = (
+        models / f".{TOP_FILE}.killed.partial",
+        models / f".{TOP_FILE}.running.partial",
+    )
     for leftover in (killed, running):
         leftover.mkdir(parents=True)
         (leftover / TOP_FILE).write_bytes(b"half a file")
@@ -568,7 +601,11 @@ def test_two_processes_downloading_at_once_both_succeed_with_one_valid_file(publ
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
@@ -591,12 +628,17 @@ def test_weights_of_another_variant_name_model_and_file(published):
         pretrained.load_weights_file(tiny_model(include_top=False), top_file)
     message = str(raised.value)
     assert f"the weights file {top_file} does not fit model 'tiny'" in message
-    assert "the file has 3 layers with weights (conv ... predictions), the model 2 (conv ... bn)" in message
+    assert (
+        "the file has 3 layers with weights (conv ... predictions), the model 2 (conv ... bn)"
+        in message
+    )
 
 
 def test_weights_of_another_width_name_model_and_file(published):
     top_file = published.source_dir / TOP_FILE
-    with pytest.raises(ValueError, match=rf"{top_file} does not fit model 'tiny': Shape mismatch") as raised:
+    with pytest.raises(
+        ValueError, match=rf"{top_file} does not fit model 'tiny': Shape mismatch"
+    ) as raised:
         pretrained.load_weights_file(tiny_model(filters=5), top_file)
     assert "another model or variant" in str(raised.value)
 
@@ -604,12 +646,16 @@ def test_weights_of_another_width_name_model_and_file(published):
 def test_a_wrong_file_without_md5_is_removed_when_it_does_not_fit(published, keras_home):
     # The server hands out the notop file under the top file's name; with no md5 to check,
     # only the layer count can tell.
-    (published.source_dir / "mislabelled.h5").write_bytes((published.source_dir / NOTOP_FILE).read_bytes())
+    (published.source_dir / "mislabelled.h5").write_bytes(
+        (published.source_dir / NOTOP_FILE).read_bytes()
+    )
     mislabelled = published.server.url("files", "mislabelled.h5")
     published.trust_http()
     published.use_manifest(top={"file": TOP_FILE, "urls": [mislabelled], "md5": None})
 
-    with pytest.raises(ValueError, match="(?s)does not fit model 'tiny'.*it was removed from the cache"):
+    with pytest.raises(
+        ValueError, match="(?s)does not fit model 'tiny'.*it was removed from the cache"
+    ):
         pretrained.load_published_weights(tiny_model(), "tiny", include_top=True)
     assert cache_contents(keras_home) == []
 
@@ -620,7 +666,9 @@ def test_a_copy_by_hand_without_md5_that_does_not_fit_is_reported_and_kept(publi
     manual.parent.mkdir()
     manual.write_bytes((published.source_dir / NOTOP_FILE).read_bytes())  # the other variant
 
-    with pytest.raises(ValueError, match="(?s)does not fit model 'tiny'.*left in the cache as it is"):
+    with pytest.raises(
+        ValueError, match="(?s)does not fit model 'tiny'.*left in the cache as it is"
+    ):
         pretrained.load_published_weights(tiny_model(), "tiny", include_top=True)
     assert manual.read_bytes() == (published.source_dir / NOTOP_FILE).read_bytes()
     assert published.server.requests == []
@@ -649,8 +697,10 @@ def test_a_keras3_weights_file_under_a_published_name_is_named_as_another_format
 
 def test_a_keras3_weights_file_of_another_model_says_what_it_is(tmp_path):
     tiny_model(filters=5).save_weights(tmp_path / "other.weights.h5")
-    with pytest.raises(ValueError, match="It is a Keras 3 .weights.h5 file, with the weights of "
-                                         "another model or variant"):
+    with pytest.raises(
+        ValueError,
+        match="It is a Keras 3 .weights.h5 file, with the weights of another model or variant",
+    ):
         pretrained.load_weights_file(tiny_model(), tmp_path / "other.weights.h5")
 
 
@@ -663,7 +713,9 @@ def test_non_hdf5_and_truncated_user_files_are_named(tmp_path):
     full = write_legacy_h5(tiny_model(), tmp_path / "full.h5")
     cut = tmp_path / "cut.h5"
     cut.write_bytes(full.read_bytes()[:-100])
-    with pytest.raises(ValueError, match=rf"the weights file {cut} is a truncated or damaged HDF5 file"):
+    with pytest.raises(
+        ValueError, match=rf"the weights file {cut} is a truncated or damaged HDF5 file"
+    ):
         pretrained.load_weights_file(tiny_model(), cut)
 
 
@@ -717,7 +769,10 @@ def test_missing_manifest_override_is_named(monkeypatch, tmp_path):
         ({"file": "x.h5", "urls": [], "md5": "ABC"}, "32 lowercase hex digits"),
         ({"file": "x.h5", "urls": []}, "KeyError"),
         ({"file": "x" * 230 + ".h5", "urls": [], "md5": None}, "is 233 bytes long: at most 200"),
-        ({"file": "x.h5", "urls": [], "md5": None, "max_bytes": 0}, "max_bytes of x.h5 must be a positive"),
+        (
+            {"file": "x.h5", "urls": [], "md5": None, "max_bytes": 0},
+            "max_bytes of x.h5 must be a positive",
+        ),
     ],
 )
 def test_malformed_manifest_override_is_rejected(monkeypatch, tmp_path, entry, problem):

@@ -20,16 +20,32 @@ PUBLISHED_MD5 = {
     # The v0.2 file with the Keras 2 era layer names, not Keras 3's later resnet50 file.
     "resnet50": ("a7b3fe01876f51b976af0dea6bc144eb", "a268eb855778b3df3c7506639542a6af"),
 }
-MOBILENET_V2 = [f"mobilenet_v2_{a}_{r}" for a in (0.35, 0.5, 0.75, 1.0) for r in (96, 128, 160, 192, 224)]
+MOBILENET_V2 = [
+    f"mobilenet_v2_{a}_{r}" for a in (0.35, 0.5, 0.75, 1.0) for r in (96, 128, 160, 192, 224)
+]
 MOBILENET_V2 += ["mobilenet_v2_1.3_224", "mobilenet_v2_1.4_224"]  # the wider two: 224 only
 MOBILENET = [f"mobilenet_{a}_{r}" for a in (0.25, 0.5, 0.75, 1.0) for r in (128, 160, 192, 224)]
 MOBILENET_V3 = [
-    "mobilenet_v3_large_0.75", "mobilenet_v3_large_1.0", "mobilenet_v3_large_minimalistic_1.0",
-    "mobilenet_v3_small_0.75", "mobilenet_v3_small_1.0", "mobilenet_v3_small_minimalistic_1.0",
+    "mobilenet_v3_large_0.75",
+    "mobilenet_v3_large_1.0",
+    "mobilenet_v3_large_minimalistic_1.0",
+    "mobilenet_v3_small_0.75",
+    "mobilenet_v3_small_1.0",
+    "mobilenet_v3_small_minimalistic_1.0",
 ]
 EVERY_KEY = [
-    "xception", "inception_v3", "resnet50", "vgg16", "vgg19", "inception_resnet_v2",
-    "densenet121", "densenet169", "densenet201", *MOBILENET_V2, *MOBILENET, *MOBILENET_V3,
+    "xception",
+    "inception_v3",
+    "resnet50",
+    "vgg16",
+    "vgg19",
+    "inception_resnet_v2",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    *MOBILENET_V2,
+    *MOBILENET,
+    *MOBILENET_V3,
 ]
 
 
@@ -81,7 +97,10 @@ def test_original_release_first_then_the_keras_applications_mirror(packaged):
         elif key == "resnet50":  # Keras 3 mirrors a different resnet50 file
             assert [u.startswith(ORIGINAL) for u in e["urls"]] == [True]
         else:
-            assert [e["urls"][0].startswith(ORIGINAL), e["urls"][1].startswith(MIRROR)] == [True, True]
+            assert [e["urls"][0].startswith(ORIGINAL), e["urls"][1].startswith(MIRROR)] == [
+                True,
+                True,
+            ]
 
 
 def test_resnet50_is_cached_apart_from_the_keras_3_file_of_the_same_name(packaged):
@@ -107,14 +126,19 @@ def test_unknown_variant_lists_only_the_variants_of_its_model(packaged):
 
     with pytest.raises(ValueError, match=r"mobilenet_v2_1\.3_224, mobilenet_v2_1\.4_224$"):
         pretrained.check_published("mobilenet_v2_1.3_96", model="mobilenet_v2")
-    with pytest.raises(ValueError, match=r"variants are: mobilenet_v3_small_0\.75, .*minimalistic_1\.0$"):
+    with pytest.raises(
+        ValueError, match=r"variants are: mobilenet_v3_small_0\.75, .*minimalistic_1\.0$"
+    ):
         pretrained.check_published("mobilenet_v3_small_0.5", model="mobilenet_v3_small")
 
 
 @pytest.mark.parametrize(
     "key, listed",
-    [("mobilenet_v3", MOBILENET_V3), ("mobilenet_0.9_224", MOBILENET),
-     ("mobilenet_v2_0.35_97", MOBILENET_V2)],
+    [
+        ("mobilenet_v3", MOBILENET_V3),
+        ("mobilenet_0.9_224", MOBILENET),
+        ("mobilenet_v2_0.35_97", MOBILENET_V2),
+    ],
 )
 def test_an_unknown_name_or_variant_instead_of_a_key_lists_the_keys(packaged, key, listed):
     # A registry name ("mobilenet") is no such case: it stands for its default variant, as in
@@ -148,7 +172,9 @@ def test_generator_reproduces_the_manifest():
     if generated["models"] != recorded["models"] and (
         generated["generated_from"] != recorded["generated_from"]
     ):
-        pytest.skip(f"the installed sources {generated['generated_from']} differ from the manifest's")
+        pytest.skip(
+            f"the installed sources {generated['generated_from']} differ from the manifest's"
+        )
     # Only the models are generated from the sources: a newer Keras with the same weights files
     # is no failure, so the versions recorded are compared to nothing.
     generated["generated_from"] = recorded["generated_from"]

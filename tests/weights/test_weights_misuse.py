@@ -11,10 +11,10 @@ import os
 import h5py
 import keras
 import pytest
-
-from keras_nets import cli, pretrained
 from published_layout import write_legacy_h5
 from weights_server import TOP_FILE, cache_contents, tiny_model, with_records
+
+from keras_nets import cli, pretrained
 
 
 def run(capsys, *argv):
@@ -114,68 +114,131 @@ def copied_by_hand_not_the_published_file(published, keras_home, tmp_path, monke
 CHANGED = with_records(TOP_FILE)  # the changed file is reported, never deleted
 CLI_CASES = {
     "KERAS_HOME names a file": (
-        keras_home_is_a_file, ["download", "tiny"], 1,
-        "home_file is a file, not a directory; set KERAS_HOME", None,
+        keras_home_is_a_file,
+        ["download", "tiny"],
+        1,
+        "home_file is a file, not a directory; set KERAS_HOME",
+        None,
     ),
     "KERAS_NETS_MANIFEST names a directory": (
-        manifest_is_a_directory, ["list"], 2,
-        "cannot read the weights manifest, KERAS_NETS_MANIFEST=", None,
+        manifest_is_a_directory,
+        ["list"],
+        2,
+        "cannot read the weights manifest, KERAS_NETS_MANIFEST=",
+        None,
     ),
     "KERAS_NETS_MANIFEST names a FIFO": (
-        manifest_is_a_fifo, ["verify"], 2, "manifest.fifo: expected a JSON file", None,
+        manifest_is_a_fifo,
+        ["verify"],
+        2,
+        "manifest.fifo: expected a JSON file",
+        None,
     ),
     "manifest entry with an empty file name": (
-        manifest_entry_with_empty_file_name, ["download", "tiny"], 1,
-        "file '' must be a plain file name", [],
+        manifest_entry_with_empty_file_name,
+        ["download", "tiny"],
+        1,
+        "file '' must be a plain file name",
+        [],
     ),
     "plain http and no md5": (
-        plain_http_without_md5, ["download", "tiny"], 1,
-        "refused: http URL is not authenticated", [],
+        plain_http_without_md5,
+        ["download", "tiny"],
+        1,
+        "refused: http URL is not authenticated",
+        [],
     ),
     "plain-http mirror and no md5": (
-        plain_http_mirror_without_md5, ["download", "tiny"], 1,
-        f"set {pretrained.ALLOW_HTTP_ENV}=1 if you trust", [],
+        plain_http_mirror_without_md5,
+        ["download", "tiny"],
+        1,
+        f"set {pretrained.ALLOW_HTTP_ENV}=1 if you trust",
+        [],
     ),
     "ftp and no md5": (
-        ftp_without_md5, ["download", "tiny"], 1, "refused: ftp URL is not authenticated", [],
+        ftp_without_md5,
+        ["download", "tiny"],
+        1,
+        "refused: ftp URL is not authenticated",
+        [],
     ),
     "cache path is a directory": (
-        cache_path_is_a_directory, ["download", "tiny"], 1, "is not a regular file", [TOP_FILE],
+        cache_path_is_a_directory,
+        ["download", "tiny"],
+        1,
+        "is not a regular file",
+        [TOP_FILE],
     ),
     "cache path is a FIFO (verify)": (cache_path_is_a_fifo, ["verify"], 1, "BAD", [TOP_FILE]),
     "cache path is a FIFO (download)": (
-        cache_path_is_a_fifo, ["download", "tiny"], 1, "is not a regular file", [TOP_FILE],
+        cache_path_is_a_fifo,
+        ["download", "tiny"],
+        1,
+        "is not a regular file",
+        [TOP_FILE],
     ),
     "cached file without md5 changed (verify)": (
-        cached_file_without_md5_changed, ["verify"], 1,
-        "it changed since it entered the cache", CHANGED,
+        cached_file_without_md5_changed,
+        ["verify"],
+        1,
+        "it changed since it entered the cache",
+        CHANGED,
     ),
     "cached file without md5 changed (download)": (
-        cached_file_without_md5_changed, ["download", "tiny"], 1, "delete it (and", CHANGED,
+        cached_file_without_md5_changed,
+        ["download", "tiny"],
+        1,
+        "delete it (and",
+        CHANGED,
     ),
     "md5 matches, recorded sha256 does not": (
-        cached_file_with_md5_but_other_recorded_sha256, ["download", "tiny"], 1,
-        "sha256 recorded in", CHANGED,
+        cached_file_with_md5_but_other_recorded_sha256,
+        ["download", "tiny"],
+        1,
+        "sha256 recorded in",
+        CHANGED,
     ),
     "mirror stalls after 1,000 bytes": (
-        mirror_stalls, ["download", "tiny"], 1, "after 1,000 bytes; gave up (timeout)", [],
+        mirror_stalls,
+        ["download", "tiny"],
+        1,
+        "after 1,000 bytes; gave up (timeout)",
+        [],
     ),
     "mirror sends 300 MB for a small file": (
-        mirror_sends_300_mb_for_a_small_file, ["download", "tiny"], 1,
-        "it announces 300,000,000 bytes: more than 100,000 bytes", [],
+        mirror_sends_300_mb_for_a_small_file,
+        ["download", "tiny"],
+        1,
+        "it announces 300,000,000 bytes: more than 100,000 bytes",
+        [],
     ),
     "local mirror holds a FIFO": (
-        local_mirror_is_a_fifo, ["download", "tiny"], 1, "is not a regular file (a FIFO", [],
+        local_mirror_is_a_fifo,
+        ["download", "tiny"],
+        1,
+        "is not a regular file (a FIFO",
+        [],
     ),
     "a file copied by hand that is not the published one": (
-        copied_by_hand_not_the_published_file, ["download", "tiny"], 1,
-        "so it is left as it is: move it away", [TOP_FILE],
+        copied_by_hand_not_the_published_file,
+        ["download", "tiny"],
+        1,
+        "so it is left as it is: move it away",
+        [TOP_FILE],
     ),
     "empty key": (
-        None, ["path", ""], 2, "`keras-nets weights list` shows every published key", None,
+        None,
+        ["path", ""],
+        2,
+        "`keras-nets weights list` shows every published key",
+        None,
     ),
     "list with a key nothing starts with": (
-        None, ["list", "nosuch"], 2, "no published key starts with 'nosuch'", None,
+        None,
+        ["list", "nosuch"],
+        2,
+        "no published key starts with 'nosuch'",
+        None,
     ),
 }
 
@@ -199,14 +262,16 @@ def test_weights_cli_misuse_is_one_clear_line(
         assert published.server.requests == requests_before  # nothing was even downloaded
 
 
-
 # Weights files given by path, and the progress bar -----------------------------------------------
 
 
 def keras3_weights_of_a_wider_model(tmp_path):
     other = tiny_model(filters=5)
     other.save_weights(tmp_path / "other.weights.h5")
-    return tmp_path / "other.weights.h5", "the file has 8 weights (178 values), the model 8 (143 values)"
+    return (
+        tmp_path / "other.weights.h5",
+        "the file has 8 weights (178 values), the model 8 (143 values)",
+    )
 
 
 def legacy_h5_of_a_wider_model(tmp_path):
@@ -214,7 +279,9 @@ def legacy_h5_of_a_wider_model(tmp_path):
 
 
 def legacy_h5_of_a_model_without_top(tmp_path):
-    return write_legacy_h5(tiny_model(include_top=False), tmp_path / "notop.h5"), "the file has 2 layers"
+    return write_legacy_h5(
+        tiny_model(include_top=False), tmp_path / "notop.h5"
+    ), "the file has 2 layers"
 
 
 def whole_keras_model_file(tmp_path):
@@ -272,7 +339,9 @@ def test_weights_path_of_another_model_through_a_builder_is_one_short_message(tm
     assert len(message) < 600 and not user_warnings(recwarn)
 
 
-def test_a_download_cut_short_ends_its_progress_line_before_the_error(published, keras_home, capsys):
+def test_a_download_cut_short_ends_its_progress_line_before_the_error(
+    published, keras_home, capsys
+):
     published.use_manifest(top=published.entry(TOP_FILE, kind="truncated"))
     with pytest.raises(pretrained.WeightsDownloadError):
         pretrained.fetch("tiny")

@@ -3,8 +3,8 @@
 import concurrent.futures
 import importlib.util
 
-from keras_nets.inference.writers import onnx_bytes, onnx_converter_installed
 from keras_nets.inference.runtimes import split_per_core
+from keras_nets.inference.writers import onnx_bytes, onnx_converter_installed
 
 NAME = "onnxruntime"
 EXTRA = "onnx"

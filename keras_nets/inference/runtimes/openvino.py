@@ -8,8 +8,8 @@ import importlib.util
 
 import numpy as np
 
-from keras_nets.inference.writers import onnx_bytes, onnx_converter_installed
 from keras_nets.inference.runtimes import split_per_core
+from keras_nets.inference.writers import onnx_bytes, onnx_converter_installed
 
 NAME = "openvino"
 EXTRA = "openvino"

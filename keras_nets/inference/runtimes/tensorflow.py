@@ -13,7 +13,10 @@ EXTRA = None  # a default dependency of keras-nets
 
 
 def is_installed():
-    return keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorflow") is not None
+    return (
+        keras.backend.backend() == "tensorflow"
+        and importlib.util.find_spec("tensorflow") is not None
+    )
 
 
 def compile(model, threads):
