@@ -19,32 +19,18 @@ from keras_nets.core.registry import register_model
 
 
 @register_model(
-    "alexnet",
-    default_size=227,
-    min_size=67,
-    preprocessing="caffe",
-    published_weights=False,
+    "alexnet", default_size=227, min_size=67, preprocessing="caffe", published_weights=False,
     unfreeze_prefixes=("conv5", "conv3"),
     feature_layers=dict(P2="conv1", P3="conv2", P4="conv5", P5="pool5"),
 )
 @builder.with_args_doc(
-    top="the three dense layers and the `classes`-way classifier",
-    imagenet=False,
+    top="the three dense layers and the `classes`-way classifier", imagenet=False,
     input_shape="(height, width, channels); (227, 227, 3) by default and with the top, which\n"
     "        flattens a fixed 6x6x256 map; without it each side needs at least 67 pixels.",
-    feature_map="the 6x6x256 feature map at 227x227",
-    vector="a 256-vector",
+    feature_map="the 6x6x256 feature map at 227x227", vector="a 256-vector",
 )
-def AlexNet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="alexnet",
-):
+def AlexNet(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+            classes=1000, classifier_activation="softmax", name="alexnet"):
     """Builds AlexNet (62.4M parameters; 227x227 inputs, 'caffe' preprocessing); no published
     ImageNet weights exist."""
     build = builder.start("alexnet", locals())
@@ -66,9 +52,7 @@ def AlexNet(
         x = layers.Dropout(0.5, name="drop6")(x)
         x = layers.Dense(4096, activation="relu", name="fc7")(x)
         x = layers.Dropout(0.5, name="drop7")(x)
-        x = layers.Dense(build.classes, activation=build.classifier_activation, name="predictions")(
-            x
-        )
+        x = layers.Dense(build.classes, activation=build.classifier_activation, name="predictions")(x)
     else:
         x = build.pooled_features(x)
 

@@ -41,74 +41,29 @@ BLOCKS = {
     "densenet169": (6, 12, 32, 32),
     "densenet201": (6, 12, 48, 32),
 }
-
-
-@register_model(
-    "densenet121",
-    default_size=224,
-    min_size=32,
-    preprocessing="torch",
+# The three share their registry entry: the feature levels and the blocks unfrozen first.
+REGISTRY_ENTRY = dict(
+    default_size=224, min_size=32, preprocessing="torch",
     unfreeze_prefixes=("conv5_block1", "pool4"),
-    feature_layers=dict(
-        P1="conv1_relu", P2="pool2_relu", P3="pool3_relu", P4="pool4_relu", P5="relu"
-    ),
+    feature_layers=dict(P1="conv1_relu", P2="pool2_relu", P3="pool3_relu", P4="pool4_relu", P5="relu"),
 )
-def DenseNet121(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet121",
-):
+
+
+@register_model("densenet121", **REGISTRY_ENTRY)
+def DenseNet121(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax", name="densenet121"):
     return DenseNet(BLOCKS["densenet121"], "densenet121", **locals())
 
 
-@register_model(
-    "densenet169",
-    default_size=224,
-    min_size=32,
-    preprocessing="torch",
-    unfreeze_prefixes=("conv5_block1", "pool4"),
-    feature_layers=dict(
-        P1="conv1_relu", P2="pool2_relu", P3="pool3_relu", P4="pool4_relu", P5="relu"
-    ),
-)
-def DenseNet169(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet169",
-):
+@register_model("densenet169", **REGISTRY_ENTRY)
+def DenseNet169(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax", name="densenet169"):
     return DenseNet(BLOCKS["densenet169"], "densenet169", **locals())
 
 
-@register_model(
-    "densenet201",
-    default_size=224,
-    min_size=32,
-    preprocessing="torch",
-    unfreeze_prefixes=("conv5_block1", "pool4"),
-    feature_layers=dict(
-        P1="conv1_relu", P2="pool2_relu", P3="pool3_relu", P4="pool4_relu", P5="relu"
-    ),
-)
-def DenseNet201(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet201",
-):
+@register_model("densenet201", **REGISTRY_ENTRY)
+def DenseNet201(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax", name="densenet201"):
     return DenseNet(BLOCKS["densenet201"], "densenet201", **locals())
 
 

@@ -21,35 +21,18 @@ from keras_nets.core.registry import register_model
 
 
 @register_model(
-    "inception_resnet_v2",
-    default_size=299,
-    min_size=75,
-    preprocessing="tf",
+    "inception_resnet_v2", default_size=299, min_size=75, preprocessing="tf",
     unfreeze_prefixes=("mixed_7a", "mixed_6a"),
-    feature_layers=dict(
-        P1="stem_conv3_ac",
-        P2="stem_conv5_ac",
-        P3="block35_10_ac",
-        P4="block17_20_ac",
-        P5="conv_7b_ac",
-    ),
+    feature_layers=dict(P1="stem_conv3_ac", P2="stem_conv5_ac", P3="block35_10_ac", P4="block17_20_ac", P5="conv_7b_ac"),
 )
 @builder.with_args_doc(
     input_shape="(height, width, 3), each at least 75; only with `include_top=False` may it\n"
     "        differ from (299, 299, 3).",
-    feature_map="the 8x8x1536 feature map at 299x299",
-    vector="a 1536-vector",
+    feature_map="the 8x8x1536 feature map at 299x299", vector="a 1536-vector",
 )
-def InceptionResNetV2(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_resnet_v2",
-):
+def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None,
+                      input_shape=None, pooling=None, classes=1000,
+                      classifier_activation="softmax", name="inception_resnet_v2"):
     """Builds Inception-ResNet-v2 (55.9M parameters; 299x299 inputs scaled to [-1, 1])."""
     build = builder.start("inception_resnet_v2", locals())
 
@@ -119,16 +102,9 @@ def conv2d_bn(
     """Convolution, BatchNormalization without gamma (unless the convolution has a bias), ReLU."""
     if not use_bias:
         return blocks.conv_bn(
-            x,
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            activation=activation,
-            conv_name=name,
-            bn_name=None if name is None else f"{name}_bn",
-            activation_name=None if name is None else f"{name}_ac",
-            scale=False,
+            x, filters, kernel_size, strides=strides, padding=padding, activation=activation,
+            conv_name=name, bn_name=None if name is None else f"{name}_bn",
+            activation_name=None if name is None else f"{name}_ac", scale=False,
         )
     x = layers.Conv2D(
         filters, kernel_size, strides=strides, padding=padding, use_bias=True, name=name

@@ -20,35 +20,22 @@ from keras_nets.core.registry import register_model
 
 
 @register_model(
-    "inception_v3",
-    default_size=299,
-    min_size=75,
-    preprocessing="tf",
+    "inception_v3", default_size=299, min_size=75, preprocessing="tf",
     unfreeze_prefixes=("mixed8", "mixed7"),
     feature_layers=dict(P1="stem_conv3", P2="stem_conv5", P3="mixed2", P4="mixed7", P5="mixed10"),
 )
 @builder.with_args_doc(
     input_shape="(height, width, 3), each at least 75; only with `include_top=False` may it\n"
     "        differ from (299, 299, 3).",
-    feature_map="the 8x8x2048 feature map at 299x299",
-    vector="a 2048-vector",
+    feature_map="the 8x8x2048 feature map at 299x299", vector="a 2048-vector",
     more="\n      aux_logits: with `include_top=True`, also return the auxiliary classifier's"
     " output\n        (same activation): the model then has two outputs, `[predictions,"
     " aux_predictions]`,\n        e.g. for `compile(loss=[loss, loss], loss_weights=[1.0, 0.4])`."
     " `weights` fill the main\n        network; the auxiliary classifier starts freshly initialised.",
 )
-def InceptionV3(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_v3",
-    *,
-    aux_logits=False,
-):
+def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax",
+                name="inception_v3", *, aux_logits=False):
     """Builds Inception v3 (23.9M parameters; 299x299 inputs scaled to [-1, 1])."""
     if aux_logits not in (True, False):
         raise ValueError(f"aux_logits={aux_logits!r}: expected True or False")
@@ -94,9 +81,7 @@ def InceptionV3(
         return model
 
     # Auxiliary classifier on mixed7, added after loading ---------------- 17x17x768
-    aux = auxiliary_classifier(
-        model.get_layer("mixed7").output, build.classes, classifier_activation
-    )
+    aux = auxiliary_classifier(model.get_layer("mixed7").output, build.classes, classifier_activation)
     return keras.Model(model.input, [model.output, aux], name=name)
 
 
@@ -107,16 +92,9 @@ def conv2d_bn(x, filters, num_row, num_col, padding="same", strides=(1, 1), name
     get Keras' automatic names, as in the reference code.
     """
     return blocks.conv_bn(
-        x,
-        filters,
-        (num_row, num_col),
-        strides=strides,
-        padding=padding,
+        x, filters, (num_row, num_col), strides=strides, padding=padding,
         conv_name=None if name is None else f"{name}_conv",
-        bn_name=None if name is None else f"{name}_bn",
-        activation_name=name,
-        axis=3,
-        scale=False,
+        bn_name=None if name is None else f"{name}_bn", activation_name=name, axis=3, scale=False,
     )
 
 

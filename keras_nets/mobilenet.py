@@ -19,18 +19,9 @@ PUBLISHED_SIZES = (128, 160, 192, 224)
 
 
 @register_model(
-    "mobilenet",
-    default_size=224,
-    min_size=32,
-    preprocessing="tf",
+    "mobilenet", default_size=224, min_size=32, preprocessing="tf",
     unfreeze_prefixes=("conv_dw_12", "conv_dw_7"),
-    feature_layers=dict(
-        P1="conv_pw_1_relu",
-        P2="conv_pw_3_relu",
-        P3="conv_pw_5_relu",
-        P4="conv_pw_11_relu",
-        P5="conv_pw_13_relu",
-    ),
+    feature_layers=dict(P1="conv_pw_1_relu", P2="conv_pw_3_relu", P3="conv_pw_5_relu", P4="conv_pw_11_relu", P5="conv_pw_13_relu"),
 )
 def MobileNet(
     input_shape=None,
@@ -72,7 +63,9 @@ def MobileNet(
     weights_variant = None
     if weights == "imagenet":
         weights_variant = published_variant(alpha, depth_multiplier, rows)
-    build = builder.start("mobilenet", locals(), default_size=rows, weights_variant=weights_variant)
+    build = builder.start(
+        "mobilenet", locals(), default_size=rows, weights_variant=weights_variant
+    )
 
     # A full convolution, then thirteen depthwise-separable blocks ----- 224x224x3
     x = layers.Conv2D(

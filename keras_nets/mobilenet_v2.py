@@ -20,18 +20,9 @@ PUBLISHED_SIZES = (96, 128, 160, 192, 224)
 
 
 @register_model(
-    "mobilenet_v2",
-    default_size=224,
-    min_size=32,
-    preprocessing="tf",
+    "mobilenet_v2", default_size=224, min_size=32, preprocessing="tf",
     unfreeze_prefixes=("block_13", "block_16"),
-    feature_layers=dict(
-        P1="expanded_conv_project_BN",
-        P2="block_2_add",
-        P3="block_5_add",
-        P4="block_12_add",
-        P5="out_relu",
-    ),
+    feature_layers=dict(P1="expanded_conv_project_BN", P2="block_2_add", P3="block_5_add", P4="block_12_add", P5="out_relu"),
 )
 def MobileNetV2(
     input_shape=None,
@@ -77,43 +68,29 @@ def MobileNetV2(
     x = layers.ReLU(6.0, name="Conv1_relu")(x)  # 112x112x32
 
     # Inverted residual blocks (expansion t, filters c, stride s), table 2 of the paper
-    x = inverted_res_block(
-        x, expansion=1, filters=16, alpha=alpha, stride=1, block_id=0
-    )  # 112x112x16
+    x = inverted_res_block(x, expansion=1, filters=16, alpha=alpha, stride=1, block_id=0)  # 112x112x16
 
     x = inverted_res_block(x, expansion=6, filters=24, alpha=alpha, stride=2, block_id=1)
-    x = inverted_res_block(
-        x, expansion=6, filters=24, alpha=alpha, stride=1, block_id=2
-    )  # 56x56x24
+    x = inverted_res_block(x, expansion=6, filters=24, alpha=alpha, stride=1, block_id=2)  # 56x56x24
 
     x = inverted_res_block(x, expansion=6, filters=32, alpha=alpha, stride=2, block_id=3)
     x = inverted_res_block(x, expansion=6, filters=32, alpha=alpha, stride=1, block_id=4)
-    x = inverted_res_block(
-        x, expansion=6, filters=32, alpha=alpha, stride=1, block_id=5
-    )  # 28x28x32
+    x = inverted_res_block(x, expansion=6, filters=32, alpha=alpha, stride=1, block_id=5)  # 28x28x32
 
     x = inverted_res_block(x, expansion=6, filters=64, alpha=alpha, stride=2, block_id=6)
     x = inverted_res_block(x, expansion=6, filters=64, alpha=alpha, stride=1, block_id=7)
     x = inverted_res_block(x, expansion=6, filters=64, alpha=alpha, stride=1, block_id=8)
-    x = inverted_res_block(
-        x, expansion=6, filters=64, alpha=alpha, stride=1, block_id=9
-    )  # 14x14x64
+    x = inverted_res_block(x, expansion=6, filters=64, alpha=alpha, stride=1, block_id=9)  # 14x14x64
 
     x = inverted_res_block(x, expansion=6, filters=96, alpha=alpha, stride=1, block_id=10)
     x = inverted_res_block(x, expansion=6, filters=96, alpha=alpha, stride=1, block_id=11)
-    x = inverted_res_block(
-        x, expansion=6, filters=96, alpha=alpha, stride=1, block_id=12
-    )  # 14x14x96
+    x = inverted_res_block(x, expansion=6, filters=96, alpha=alpha, stride=1, block_id=12)  # 14x14x96
 
     x = inverted_res_block(x, expansion=6, filters=160, alpha=alpha, stride=2, block_id=13)
     x = inverted_res_block(x, expansion=6, filters=160, alpha=alpha, stride=1, block_id=14)
-    x = inverted_res_block(
-        x, expansion=6, filters=160, alpha=alpha, stride=1, block_id=15
-    )  # 7x7x160
+    x = inverted_res_block(x, expansion=6, filters=160, alpha=alpha, stride=1, block_id=15)  # 7x7x160
 
-    x = inverted_res_block(
-        x, expansion=6, filters=320, alpha=alpha, stride=1, block_id=16
-    )  # 7x7x320
+    x = inverted_res_block(x, expansion=6, filters=320, alpha=alpha, stride=1, block_id=16)  # 7x7x320
 
     # Last 1x1 convolution: 1280 channels, widened only for alpha > 1 --- 7x7x320
     last_block_filters = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
@@ -158,9 +135,7 @@ def inverted_res_block(inputs, expansion, filters, alpha, stride, block_id):
     x = layers.BatchNormalization(**BN, name=f"{prefix}depthwise_BN")(x)
     x = layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
 
-    x = layers.Conv2D(
-        pointwise_filters, 1, padding="same", use_bias=False, name=f"{prefix}project"
-    )(x)
+    x = layers.Conv2D(pointwise_filters, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
     x = layers.BatchNormalization(**BN, name=f"{prefix}project_BN")(x)
 
     if in_channels == pointwise_filters and stride == 1:

@@ -45,66 +45,28 @@ DOC = """Builds MobileNetV3-{size} ({parameters} parameters at alpha 1.0; 224x22
 
 
 @register_model(
-    "mobilenet_v3_small",
-    default_size=224,
-    min_size=32,
-    preprocessing="none",
+    "mobilenet_v3_small", default_size=224, min_size=32, preprocessing="none",
     interpolation="bilinear",  # TF-slim's evaluation, see above
     unfreeze_prefixes=("expanded_conv_8", "expanded_conv_3"),
-    feature_layers=dict(
-        P1="conv_act",
-        P2="expanded_conv_project_bn",
-        P3="expanded_conv_2_add",
-        P4="expanded_conv_7_add",
-        P5="conv_1_act",
-    ),
+    feature_layers=dict(P1="conv_act", P2="expanded_conv_project_bn", P3="expanded_conv_2_add", P4="expanded_conv_7_add", P5="conv_1_act"),
 )
-def MobileNetV3Small(
-    input_shape=None,
-    alpha=1.0,
-    minimalistic=False,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.2,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name="MobileNetV3Small",
-):
+def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
+                     weights="imagenet", input_tensor=None, classes=1000, pooling=None,
+                     dropout_rate=0.2, classifier_activation="softmax",
+                     include_preprocessing=True, name="MobileNetV3Small"):
     return MobileNetV3("small", small_stack, 1024, locals())
 
 
 @register_model(
-    "mobilenet_v3_large",
-    default_size=224,
-    min_size=32,
-    preprocessing="none",
+    "mobilenet_v3_large", default_size=224, min_size=32, preprocessing="none",
     interpolation="bilinear",  # TF-slim's evaluation, see above
     unfreeze_prefixes=("expanded_conv_12", "expanded_conv_6"),
-    feature_layers=dict(
-        P1="expanded_conv_add",
-        P2="expanded_conv_2_add",
-        P3="expanded_conv_5_add",
-        P4="expanded_conv_11_add",
-        P5="conv_1_act",
-    ),
+    feature_layers=dict(P1="expanded_conv_add", P2="expanded_conv_2_add", P3="expanded_conv_5_add", P4="expanded_conv_11_add", P5="conv_1_act"),
 )
-def MobileNetV3Large(
-    input_shape=None,
-    alpha=1.0,
-    minimalistic=False,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.2,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name="MobileNetV3Large",
-):
+def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
+                     weights="imagenet", input_tensor=None, classes=1000, pooling=None,
+                     dropout_rate=0.2, classifier_activation="softmax",
+                     include_preprocessing=True, name="MobileNetV3Large"):
     return MobileNetV3("large", large_stack, 1280, locals())
 
 
@@ -182,9 +144,7 @@ def MobileNetV3(model_type, stack, last_point_ch, arguments):
     x = stack(x, alpha, kernel, activation, se_ratio)  # 7x7x96 (small) or 7x7x160 (large)
 
     # Last stage: 1x1 convolution to six times the channels ------------ 7x7
-    x = layers.Conv2D(
-        make_divisible(x.shape[-1] * 6), 1, padding="same", use_bias=False, name="conv_1"
-    )(x)
+    x = layers.Conv2D(make_divisible(x.shape[-1] * 6), 1, padding="same", use_bias=False, name="conv_1")(x)
     x = layers.BatchNormalization(name="conv_1_bn", **BN)(x)
     x = activate(x, activation, name="conv_1_act")  # 7x7x576 (small) or 7x7x960 (large)
 
@@ -215,18 +175,12 @@ def inverted_res_block(x, expansion, filters, kernel_size, stride, se_ratio, act
     prefix = f"expanded_conv_{block}_" if block else "expanded_conv_"
     if block:
         x = layers.Conv2D(
-            make_divisible(in_filters * expansion),
-            1,
-            padding="same",
-            use_bias=False,
-            name=f"{prefix}expand",
+            make_divisible(in_filters * expansion), 1, padding="same", use_bias=False, name=f"{prefix}expand"
         )(x)
         x = layers.BatchNormalization(name=f"{prefix}expand_bn", **BN)(x)
         x = activate(x, activation)
     if stride == 2:
-        x = layers.ZeroPadding2D(
-            padding=stride2_padding(x, kernel_size), name=f"{prefix}depthwise_pad"
-        )(x)
+        x = layers.ZeroPadding2D(padding=stride2_padding(x, kernel_size), name=f"{prefix}depthwise_pad")(x)
     x = layers.DepthwiseConv2D(
         kernel_size,
         strides=stride,
@@ -247,9 +201,7 @@ def inverted_res_block(x, expansion, filters, kernel_size, stride, se_ratio, act
 
 def squeeze_excite(inputs, filters, se_ratio, prefix):
     """Global average pool, 1x1 reduce with ReLU, 1x1 expand with hard-sigmoid, rescale inputs."""
-    x = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}squeeze_excite_avg_pool")(
-        inputs
-    )
+    x = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}squeeze_excite_avg_pool")(inputs)
     x = layers.Conv2D(
         make_divisible(filters * se_ratio), 1, padding="same", name=f"{prefix}squeeze_excite_conv"
     )(x)

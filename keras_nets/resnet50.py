@@ -18,31 +18,17 @@ from keras_nets.core.registry import register_model
 
 
 @register_model(
-    "resnet50",
-    default_size=224,
-    min_size=32,
-    preprocessing="caffe",
+    "resnet50", default_size=224, min_size=32, preprocessing="caffe",
     unfreeze_prefixes=("res5a", "res4a"),
-    feature_layers=dict(
-        P1="conv1_relu", P2="res2c_out", P3="res3d_out", P4="res4f_out", P5="res5c_out"
-    ),
+    feature_layers=dict(P1="conv1_relu", P2="res2c_out", P3="res3d_out", P4="res4f_out", P5="res5c_out"),
 )
 @builder.with_args_doc(
     input_shape="(height, width, 3), each at least 32; only with `include_top=False` may it\n"
     "        differ from (224, 224, 3).",
-    feature_map="the 7x7x2048 feature map at 224x224",
-    vector="a 2048-vector",
+    feature_map="the 7x7x2048 feature map at 224x224", vector="a 2048-vector",
 )
-def ResNet50(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet50",
-):
+def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+             pooling=None, classes=1000, classifier_activation="softmax", name="resnet50"):
     """Builds ResNet50 (25.6M parameters; 224x224 BGR inputs minus the ImageNet mean)."""
     build = builder.start("resnet50", locals())
 
@@ -98,10 +84,7 @@ def conv_block(input_tensor, kernel_size, filters, stage, block, strides=(2, 2))
     """
     x = bottleneck(input_tensor, kernel_size, filters, stage, block, strides)
     shortcut = layers.Conv2D(
-        filters[2],
-        (1, 1),
-        strides=strides,
-        kernel_initializer="he_normal",
+        filters[2], (1, 1), strides=strides, kernel_initializer="he_normal",
         name=f"res{stage}{block}_branch1",
     )(input_tensor)
     shortcut = layers.BatchNormalization(axis=3, name=f"bn{stage}{block}_branch1")(shortcut)
@@ -124,28 +107,22 @@ def bottleneck(input_tensor, kernel_size, filters, stage, block, strides=(1, 1))
     bn_name_base = f"bn{stage}{block}_branch"
 
     x = layers.Conv2D(
-        filters1,
-        (1, 1),
-        strides=strides,
-        kernel_initializer="he_normal",
+        filters1, (1, 1), strides=strides, kernel_initializer="he_normal",
         name=conv_name_base + "2a",
     )(input_tensor)
     x = layers.BatchNormalization(axis=3, name=bn_name_base + "2a")(x)
     x = layers.Activation("relu")(x)
 
     x = layers.Conv2D(
-        filters2,
-        kernel_size,
-        padding="same",
-        kernel_initializer="he_normal",
+        filters2, kernel_size, padding="same", kernel_initializer="he_normal",
         name=conv_name_base + "2b",
     )(x)
     x = layers.BatchNormalization(axis=3, name=bn_name_base + "2b")(x)
     x = layers.Activation("relu")(x)
 
-    x = layers.Conv2D(filters3, (1, 1), kernel_initializer="he_normal", name=conv_name_base + "2c")(
-        x
-    )
+    x = layers.Conv2D(
+        filters3, (1, 1), kernel_initializer="he_normal", name=conv_name_base + "2c"
+    )(x)
     return layers.BatchNormalization(axis=3, name=bn_name_base + "2c")(x)
 
 

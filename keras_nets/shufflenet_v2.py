@@ -27,45 +27,26 @@ STAGE_REPEATS = (4, 8, 4)
 
 
 @register_model(
-    "shufflenet_v2",
-    default_size=224,
-    min_size=32,
-    preprocessing="torch",
-    published_weights=False,
-    unfreeze_prefixes=("stage4", "stage3"),
-    feature_layers=dict(
-        P1="conv1_relu",
-        P2="maxpool",
-        P3="stage2_unit4_concat",
-        P4="stage3_unit8_concat",
-        P5="conv5_relu",
-    ),
+    "shufflenet_v2", default_size=224, min_size=32, preprocessing="torch",
+    published_weights=False, unfreeze_prefixes=("stage4", "stage3"),
+    feature_layers=dict(P1="conv1_relu", P2="maxpool", P3="stage2_unit4_concat", P4="stage3_unit8_concat", P5="conv5_relu"),
 )
 @builder.with_args_doc(
-    top="the `classes`-way classifier",
-    imagenet=False,
+    top="the `classes`-way classifier", imagenet=False,
     input_shape="(height, width, channels), each at least 32; only with `include_top=False`\n"
     "        may height and width be left None.",
-    feature_map="the 7x7x1024 conv5 feature map at 224x224",
-    vector="a vector",
-    more='\n      scale: the network width, one of 0.5, 1.0, 1.5 or 2.0 (the paper\'s "0.5x" to'
-    ' "2x");\n        the default name is "shufflenet_v2_<scale>x", e.g. "shufflenet_v2_1.0x".',
+    feature_map="the 7x7x1024 conv5 feature map at 224x224", vector="a vector",
+    more="\n      scale: the network width, one of 0.5, 1.0, 1.5 or 2.0 (the paper's \"0.5x\" to"
+    " \"2x\");\n        the default name is \"shufflenet_v2_<scale>x\", e.g. \"shufflenet_v2_1.0x\".",
 )
-def ShuffleNetV2(
-    scale=1.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-):
+def ShuffleNetV2(scale=1.0, include_top=True, weights=None, input_tensor=None, input_shape=None,
+                 pooling=None, classes=1000, classifier_activation="softmax", name=None):
     """Builds ShuffleNet V2 (2.28M trainable parameters at scale 1.0; 224x224 inputs); no
     published ImageNet weights exist."""
     if scale not in STAGE_CHANNELS:
-        raise ValueError(f"scale={scale!r}: expected one of {', '.join(map(str, STAGE_CHANNELS))}")
+        raise ValueError(
+            f"scale={scale!r}: expected one of {', '.join(map(str, STAGE_CHANNELS))}"
+        )
     build = builder.start("shufflenet_v2", locals())
     *stage_channels, conv5_channels = STAGE_CHANNELS[scale]
 

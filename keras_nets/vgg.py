@@ -36,48 +36,22 @@ DOC = """Builds {builder} ({parameters} parameters; 224x224 inputs, BGR with the
 
 
 @register_model(
-    "vgg16",
-    default_size=224,
-    min_size=32,
-    preprocessing="caffe",
+    "vgg16", default_size=224, min_size=32, preprocessing="caffe",
     unfreeze_prefixes=("block5", "block4"),
-    feature_layers=dict(
-        P1="block2_conv2", P2="block3_conv3", P3="block4_conv3", P4="block5_conv3", P5="block5_pool"
-    ),
+    feature_layers=dict(P1="block2_conv2", P2="block3_conv3", P3="block4_conv3", P4="block5_conv3", P5="block5_pool"),
 )
-def VGG16(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="vgg16",
-):
+def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+          pooling=None, classes=1000, classifier_activation="softmax", name="vgg16"):
     return VGG("vgg16", locals())
 
 
 @register_model(
-    "vgg19",
-    default_size=224,
-    min_size=32,
-    preprocessing="caffe",
+    "vgg19", default_size=224, min_size=32, preprocessing="caffe",
     unfreeze_prefixes=("block5", "block4"),
-    feature_layers=dict(
-        P1="block2_conv2", P2="block3_conv4", P3="block4_conv4", P4="block5_conv4", P5="block5_pool"
-    ),
+    feature_layers=dict(P1="block2_conv2", P2="block3_conv4", P3="block4_conv4", P4="block5_conv4", P5="block5_pool"),
 )
-def VGG19(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="vgg19",
-):
+def VGG19(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+          pooling=None, classes=1000, classifier_activation="softmax", name="vgg19"):
     return VGG("vgg19", locals())
 
 

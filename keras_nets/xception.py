@@ -14,35 +14,17 @@ from keras_nets.core.registry import register_model
 
 
 @register_model(
-    "xception",
-    default_size=299,
-    min_size=71,
-    preprocessing="tf",
+    "xception", default_size=299, min_size=71, preprocessing="tf",
     unfreeze_prefixes=("block13", "block14"),
-    feature_layers=dict(
-        P1="block1_conv2_act",
-        P2="block3_sepconv1_act",
-        P3="block4_sepconv1_act",
-        P4="block13_sepconv1_act",
-        P5="block14_sepconv2_act",
-    ),
+    feature_layers=dict(P1="block1_conv2_act", P2="block3_sepconv1_act", P3="block4_sepconv1_act", P4="block13_sepconv1_act", P5="block14_sepconv2_act"),
 )
 @builder.with_args_doc(
     input_shape="(height, width, 3), each at least 71; only with `include_top=False` may it\n"
     "        differ from (299, 299, 3).",
-    feature_map="the 10x10x2048 feature map at 299x299",
-    vector="a 2048-vector",
+    feature_map="the 10x10x2048 feature map at 299x299", vector="a 2048-vector",
 )
-def Xception(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="xception",
-):
+def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+             pooling=None, classes=1000, classifier_activation="softmax", name="xception"):
     """Builds Xception (22.9M parameters; 299x299 inputs scaled to [-1, 1])."""
     build = builder.start("xception", locals())
 
@@ -67,26 +49,18 @@ def Xception(
     residual = layers.BatchNormalization()(residual)
 
     x = layers.Activation("relu", name="block13_sepconv1_act")(x)
-    x = layers.SeparableConv2D(
-        728, (3, 3), padding="same", use_bias=False, name="block13_sepconv1"
-    )(x)
+    x = layers.SeparableConv2D(728, (3, 3), padding="same", use_bias=False, name="block13_sepconv1")(x)
     x = layers.BatchNormalization(name="block13_sepconv1_bn")(x)
     x = layers.Activation("relu", name="block13_sepconv2_act")(x)
-    x = layers.SeparableConv2D(
-        1024, (3, 3), padding="same", use_bias=False, name="block13_sepconv2"
-    )(x)
+    x = layers.SeparableConv2D(1024, (3, 3), padding="same", use_bias=False, name="block13_sepconv2")(x)
     x = layers.BatchNormalization(name="block13_sepconv2_bn")(x)
     x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name="block13_pool")(x)
     x = layers.add([x, residual])  # 10x10x1024
 
-    x = layers.SeparableConv2D(
-        1536, (3, 3), padding="same", use_bias=False, name="block14_sepconv1"
-    )(x)
+    x = layers.SeparableConv2D(1536, (3, 3), padding="same", use_bias=False, name="block14_sepconv1")(x)
     x = layers.BatchNormalization(name="block14_sepconv1_bn")(x)
     x = layers.Activation("relu", name="block14_sepconv1_act")(x)
-    x = layers.SeparableConv2D(
-        2048, (3, 3), padding="same", use_bias=False, name="block14_sepconv2"
-    )(x)
+    x = layers.SeparableConv2D(2048, (3, 3), padding="same", use_bias=False, name="block14_sepconv2")(x)
     x = layers.BatchNormalization(name="block14_sepconv2_bn")(x)
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)  # 10x10x2048
 
@@ -105,14 +79,10 @@ def entry_block(x, filters, block, activate_input=True):
     prefix = f"block{block}"
     if activate_input:  # block 2 follows a ReLU already
         x = layers.Activation("relu", name=f"{prefix}_sepconv1_act")(x)
-    x = layers.SeparableConv2D(
-        filters, (3, 3), padding="same", use_bias=False, name=f"{prefix}_sepconv1"
-    )(x)
+    x = layers.SeparableConv2D(filters, (3, 3), padding="same", use_bias=False, name=f"{prefix}_sepconv1")(x)
     x = layers.BatchNormalization(name=f"{prefix}_sepconv1_bn")(x)
     x = layers.Activation("relu", name=f"{prefix}_sepconv2_act")(x)
-    x = layers.SeparableConv2D(
-        filters, (3, 3), padding="same", use_bias=False, name=f"{prefix}_sepconv2"
-    )(x)
+    x = layers.SeparableConv2D(filters, (3, 3), padding="same", use_bias=False, name=f"{prefix}_sepconv2")(x)
     x = layers.BatchNormalization(name=f"{prefix}_sepconv2_bn")(x)
     x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name=f"{prefix}_pool")(x)
     return layers.add([x, residual])
@@ -124,9 +94,7 @@ def middle_block(x, block):
     prefix = f"block{block}"
     for step in (1, 2, 3):
         x = layers.Activation("relu", name=f"{prefix}_sepconv{step}_act")(x)
-        x = layers.SeparableConv2D(
-            728, (3, 3), padding="same", use_bias=False, name=f"{prefix}_sepconv{step}"
-        )(x)
+        x = layers.SeparableConv2D(728, (3, 3), padding="same", use_bias=False, name=f"{prefix}_sepconv{step}")(x)
         x = layers.BatchNormalization(name=f"{prefix}_sepconv{step}_bn")(x)
     return layers.add([x, residual])
 
