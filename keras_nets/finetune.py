@@ -26,6 +26,7 @@ For a detection or segmentation head on `create_model(name, features_only=True)`
 `unfreeze_from(model, "P4")` freezes the backbone below pyramid level P4 (see keras_nets.features).
 """
 
+import contextlib
 import inspect
 import json
 import math
@@ -95,19 +96,6 @@ def build_classifier(
       categorical cross-entropy and accuracy. Its layers: "image", the preprocessing, the base
       model (named as the base builder names it), "avg_pool", "dropout", "predictions".
     """
-    if distribution is not None:  # the weights are made (and mirrored) on every device
-        with distribution.scope():
-            return build_classifier(
-                base,
-                classes,
-                image_size=image_size,
-                weights=weights,
-                dropout=dropout,
-                freeze=freeze,
-                learning_rate=learning_rate,
-                name=name,
-                **base_kwargs,
-            )
     config = factory.get_config(base)
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
         raise ValueError(f"classes={classes!r}: expected an integer of at least 2")
@@ -123,27 +111,29 @@ def build_classifier(
     if unknown:
         raise ValueError(f"{', '.join(sorted(unknown))}: not an argument of {config.builder}")
     freeze = check_freeze(freeze, weights)
-    base_model = factory.build(
-        config,
-        include_top=False,
-        weights=weights,
-        input_shape=(image_size, image_size, 3),
-        **base_kwargs,
-    )
-    inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = preprocessing_layers(config.preprocessing)(inputs)
-    if weights is None:
-        train_from_scratch(base_model)
-        x = base_model(x)  # BatchNorm normalises each batch while fitting, its own statistics
-    else:
-        set_trainable_from(base_model, None if freeze else 0)
-        x = base_model(x, training=False)  # BatchNorm keeps its ImageNet statistics
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    model = keras.Model(
-        inputs, classifier_top(x, classes, dropout), name=name or f"{base}_classifier"
-    )
-    compile_classifier(model, learning_rate)
-    return model
+    # With a strategy, the weights are made (and mirrored) on every device: built in its scope.
+    with contextlib.nullcontext() if distribution is None else distribution.scope():
+        base_model = factory.build(
+            config,
+            include_top=False,
+            weights=weights,
+            input_shape=(image_size, image_size, 3),
+            **base_kwargs,
+        )
+        inputs = keras.Input((image_size, image_size, 3), name="image")
+        x = preprocessing_layers(config.preprocessing)(inputs)
+        if weights is None:
+            train_from_scratch(base_model)
+            x = base_model(x)  # BatchNorm normalises each batch while fitting, its own statistics
+        else:
+            set_trainable_from(base_model, None if freeze else 0)
+            x = base_model(x, training=False)  # BatchNorm keeps its ImageNet statistics
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        model = keras.Model(
+            inputs, classifier_top(x, classes, dropout), name=name or f"{base}_classifier"
+        )
+        compile_classifier(model, learning_rate)
+        return model
 
 
 def check_freeze(freeze, weights):
