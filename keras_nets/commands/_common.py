@@ -133,12 +133,21 @@ def model_arguments_problem(args):
     return None
 
 
+# `Classifier.load`'s keywords that only some commands have a flag for (--fast, --crop-pct,
+# --calibration); `model_options` passes on those the command has.
+LOAD_FLAGS = ("fast", "crop_pct", "calibration")
+
+
 def model_options(args):
-    """`Classifier.load`'s model, weights, alpha and size from the command line."""
+    """`Classifier.load`'s keywords from the command line: model, weights, alpha and size, and
+    fast, crop_pct and calibration where the command has those flags. What `evaluate` and
+    `predict_folder` pass on to it, too."""
     weights = None if args.weights.lower() == "none" else args.weights
     if weights is not None and weights.lower() == "imagenet":
         weights = "imagenet"
-    return dict(model=args.model, weights=weights, alpha=args.alpha, size=args.size)
+    options = dict(model=args.model, weights=weights, alpha=args.alpha, size=args.size)
+    options.update({name: getattr(args, name) for name in LOAD_FLAGS if hasattr(args, name)})
+    return options
 
 
 def add_batch_and_fast(parser):
@@ -171,6 +180,11 @@ def announce_fast(command, args):
         file=sys.stderr,
         flush=True,
     )
+
+
+def add_json_lines(parser):
+    """--json: each image's results printed as one JSON object per line instead of as text."""
+    parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
 
 
 def add_overwrite(parser, what):

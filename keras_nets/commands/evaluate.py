@@ -129,9 +129,7 @@ def run(args):
             args.data,
             **options,
             batch=args.batch,
-            crop_pct=args.crop_pct,
             limit=args.limit,
-            fast=args.fast,
             progress=advance,
             on_error=report,
         )

@@ -26,6 +26,7 @@ from keras_nets.commands._common import (
     OK,
     USAGE,
     add_image_inputs,
+    add_json_lines,
     add_model_arguments,
     add_overwrite,
     fail,
@@ -58,7 +59,7 @@ def add_parser(subparsers):
         help="explain this class (a label, a WordNet id or an index) instead of the top ones",
     )
     parser.add_argument("--top", type=positive_int, default=1, help="top classes explained (1)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
+    add_json_lines(parser)
     add_overwrite(parser, "PNGs already in the output directory")
     parser.set_defaults(run=run)
 

@@ -21,6 +21,7 @@ from keras_nets.commands._common import (
     Progress,
     add_batch_and_fast,
     add_image_inputs,
+    add_json_lines,
     add_model_arguments,
     add_overwrite,
     announce_fast,
@@ -43,7 +44,7 @@ def add_parser(subparsers):
     add_image_inputs(parser)
     add_model_arguments(parser)
     parser.add_argument("--top", type=positive_int, default=5, help="classes shown per image (5)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
+    add_json_lines(parser)
     add_batch_and_fast(parser)
     parser.add_argument(
         "--int8",
@@ -83,9 +84,7 @@ def run(args):
         return fail("predict", "no images found", FAILED)
     announce_fast("predict", args)
     try:
-        predictor = Classifier.load(
-            **model_options(args), fast=args.fast, calibration=args.calibration
-        )
+        predictor = Classifier.load(**model_options(args))
     except (ValueError, OSError, RuntimeError) as error:
         return fail("predict", error, USAGE, {"calibration": "--calibration"})
 
@@ -118,12 +117,10 @@ def run_into_file(args):
             args.inputs,
             args.output,
             **model_options(args),
-            fast=args.fast,
             top=args.top,
             batch=args.batch,
             resume=args.resume,
             overwrite=args.overwrite,
-            calibration=args.calibration,
         )
     except ScoresError as error:
         return fail("predict", f"--weights {args.weights}: {error}", USAGE)
