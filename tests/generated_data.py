@@ -7,6 +7,7 @@ from a batch of images, so that its features are neither exploding nor vanishing
 can learn on top of the frozen base in a few steps.
 """
 
+import json
 import os
 
 import keras
@@ -144,6 +145,20 @@ def calibrated_base_weights(path, name=SMALL_MODEL, size=SMALL_SIZE, **kwargs):
     calibrate_batch_norm(model, keras_nets.get_config(name).preprocess_input(images))
     model.save_weights(path)
     return str(path)
+
+
+def write_trained_run(folder, class_names):
+    """`folder` as `keras-nets train` leaves it: model.keras, the small model classifying
+    `class_names` with outputs that vary with the image (`informative_classifier`), and
+    class_names.json. Returns the Keras model."""
+    from informative_weights import informative_classifier
+
+    os.makedirs(folder, exist_ok=True)
+    model = informative_classifier(SMALL_MODEL, len(class_names), SMALL_SIZE, **SMALL_KWARGS)
+    model.save(os.path.join(folder, "model.keras"))
+    with open(os.path.join(folder, "class_names.json"), "w") as f:
+        json.dump(list(class_names), f)
+    return model
 
 
 def registered_tiny_network(name, preprocessing, filters=8):
