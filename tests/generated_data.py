@@ -20,6 +20,8 @@ import keras_nets
 SMALL_MODEL = "mobilenet_v2"
 SMALL_KWARGS = {"alpha": 0.35}
 SMALL_SIZE = 96
+# The same model with random weights on a command line: Keras loads, a model is built and run.
+SMALL_RANDOM_MODEL_OPTIONS = f"--model {SMALL_MODEL} --weights none --alpha 0.35 --size 96".split()
 
 COLOURS = {"blue": (0, 0, 1), "red": (1, 0, 0), "green": (0, 1, 0)}
 
