@@ -7,6 +7,7 @@ from a batch of images, so that its features are neither exploding nor vanishing
 can learn on top of the frozen base in a few steps.
 """
 
+import json
 import os
 
 import keras
@@ -19,6 +20,8 @@ import keras_nets
 SMALL_MODEL = "mobilenet_v2"
 SMALL_KWARGS = {"alpha": 0.35}
 SMALL_SIZE = 96
+# The same model with random weights on a command line: Keras loads, a model is built and run.
+SMALL_RANDOM_MODEL_OPTIONS = f"--model {SMALL_MODEL} --weights none --alpha 0.35 --size 96".split()
 
 COLOURS = {"blue": (0, 0, 1), "red": (1, 0, 0), "green": (0, 1, 0)}
 
@@ -144,6 +147,20 @@ def calibrated_base_weights(path, name=SMALL_MODEL, size=SMALL_SIZE, **kwargs):
     calibrate_batch_norm(model, keras_nets.get_config(name).preprocess_input(images))
     model.save_weights(path)
     return str(path)
+
+
+def write_trained_run(folder, class_names):
+    """`folder` as `keras-nets train` leaves it: model.keras, the small model classifying
+    `class_names` with outputs that vary with the image (`informative_classifier`), and
+    class_names.json. Returns the Keras model."""
+    from informative_weights import informative_classifier
+
+    os.makedirs(folder, exist_ok=True)
+    model = informative_classifier(SMALL_MODEL, len(class_names), SMALL_SIZE, **SMALL_KWARGS)
+    model.save(os.path.join(folder, "model.keras"))
+    with open(os.path.join(folder, "class_names.json"), "w") as f:
+        json.dump(list(class_names), f)
+    return model
 
 
 def registered_tiny_network(name, preprocessing, filters=8):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from generated_data import SMALL_RANDOM_MODEL_OPTIONS
 from PIL import Image
 
 import keras_nets
@@ -93,23 +94,9 @@ def is_start_up_line(line):
 def test_a_real_command_starts_quietly_on_every_backend(photo, backend):
     if importlib.util.find_spec(backend) is None:  # CI installs PyTorch after the TensorFlow run
         pytest.skip(f"{backend} is not installed")
-    # predict with random weights on the smallest MobileNetV2 (--weights none --alpha --size):
-    # Keras and the backend load, a model is built and run.
-    argv = [
-        "predict",
-        photo,
-        "--model",
-        "mobilenet_v2",
-        "--weights",
-        "none",
-        "--alpha",
-        "0.35",
-        "--size",
-        "96",
-        "--top",
-        "2",
-    ]
-    run = keras_nets_command(*argv, backend=backend)
+    # predict with random weights on a small MobileNetV2: Keras and the backend load, a model is
+    # built and run.
+    run = keras_nets_command("predict", photo, *SMALL_RANDOM_MODEL_OPTIONS, backend=backend)
     assert run.returncode == 0, run.stderr
     assert str(photo) in run.stdout and "keras" in run.stdout.splitlines()[-1].split()
     assert [line for line in run.stderr.splitlines() if is_start_up_line(line)] == []
@@ -119,20 +106,7 @@ def test_a_real_command_starts_quietly_on_every_backend(photo, backend):
 def test_verbose_shows_the_start_up_lines(photo):
     # On TensorFlow, whose start-up lines are what the quiet start removes: they are there to see
     # with --verbose (so the test above would see them too, were they not removed).
-    argv = [
-        "predict",
-        photo,
-        "--model",
-        "mobilenet_v2",
-        "--weights",
-        "none",
-        "--alpha",
-        "0.35",
-        "--size",
-        "96",
-        "--verbose",
-    ]
-    run = keras_nets_command(*argv)
+    run = keras_nets_command("predict", photo, *SMALL_RANDOM_MODEL_OPTIONS, "--verbose")
     assert run.returncode == 0, run.stderr
     assert any(is_start_up_line(line) for line in run.stderr.splitlines()), run.stderr
 

@@ -182,15 +182,20 @@ def test_each_level_is_the_last_block_output_at_its_stride(name):
         assert not later, (level, layer, f"later block outputs at stride {2**k}: {later}")
 
 
-def test_out_levels_selects_levels_in_pyramid_order():
-    model = create_model(
+def small_features_model(out_levels=None, weights=None):
+    """MobileNetV2 with alpha 0.35 at 96x96, features_only: the small model of the tests below."""
+    return create_model(
         "mobilenet_v2",
         features_only=True,
-        out_levels=["P5", "P3"],
-        weights=None,
+        out_levels=out_levels,
+        weights=weights,
         alpha=0.35,
         input_shape=(96, 96, 3),
     )
+
+
+def test_out_levels_selects_levels_in_pyramid_order():
+    model = small_features_model(out_levels=["P5", "P3"])
     assert list(model.output) == ["P3", "P5"]
     assert model.output["P3"].shape == (None, 12, 12, 16)  # 32 * 0.35 rounded to 8: 16
 
@@ -201,9 +206,7 @@ def test_a_weights_file_without_top_loads_into_the_features_model(tmp_path):
     )
     randomize_weights(model, seed=1)
     path = write_legacy_h5(model, tmp_path / "notop.h5")
-    feature_model = create_model(
-        "mobilenet_v2", features_only=True, weights=path, alpha=0.35, input_shape=(96, 96, 3)
-    )
+    feature_model = small_features_model(weights=path)
     image = random_images((1, 96, 96, 3))
     expected = model.get_layer("block_12_add").output
     assert_same_outputs(
@@ -264,16 +267,9 @@ def test_feature_info_channels_follow_alpha():
     ]
 
 
-def tiny_unet(alpha=0.35, size=96):
+def tiny_unet():
     """A U-Net head on MobileNetV2's P2..P5: upsample, concatenate the level below, convolve."""
-    backbone = create_model(
-        "mobilenet_v2",
-        features_only=True,
-        out_levels=["P2", "P3", "P4", "P5"],
-        weights=None,
-        alpha=alpha,
-        input_shape=(size, size, 3),
-    )
+    backbone = small_features_model(out_levels=["P2", "P3", "P4", "P5"])
     x = backbone.output["P5"]
     for level in ("P4", "P3", "P2"):
         x = layers.UpSampling2D()(x)
@@ -330,14 +326,7 @@ def test_a_unet_on_the_features_trains_for_a_few_steps():
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "tensorflow"])
 def test_compiled_features_model_returns_the_dict_of_feature_maps(runtime):
-    model = create_model(
-        "mobilenet_v2",
-        features_only=True,
-        out_levels=["P3", "P5"],
-        weights=None,
-        alpha=0.35,
-        input_shape=(96, 96, 3),
-    )
+    model = small_features_model(out_levels=["P3", "P5"])
     randomize_weights(model)
     images = random_images((3, 96, 96, 3))
     expected = model.predict(images, verbose=0)
@@ -349,14 +338,7 @@ def test_compiled_features_model_returns_the_dict_of_feature_maps(runtime):
 
 def test_exported_onnx_keeps_the_level_names(tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
-    model = create_model(
-        "mobilenet_v2",
-        features_only=True,
-        out_levels=["P4", "P5"],
-        weights=None,
-        alpha=0.35,
-        input_shape=(96, 96, 3),
-    )
+    model = small_features_model(out_levels=["P4", "P5"])
     path = keras_nets.export(model, tmp_path / "features.onnx")
     session = onnxruntime.InferenceSession(str(path))
     assert [output.name for output in session.get_outputs()] == ["P4", "P5"]

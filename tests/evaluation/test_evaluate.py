@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 import pytest
-from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE
-from informative_weights import assert_informative, informative_classifier, informative_model
+from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, write_trained_run
+from informative_weights import assert_informative, informative_model
 from PIL import Image
 
 import keras_nets
@@ -194,9 +194,7 @@ def trained_run(tmp_path_factory):
     """model.keras and class_names.json as `keras-nets train` writes them, and a class-folder
     dataset filed by the model's own ranks (its pipeline written out: whole image, bilinear)."""
     run = tmp_path_factory.mktemp("run")
-    model = informative_classifier(SMALL_MODEL, len(CLASS_NAMES), SMALL_SIZE, **SMALL_KWARGS)
-    model.save(run / "model.keras")
-    (run / "class_names.json").write_text(json.dumps(CLASS_NAMES))
+    model = write_trained_run(run, CLASS_NAMES)
     pictures = photos(6, seed=1)
     pixels = np.stack(
         [

@@ -16,36 +16,14 @@ import json
 import os
 
 import pytest
-from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, smooth_rgb
-from informative_weights import informative_classifier
+from generated_data import smooth_rgb
 from PIL import Image
 
 from keras_nets import training
 from keras_nets.cli import main
 from keras_nets.image_files import find_images
-from keras_nets.prediction import Classifier
 
-CLASS_NAMES = ["blue", "red"]
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    """A model.keras with its class_names.json, as `keras-nets train` leaves them."""
-    folder = tmp_path_factory.mktemp("run")
-    informative_classifier(SMALL_MODEL, 2, SMALL_SIZE, **SMALL_KWARGS).save(folder / "model.keras")
-    (folder / "class_names.json").write_text(json.dumps(CLASS_NAMES))
-    return folder / "model.keras"
-
-
-@pytest.fixture(scope="module")
-def classifier(model):
-    return Classifier.load(None, str(model))
-
-
-@pytest.fixture(autouse=True)
-def loaded_once(monkeypatch, classifier):
-    """The model loaded once for all commands (loading is not what these tests are about)."""
-    monkeypatch.setattr(Classifier, "load", classmethod(lambda cls, *args, **kwargs: classifier))
+pytestmark = pytest.mark.usefixtures("loaded_once")  # tests/prediction/conftest.py
 
 
 def save_photo(path):
@@ -129,9 +107,9 @@ def test_find_images_reports_the_folder_and_walks_the_others(archive):
     ]
 
 
-def test_predict_prints_the_others(capsys, archive, model):
+def test_predict_prints_the_others(capsys, archive, trained_model):
     root, unlisted, reason = archive
-    status, out, err = run(capsys, "predict", root, "--weights", model, "--json")
+    status, out, err = run(capsys, "predict", root, "--weights", trained_model, "--json")
     assert status == 1
     assert [json.loads(line)["image"] for line in out.splitlines()] == [
         str(root / name) for name in READABLE
@@ -139,10 +117,12 @@ def test_predict_prints_the_others(capsys, archive, model):
     assert f"{unlisted}: cannot be listed ({reason}); skipped" in err.splitlines()
 
 
-def test_predict_into_a_file_records_it_and_a_resume_finishes(capsys, archive, model, tmp_path):
+def test_predict_into_a_file_records_it_and_a_resume_finishes(
+    capsys, archive, trained_model, tmp_path
+):
     root, unlisted, reason = archive
     output = tmp_path / "results.jsonl"
-    status, _, err = run(capsys, "predict", root, "--weights", model, "--output", output)
+    status, _, err = run(capsys, "predict", root, "--weights", trained_model, "--output", output)
     assert status == 1, err
     lines = [json.loads(line) for line in output.read_text().splitlines()[1:]]
     written = [str(root / name) for name in READABLE]
@@ -150,16 +130,16 @@ def test_predict_into_a_file_records_it_and_a_resume_finishes(capsys, archive, m
     assert [line["image"] for line in lines] == written
     assert lines[3]["error"] == f"{unlisted}: cannot be listed ({reason}); skipped"
     status, _, err = run(
-        capsys, "predict", root, "--weights", model, "--output", output, "--resume"
+        capsys, "predict", root, "--weights", trained_model, "--output", output, "--resume"
     )
     assert status == 0 and "0 image(s) predicted" in err and "5 already there" in err
     assert len(output.read_text().splitlines()) == 1 + 5  # nothing twice
 
 
-def test_evaluate_scores_the_others(capsys, archive, model, tmp_path):
+def test_evaluate_scores_the_others(capsys, archive, trained_model, tmp_path):
     root, unlisted, reason = archive
     report = tmp_path / "eval.json"
-    status, out, err = run(capsys, "evaluate", root, "--weights", model, "--json", report)
+    status, out, err = run(capsys, "evaluate", root, "--weights", trained_model, "--json", report)
     assert status == 1
     assert "images: 4 (1 could not be read)" in out
     assert f"{unlisted}: cannot be listed ({reason}); skipped" in err
@@ -167,9 +147,11 @@ def test_evaluate_scores_the_others(capsys, archive, model, tmp_path):
     assert [entry["image"] for entry in failed] == [str(unlisted)]
 
 
-def test_explain_explains_the_others(capsys, archive, model, tmp_path):
+def test_explain_explains_the_others(capsys, archive, trained_model, tmp_path):
     root, unlisted, reason = archive
-    status, _, err = run(capsys, "explain", root, "--weights", model, "--output", tmp_path / "cams")
+    status, _, err = run(
+        capsys, "explain", root, "--weights", trained_model, "--output", tmp_path / "cams"
+    )
     assert status == 1
     assert f"{unlisted}: cannot be listed ({reason}); skipped" in err
     assert len(list((tmp_path / "cams").iterdir())) == len(READABLE)

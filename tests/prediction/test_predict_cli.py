@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from generated_data import (
     SMALL_MODEL,
+    SMALL_RANDOM_MODEL_OPTIONS,
     random_rgb,
     registered_tiny_network,
     smooth_rgb,
@@ -230,17 +231,7 @@ def test_runs_as_a_module_with_bad_input_and_no_traceback(tmp_path, weights, ima
 
 def test_random_weights_alpha_and_size_as_train_takes_them(capsys, images):
     status, out, err = predict(
-        capsys,
-        images["rgb"],
-        "--weights",
-        "none",
-        "--alpha",
-        "0.35",
-        "--size",
-        "96",
-        "--json",
-        "--top",
-        "1000",
+        capsys, images["rgb"], *SMALL_RANDOM_MODEL_OPTIONS, "--json", "--top", "1000"
     )
     assert status == 0, err
     scores = score_vectors(out)[0]

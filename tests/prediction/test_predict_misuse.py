@@ -16,30 +16,11 @@ import threading
 
 import pytest
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, smooth_rgb
-from informative_weights import informative_classifier
 from PIL import Image
 
 from keras_nets import finetune, image_files
 from keras_nets.cli import main
 from keras_nets.prediction import Classifier
-
-CLASS_NAMES = ["blue", "red"]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A folder like `keras-nets train`'s output: model.keras and class_names.json."""
-    folder = tmp_path_factory.mktemp("run")
-    informative_classifier(SMALL_MODEL, 2, SMALL_SIZE, **SMALL_KWARGS).save(folder / "model.keras")
-    (folder / "class_names.json").write_text(json.dumps(CLASS_NAMES))
-    return folder
-
-
-@pytest.fixture
-def loaded_once(monkeypatch, run):
-    """The run's model loaded once for the tests about inputs (loading is not what they test)."""
-    loaded = Classifier.load(None, str(run / "model.keras"))
-    monkeypatch.setattr(Classifier, "load", classmethod(lambda cls, *args, **kwargs: loaded))
 
 
 @pytest.fixture
@@ -94,21 +75,21 @@ def make_socket(path):
 )
 @pytest.mark.parametrize("given", ["by name", "met in a folder"])
 def test_special_files_are_reported_and_skipped(
-    capsys, loaded_once, tmp_path, run, photo, make, kind, given
+    capsys, loaded_once, tmp_path, trained_model, photo, make, kind, given
 ):
     folder = tmp_path / "photos"
     folder.mkdir()
     special = make(folder / "special.jpg")
     inputs = [special, photo] if given == "by name" else [folder, photo]
-    status, out, err = predict(capsys, *inputs, "--weights", run / "model.keras", "--json")
+    status, out, err = predict(capsys, *inputs, "--weights", trained_model, "--json")
     assert status == 1
     assert f"{special}: not a regular file ({kind}); not opened; skipped" in err
     assert predicted_images(out) == [str(photo)]
     assert "Traceback" not in err
 
 
-def test_a_device_is_not_opened(capsys, loaded_once, run, photo):
-    status, out, err = predict(capsys, "/dev/zero", photo, "--weights", run / "model.keras")
+def test_a_device_is_not_opened(capsys, loaded_once, trained_model, photo):
+    status, out, err = predict(capsys, "/dev/zero", photo, "--weights", trained_model)
     assert status == 1 and "/dev/zero: not a regular file (a character device)" in err
     assert str(photo) in out
 
@@ -130,17 +111,17 @@ ABSURD_IMAGES = {  # width, height, in the line: the resize that was not attempt
 
 @pytest.mark.parametrize("case", list(ABSURD_IMAGES))
 def test_an_absurd_aspect_ratio_is_one_line_and_the_folder_goes_on(
-    capsys, monkeypatch, tmp_path, run, photo, case
+    capsys, monkeypatch, tmp_path, trained_model, photo, case
 ):
     # The pipeline of an ImageNet model: shorter side to 96 / 0.875 = 110, then the central crop.
-    cropping = Classifier.load(None, str(run / "model.keras"), crop_pct=0.875)
+    cropping = Classifier.load(None, str(trained_model), crop_pct=0.875)
     monkeypatch.setattr(Classifier, "load", classmethod(lambda cls, *args, **kwargs: cropping))
     width, height, message = ABSURD_IMAGES[case]
     folder = tmp_path / "photos"
     folder.mkdir()
     absurd = write_png(folder / "a_strip.png", width, height)
     panorama = write_png(folder / "b_panorama.png", 4000, 300)  # 13:1, taken
-    status, out, err = predict(capsys, folder, photo, "--weights", run / "model.keras", "--json")
+    status, out, err = predict(capsys, folder, photo, "--weights", trained_model, "--json")
     assert status == 1
     assert f"{absurd}: {message}" in err and err.count("a_strip.png") == 1
     assert predicted_images(out) == [str(panorama), str(photo)]
@@ -192,11 +173,13 @@ MODEL_CASES = {
 
 
 @pytest.mark.parametrize("case", list(MODEL_CASES))
-def test_a_model_predict_cannot_use_is_one_line_naming_the_file(capsys, tmp_path, run, photo, case):
+def test_a_model_predict_cannot_use_is_one_line_naming_the_file(
+    capsys, tmp_path, trained_run, photo, case
+):
     folder = tmp_path / "run"
     folder.mkdir()
     for name in ("model.keras", "class_names.json"):
-        (folder / name).write_bytes((run / name).read_bytes())
+        (folder / name).write_bytes((trained_run / name).read_bytes())
     change, message = MODEL_CASES[case]
     change(folder)
     status, out, err = predict(capsys, photo, "--weights", folder / "model.keras")
@@ -206,15 +189,15 @@ def test_a_model_predict_cannot_use_is_one_line_naming_the_file(capsys, tmp_path
 
 
 @pytest.fixture(scope="module")
-def nan_model(tmp_path_factory, run):
+def nan_model(tmp_path_factory, trained_run, trained_model):
     """A model.keras whose scores are all NaN (its classifier's bias is NaN)."""
     folder = tmp_path_factory.mktemp("nan_run")
-    model = Classifier.load(None, str(run / "model.keras")).model
+    model = Classifier.load(None, str(trained_model)).model
     arrays = model.get_weights()
     arrays[-1] = arrays[-1] * float("nan")
     model.set_weights(arrays)
     model.save(folder / "model.keras")
-    (folder / "class_names.json").write_text(json.dumps(CLASS_NAMES))
+    (folder / "class_names.json").write_bytes((trained_run / "class_names.json").read_bytes())
     return folder / "model.keras"
 
 
@@ -235,13 +218,13 @@ def test_a_model_that_scores_nan_is_one_line(capsys, tmp_path, nan_model, photo,
 
 
 def test_a_file_name_the_terminal_cannot_encode_is_escaped_and_the_rest_printed(
-    monkeypatch, loaded_once, tmp_path, run, photo
+    monkeypatch, loaded_once, tmp_path, trained_model, photo
 ):
     odd = os.fsdecode(b"caf\xe9-\xff.png")  # Latin-1 bytes: surrogate escapes in a UTF-8 locale
     Image.fromarray(smooth_rgb()).save(tmp_path / odd)
     terminal = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # errors="strict", as ttys are
     monkeypatch.setattr(sys, "stdout", terminal)
-    status = main(["predict", str(tmp_path), "--weights", str(run / "model.keras")])
+    status = main(["predict", str(tmp_path), "--weights", str(trained_model)])
     terminal.flush()
     printed = terminal.buffer.getvalue().decode("utf-8")
     assert status == 0
@@ -297,13 +280,13 @@ URL_CASES = {
 
 @pytest.mark.parametrize("case", list(URL_CASES))
 def test_urls_are_downloaded_with_a_size_limit(
-    capsys, monkeypatch, loaded_once, image_server, run, photo, case
+    capsys, monkeypatch, loaded_once, image_server, trained_model, photo, case
 ):
     path, limit, expected_status, message = URL_CASES[case]
     if limit is not None:
         monkeypatch.setattr(image_files, "MAX_DOWNLOAD_BYTES", limit)
     url = image_server + path
-    status, out, err = predict(capsys, url, photo, "--weights", run / "model.keras", "--json")
+    status, out, err = predict(capsys, url, photo, "--weights", trained_model, "--json")
     assert status == expected_status, err
     if message is None:
         assert predicted_images(out) == [url, str(photo)]
@@ -312,9 +295,9 @@ def test_urls_are_downloaded_with_a_size_limit(
     assert "Traceback" not in err
 
 
-def test_an_unreachable_url_is_one_line(capsys, loaded_once, run, photo):
+def test_an_unreachable_url_is_one_line(capsys, loaded_once, trained_model, photo):
     url = "http://127.0.0.1:9/photo.jpg"  # the discard port: nothing listens
-    status, out, err = predict(capsys, url, photo, "--weights", run / "model.keras")
+    status, out, err = predict(capsys, url, photo, "--weights", trained_model)
     assert status == 1 and f"{url}: cannot be downloaded" in err
     assert str(photo) in out
 

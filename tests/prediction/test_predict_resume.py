@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 import pytest
-from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, write_broken_images
-from informative_weights import assert_informative, informative_classifier, random_images
+from generated_data import write_broken_images, write_trained_run
+from informative_weights import assert_informative, random_images
 from PIL import Image
 
 from keras_nets import folder_prediction
@@ -29,9 +29,7 @@ KILLED_AFTER = 10  # lines written by the first run before it is killed
 def trained(tmp_path_factory):
     """A model.keras as `keras-nets train` leaves it: tiny MobileNetV2 whose outputs vary."""
     folder = tmp_path_factory.mktemp("run")
-    model = informative_classifier(SMALL_MODEL, len(CLASSES), SMALL_SIZE, **SMALL_KWARGS)
-    model.save(folder / "model.keras")
-    (folder / "class_names.json").write_text(json.dumps(CLASSES))
+    write_trained_run(folder, CLASSES)
     return folder / "model.keras"
 
 
