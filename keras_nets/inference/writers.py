@@ -7,6 +7,7 @@ file in place; `compile_for_inference` and the int8 path take the ONNX bytes (`o
 """
 
 import contextlib
+import gc
 import importlib.util
 import logging
 import os
@@ -61,6 +62,10 @@ def write_onnx_in_process(model, path):
     """`write_onnx` in this process, whatever `KERAS_NETS_ONNX_IN_PROCESS` says."""
     with quiet_converters():
         model.export(path, format="onnx", verbose=False, input_signature=input_signature(model))
+    # tf2onnx leaves the conversion's graphs in reference cycles: 5.2 GB after ResNet50's
+    # features at 64 px (peak 7.1 GB), held until the next full collection, which may come after
+    # the next conversion. Collected now (0.8 s), the process keeps 1.7 GB.
+    gc.collect()
     if keras.backend.backend() == "torch" and isinstance(model.output, dict):
         _name_outputs(path, list(model.output))
 

@@ -249,6 +249,11 @@ def test_other_matplotlib_colormaps_and_bad_overlay_arguments():
 
 # --- the same heatmaps on every backend -----------------------------------------------------
 
+# The child imports this file (seed_model_and_images) and the helpers it imports from tests/.
+CHILD_PYTHONPATH = os.pathsep.join(
+    [os.path.dirname(__file__), os.path.dirname(os.path.dirname(__file__))]
+    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
 BACKEND_SCRIPT = textwrap.dedent(
     """
     import sys
@@ -294,8 +299,7 @@ def test_heatmaps_are_the_same_on_tensorflow_and_other_backends(backend, tmp_pat
     out = tmp_path / f"{backend}.npy"
     result = subprocess.run(
         [sys.executable, "-c", BACKEND_SCRIPT, weights, images, str(out)],
-        env={**os.environ, "KERAS_BACKEND": backend},
-        cwd=os.path.dirname(os.path.dirname(__file__)),
+        env={**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": CHILD_PYTHONPATH},
         capture_output=True,
         text=True,
         timeout=600,
