@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
+from model_sample import DEEPER_TWINS, family_sample
 from published_layout import assert_same_outputs, random_images, randomize_weights
 
 import keras_nets
@@ -160,7 +161,20 @@ def test_unknown_name_is_a_value_error_listing_the_names():
         create_model("nope")
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("deeper, twin", DEEPER_TWINS.items())
+def test_a_deeper_twin_is_its_twins_builder_at_another_depth(deeper, twin):
+    """What lets the whole-network tests take the twin for it (tests/model_sample.py): the same
+    module, preprocessing and feature layers, and more weights."""
+    a, b = get_config(deeper), get_config(twin)
+    assert (a.module_name, a.preprocessing, a.feature_layers) == (
+        b.module_name,
+        b.preprocessing,
+        b.feature_layers,
+    )
+    assert a.build(weights=None).count_params() > b.build(weights=None).count_params()
+
+
+@pytest.mark.parametrize("name", family_sample())  # tests/model_sample.py
 def test_every_model_is_plain_keras_and_round_trips_through_a_keras_file(name, tmp_path):
     """No custom layers: a saved model loads anywhere Keras runs, keras_nets not needed. Built
     at the model's smallest input size."""

@@ -72,13 +72,16 @@ def tiny_model():
 
 
 # The deepest models are longer stacks of what their twins already convert: converting them too
-# costs CI three minutes (InceptionResNetV2 alone two: tf2onnx's time grows with the node count)
-# and proves no further layer. Each runs folded in Keras instead, and must use only the kinds of
-# layer its twins convert (the next test), so a new kind of layer in it fails there.
+# costs CI minutes (InceptionResNetV2 alone two, ResNet50 45 s, VGG19 28 s on CI's 2 cores:
+# tf2onnx's time grows with the node count) and proves no further layer. Each runs folded in
+# Keras instead, and must use only the kinds of layer its twins convert (the next test), so a new
+# kind of layer in it fails there.
 CONVERTED_BY_TWINS = {
+    "resnet50": ("xception", "mobilenet_v2"),
+    "vgg19": ("vgg16",),
     "densenet169": ("densenet121",),
     "densenet201": ("densenet121",),
-    "inception_resnet_v2": ("inception_v3", "resnet50", "mobilenet_v3_small"),
+    "inception_resnet_v2": ("inception_v3", "xception", "mobilenet_v3_small"),
 }
 CONVERTED = [name for name in list_models() if name not in CONVERTED_BY_TWINS]
 
@@ -115,9 +118,9 @@ def test_the_deepest_models_fold_exactly_and_use_only_layers_their_twins_convert
     model = small_model(name)
     images = model_images(model, 3)
     folded = folding.fold_batch_norms(model)
-    assert folding.foldable_pairs(folded) == {} and len(batch_norms(folded)) < len(
-        batch_norms(model)
-    )
+    assert folding.foldable_pairs(folded) == {}
+    if batch_norms(model):  # VGG has none
+        assert len(batch_norms(folded)) < len(batch_norms(model))
     expected = model(images, training=False)
     assert_informative(expected, f"{name} features")
     assert_same_outputs(folded(images, training=False), expected, 1e-4)

@@ -12,12 +12,13 @@ from informative_weights import (
     informative_weights,
     random_images,
 )
+from model_sample import family_sample
 
 import keras_nets
 from keras_nets import create_model, export
 
 
-@pytest.mark.parametrize("name", keras_nets.list_models())
+@pytest.mark.parametrize("name", family_sample())  # tests/model_sample.py
 def test_the_model_on_raw_pixels_equals_preprocess_input_then_the_plain_model(name):
     config = keras_nets.get_config(name)
     size = max(config.min_size, 48)
