@@ -6,6 +6,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The suite converts dozens of small models to ONNX: in this process, not a child each (~5 s
 # saved per conversion); tests/inference/test_onnx_conversion_process.py tests the child-process default.
 os.environ.setdefault("KERAS_NETS_ONNX_IN_PROCESS", "1")
+# PyTorch's OpenMP threads, one per core in each of the parallel workers (and their children),
+# spin while they wait for each other: on CI's 2 cores, finetune and predict_cli on PyTorch took
+# 80 s with 2 workers and 56 s with one thread each. TensorFlow (297 s against 321 s on features,
+# preprocessing and int8) and JAX (194 s against 224 s) ran no faster that way and keep theirs.
+if os.environ.get("KERAS_BACKEND") == "torch":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, os.path.dirname(__file__))  # tests import their shared helpers by name
 
 import keras
