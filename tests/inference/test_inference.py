@@ -17,6 +17,7 @@ import pytest
 from informative_weights import CALIBRATION_IMAGES, assert_informative, calibrate_batch_norm
 from informative_weights import random_images as photo_like_images
 from keras import layers
+from model_sample import DEEPER_TWINS
 from published_layout import assert_same_outputs, random_images, randomize_weights
 from required_runtimes import require_runtime
 
@@ -75,12 +76,11 @@ def tiny_model():
 # costs CI minutes (InceptionResNetV2 alone two, ResNet50 45 s, VGG19 28 s on CI's 2 cores:
 # tf2onnx's time grows with the node count) and proves no further layer. Each runs folded in
 # Keras instead, and must use only the kinds of layer its twins convert (the next test), so a new
-# kind of layer in it fails there.
+# kind of layer in it fails there. A family's deeper members (tests/model_sample.py) take its first.
 CONVERTED_BY_TWINS = {
     "resnet50": ("xception", "mobilenet_v2"),
     "vgg19": ("vgg16",),
-    "densenet169": ("densenet121",),
-    "densenet201": ("densenet121",),
+    **{deeper: (twin,) for deeper, twin in DEEPER_TWINS.items()},
     "inception_resnet_v2": ("inception_v3", "xception", "mobilenet_v3_small"),
 }
 CONVERTED = [name for name in list_models() if name not in CONVERTED_BY_TWINS]
