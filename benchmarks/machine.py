@@ -35,5 +35,13 @@ def cpu_description(cpuinfo="/proc/cpuinfo"):
     return f"{model} ({found})"
 
 
+def markdown_table(header, rows, numeric_from=1):
+    """A Markdown table: `header` and `rows` (lists of cells), columns from `numeric_from` on
+    right-aligned (figures)."""
+    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
+    lines = [header, align, *rows]
+    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)
+
+
 if __name__ == "__main__":
     print(cpu_description())

@@ -170,7 +170,7 @@ def evaluate(
     ranks, truths = np.array(ranks, dtype="int64"), np.array(truths, dtype="int64")
     per_class = {folder: accuracies(ranks[truths == row]) for row, folder in enumerate(folders)}
     overall = accuracies(ranks)
-    model_classes = int(predictor.model.outputs[0].shape[-1])
+    model_classes = predictor.classes
     notes = []
     if model_classes <= 5:  # every class is among the five first: top-5 would be 100 %
         notes.append(
@@ -194,7 +194,7 @@ def evaluate(
         notes=notes,
         pipeline={
             **predictor.transform.describe(),
-            "model": predictor.model.name,
+            "model": predictor.model_name,
             "weights": str(weights) if loaded else None,
         },
     )

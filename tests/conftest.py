@@ -75,6 +75,14 @@ def _fresh_keras_session():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _own_keras_home(tmp_path_factory, monkeypatch):
+    """Each test its own empty $KERAS_HOME: the compiled-model cache that compile_for_inference
+    and --fast write there (keras_nets.inference.cache) never answers one test from another's
+    conversion, and nothing is written to the home of whoever runs the suite."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
+
+
 @pytest.fixture
 def keras_home(tmp_path, monkeypatch):
     """An empty Keras cache: `$KERAS_HOME/models` is where published weights are cached."""

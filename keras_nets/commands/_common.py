@@ -176,7 +176,8 @@ def announce_fast(command, args):
     )
     print(
         f"keras-nets {command}: --fast: loading the model and {what} for the fast path "
-        "(keras_nets.compile_for_inference), once per run; this takes a few seconds",
+        "(keras_nets.compile_for_inference): a few seconds the first time, then a fraction of a "
+        "second from the compiled-model cache (`keras-nets cache list`)",
         file=sys.stderr,
         flush=True,
     )
@@ -215,6 +216,11 @@ def find_images_or_report(inputs):
     for item in missing:
         print(f"{item}: no such file or directory", file=sys.stderr)
     return images, missing + unlisted
+
+
+def human_size(size):
+    """A byte count as people read it: "88.0 MB", "417.0 kB"."""
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
 def fail(command, message, status=USAGE, flags=None):

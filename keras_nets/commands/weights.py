@@ -14,7 +14,7 @@ variant of the NAMEs given.
 import os
 import sys
 
-from keras_nets.commands._common import fail
+from keras_nets.commands._common import fail, human_size
 from keras_nets.weights import cache, download, manifest
 
 
@@ -74,7 +74,7 @@ def run_list(args):
         for part, entry in parts.items():
             path = cache.cached_file(entry)
             if os.path.exists(path):
-                rows.append((key, part, _size(os.path.getsize(path)), entry["file"]))
+                rows.append((key, part, human_size(os.path.getsize(path)), entry["file"]))
             elif not args.cached:
                 rows.append((key, part, "-", entry["file"]))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -155,10 +155,6 @@ def chosen_keys(args):
             manifest.check_published(key, model=manifest.model_of(key))
         keys += [k for k in found if k not in keys]
     return keys
-
-
-def _size(size):
-    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
 def _fail(message):

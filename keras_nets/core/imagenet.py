@@ -4,20 +4,23 @@ The arithmetic is `keras.applications.imagenet_utils`'; what this adds is that t
 never modified (Keras scales float arrays in place), that integer input of any kind is cast to float
 first (Keras subtracts the caffe mean in the input's own dtype, so uint8 tensors wrap round), that
 NaN scores are refused rather than ranked first, and that the class index ships with the package,
-so decoding works offline.
+so decoding works offline. Keras is imported only for tensors: numpy in, numpy out needs neither
+Keras nor a backend (the fast path's warm start, `keras_nets.inference.cache`, runs without them).
 """
 
 import functools
 import json
 import numbers
 import pathlib
+import sys
 
-import keras
 import numpy as np
-from keras.applications import imagenet_utils
 
 CLASS_INDEX_PATH = pathlib.Path(__file__).parents[1] / "data" / "imagenet_class_index.json"
 PREPROCESSING_MODES = ("tf", "caffe", "torch")
+# keras.applications.imagenet_utils' constants: RGB order for torch, BGR for caffe.
+TORCH_MEAN, TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 def preprocess_input(x, mode, data_format=None):
@@ -42,9 +45,35 @@ def preprocess_input(x, mode, data_format=None):
                 f"x of type {type(x).__name__}: expected images as numbers (pixel values 0-255), "
                 "a numpy array or a tensor"
             ) from None
-    elif "float" not in keras.backend.standardize_dtype(x.dtype):  # a backend tensor of integers
+        return scale_array(x, mode, data_format)
+    import keras
+    from keras.applications import imagenet_utils
+
+    if "float" not in keras.backend.standardize_dtype(x.dtype):  # a backend tensor of integers
         x = keras.ops.cast(x, "float32")
     return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
+
+
+def scale_array(x, mode, data_format=None):
+    """`preprocess_input` of a float32 numpy array, in place: Keras' numpy arithmetic, the same
+    operations in the same order (so the same float32 results), without importing Keras."""
+    channels_first = data_format == "channels_first"
+    if channels_first and x.ndim in (3, 4):
+        axis = x.ndim - 3  # channels of (3, h, w) or (n, 3, h, w)
+        x = np.moveaxis(x, axis, -1)  # a view: the arithmetic below lands in x itself
+    if mode == "tf":
+        x /= 127.5
+        x -= 1.0
+    elif mode == "torch":
+        x /= 255.0
+        for channel in range(3):
+            x[..., channel] -= TORCH_MEAN[channel]
+            x[..., channel] /= TORCH_STD[channel]
+    else:  # caffe: RGB to BGR, then the BGR mean
+        x = x[..., ::-1]
+        for channel in range(3):
+            x[..., channel] -= CAFFE_MEAN_BGR[channel]
+    return np.moveaxis(x, -1, axis) if channels_first and x.ndim in (3, 4) else x
 
 
 @functools.cache
@@ -64,7 +93,7 @@ def decode_predictions(preds, top=5):
     Returns:
       One list per sample of `(wordnet_id, label, score)` tuples, best first.
     """
-    preds = keras.ops.convert_to_numpy(preds) if keras.ops.is_tensor(preds) else np.asarray(preds)
+    preds = as_numpy(preds)
     if preds.ndim != 2 or preds.shape[1] != 1000:
         hint = " (one prediction: pass preds[None])" if preds.shape == (1000,) else ""
         raise ValueError(
@@ -76,6 +105,16 @@ def decode_predictions(preds, top=5):
     if not isinstance(top, numbers.Integral) or isinstance(top, bool) or not 1 <= top <= 1000:
         raise ValueError(f"top={top!r}: expected an integer from 1 to 1000")
     return top_classes(preds, int(top), class_index())
+
+
+def as_numpy(values):
+    """A numpy array of `values`: a numpy array or list as it is, a backend tensor through Keras
+    (imported only when something else has imported it already: a tensor implies Keras)."""
+    if isinstance(values, (np.ndarray, np.generic, list, tuple)) or "keras" not in sys.modules:
+        return np.asarray(values)
+    import keras
+
+    return keras.ops.convert_to_numpy(values) if keras.ops.is_tensor(values) else np.asarray(values)
 
 
 def top_classes(preds, top, labels):

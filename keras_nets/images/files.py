@@ -7,6 +7,11 @@ not an image, or is truncated, raises `ImageError` naming the file. A path that 
 file (a FIFO, a socket, a device) is an `ImageError` too and is never opened: reading a FIFO
 blocks forever. `read_image` also takes http(s) URLs, downloaded into memory with a size limit.
 
+`read_photo` reads a JPEG at a reduced scale where the model needs fewer pixels (PIL's
+`Image.draft`: libjpeg decodes 1/2, 1/4 or 1/8 of each side, much faster), and says which part of
+the decoded image holds the photo, so that resizing gives the full-size pipeline's geometry
+(`EvalTransform.read` is its user).
+
 `walk_images` is the one folder walker, with an explicit rule for hidden files.
 """
 
@@ -17,7 +22,7 @@ import urllib.error
 import urllib.request
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from keras_nets.core.safe_files import not_a_regular_file
 
@@ -67,6 +72,30 @@ def read_image(source, size=None):
     return decode_rgb(io.BytesIO(download(source)), source, size)
 
 
+def read_photo(source, draft_to=None):
+    """(image, box): a file path's or an http(s) URL's photo as an RGB PIL image, EXIF
+    orientation applied, decoded at the smallest JPEG scale keeping it at least `draft_to`.
+
+    Args:
+      source: as `read_image` takes it (anything but a regular file is refused unopened).
+      draft_to: (width, height) that both sides of the decoded image must keep at least, in
+        the stored orientation; a square one is the same in every orientation. None decodes
+        at full size. Images other than JPEG are always decoded at full size.
+
+    Returns:
+      The image, and the box (left, top, right, bottom; floats) of it that holds the whole
+      photo: libjpeg rounds a reduced side up, so a 1601-pixel side decoded at 1/8 is 201
+      pixels of which 200.125 are photo. `image.resize(size, box=box)` then samples the same
+      points as resizing the full-size photo (`Image.thumbnail` does the same).
+    """
+    if not is_url(source):
+        problem = not_a_regular_file(source)
+        if problem:
+            raise ImageError(f"{source}: {problem}")
+        return decode_photo(source, source, draft_to)
+    return decode_photo(io.BytesIO(download(source)), source, draft_to)
+
+
 def is_url(source):
     return isinstance(source, str) and source.lower().startswith(URL_SCHEMES)
 
@@ -95,17 +124,61 @@ def download(url, max_bytes=None):
 
 def decode_rgb(file, name, size):
     """`load_rgb` on an open binary file or a path already known to be a regular file."""
-    try:
-        with Image.open(file) as image:
-            image.load()  # decodes everything now: a truncated file fails here, not later
-            image = ImageOps.exif_transpose(image)
-            image = to_rgb(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{name}: not a readable image ({error})") from None
+    image, _ = decode_photo(file, name)
     if size is not None:
         height, width = size
         image = image.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype="uint8")
+
+
+def decode_photo(file, name, draft_to=None):
+    """`read_photo` on an open binary file or a path already known to be a regular file."""
+    try:
+        with Image.open(file) as image:
+            box = (0, 0, *image.size)
+            if draft_to is not None:
+                # None for all but a single-scan baseline or progressive JPEG: decoded in full
+                drafted = image.draft(image.mode, tuple(draft_to))
+                box = drafted[1] if drafted else box
+            image.load()  # decodes everything now: a truncated file fails here, not later
+            transpose = EXIF_TRANSPOSES.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+            box = transposed_box(box, image.size, transpose)
+            image = ImageOps.exif_transpose(image)
+            image = to_rgb(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageError(f"{name}: not a readable image ({error})") from None
+    return image, box
+
+
+# What `ImageOps.exif_transpose` does for each EXIF orientation (its own table).
+EXIF_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def transposed_box(box, size, transpose):
+    """`box` of an image of `size` = (width, height), where it lands once the image is
+    transposed by `transpose` (None: left as it is)."""
+    if transpose is None:
+        return box
+    width, height = size
+    where = {  # (x, y) -> where the point goes
+        Image.Transpose.FLIP_LEFT_RIGHT: lambda x, y: (width - x, y),
+        Image.Transpose.ROTATE_180: lambda x, y: (width - x, height - y),
+        Image.Transpose.FLIP_TOP_BOTTOM: lambda x, y: (x, height - y),
+        Image.Transpose.TRANSPOSE: lambda x, y: (y, x),
+        Image.Transpose.ROTATE_270: lambda x, y: (height - y, x),  # clockwise
+        Image.Transpose.TRANSVERSE: lambda x, y: (height - y, width - x),
+        Image.Transpose.ROTATE_90: lambda x, y: (y, width - x),  # counter-clockwise
+    }[transpose]
+    (x0, y0), (x1, y1) = where(box[0], box[1]), where(box[2], box[3])
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
 
 def to_rgb(image):

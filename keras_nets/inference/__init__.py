@@ -16,15 +16,27 @@ convolution and a normalisation. The original model is never changed.
   runtimes    one module per runtime (onnxruntime, openvino, tensorflow), and RUNTIMES, the
               order "auto" prefers them in.
 
-Importing this package imports Keras and none of the runtimes or converters; TensorFlow itself is
-imported only by the tensorflow runtime and by Keras' own export, when they run.
+  cache       the compiled-model cache: converted (and quantized) ONNX models kept under
+              $KERAS_HOME, so that a second run skips the conversion.
+
+Importing this package imports neither Keras nor a runtime or converter: its names are resolved
+on first use (the cache and ONNX Runtime serve `keras-nets predict --fast`'s warm start without
+Keras). TensorFlow itself is imported only by the tensorflow runtime and by Keras' own export.
 """
 
-from keras_nets.inference.compiled import CompiledModel, compile_for_inference, thread_count
-from keras_nets.inference.exporting import FORMATS, export
-from keras_nets.inference.folding import fold_batch_norms
-from keras_nets.inference.runtimes import RUNTIMES, available_runtimes
+import importlib
 
+# Public name -> the module that defines it, imported on first use by __getattr__.
+_EXPORTS = {
+    "FORMATS": "exporting",
+    "RUNTIMES": "runtimes",
+    "CompiledModel": "compiled",
+    "available_runtimes": "runtimes",
+    "compile_for_inference": "compiled",
+    "export": "exporting",
+    "fold_batch_norms": "folding",
+    "thread_count": "runtimes",
+}
 __all__ = [
     "FORMATS",
     "RUNTIMES",
@@ -35,3 +47,13 @@ __all__ = [
     "fold_batch_norms",
     "thread_count",
 ]
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

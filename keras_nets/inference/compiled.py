@@ -5,15 +5,15 @@ probabilities = fast.predict(images)             # like model.predict: numpy, an
 fast = keras_nets.compile_for_inference(model, precision="int8", calibration=images)
 """
 
-import os
 import warnings
 
 import keras
 import numpy as np
 
+from keras_nets.inference import cache as compiled_cache
 from keras_nets.inference import quantization
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
-from keras_nets.inference.runtimes import RUNTIMES, available_runtimes, get_runtime
+from keras_nets.inference.runtimes import RUNTIMES, available_runtimes, get_runtime, thread_count
 from keras_nets.inference.writers import onnx_bytes
 
 
@@ -26,6 +26,7 @@ def compile_for_inference(
     calibration=None,
     transform=None,
     backend=None,
+    cache=True,
 ):
     """Compiles `model` for fast CPU inference; the result has `.predict(x)` like `model.predict`.
 
@@ -52,6 +53,11 @@ def compile_for_inference(
         `keras_nets.eval_transform("resnet50", size)`; None for a model that preprocesses its
         input itself (a `keras-nets train` classifier).
       backend: deprecated name of `runtime` (Keras calls TensorFlow, JAX and PyTorch "backends").
+      cache: keep the converted ONNX model in the compiled-model cache
+        (`keras_nets.inference.cache`, under $KERAS_HOME) and take it from there next time: the
+        same model, weights, precision and calibration images skip the conversion (and the
+        quantization). False converts every time and stores nothing (e.g. random weights that
+        will never be seen again). Runtimes that do not read ONNX (tensorflow) never use it.
 
     Returns:
       A `CompiledModel`.
@@ -76,17 +82,42 @@ def compile_for_inference(
     elif not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"threads={threads!r}: expected a positive integer or None")
     quantization.check_precision(precision, calibration, runtime=runtime)
+    images = None
     if precision == "int8":
         images = quantization.calibration_images(model, calibration, transform)
         runtime = choose_runtime(runtime, quantization.INT8_RUNTIMES)
-        folded = fold_batch_norms(model)
-        int8_model = quantization.quantize_onnx(onnx_bytes(folded), images)
-        run = get_runtime(runtime).compile_onnx(int8_model, int(threads))
     else:
         runtime = choose_runtime(runtime)
-        folded = fold_batch_norms(model)
-        run = get_runtime(runtime).compile(folded, int(threads))
-    return CompiledModel(folded, runtime, run, int(threads), precision)
+    folded = fold_batch_norms(model)
+    module = get_runtime(runtime)
+    key = None
+    if hasattr(module, "compile_onnx"):  # a runtime that reads ONNX: the cache's form
+        key = compiled_cache.model_key(model, precision, images) if cache else None
+        run = module.compile_onnx(onnx_model(folded, precision, images, key), int(threads))
+    else:
+        run = module.compile(folded, int(threads))
+    return CompiledModel(folded, runtime, run, int(threads), precision, cache_key=key)
+
+
+def onnx_model(folded, precision, images=None, key=None):
+    """The ONNX bytes of a folded model (quantized on `images` for int8): the cache's entry
+    `key` if it holds one that passes its check, else converted now and stored under `key`."""
+    data = compiled_cache.load_model(key) if key else None
+    if data is not None:
+        return data
+    data = onnx_bytes(folded)
+    if precision == "int8":
+        data = quantization.quantize_onnx(data, images)
+    if key:
+        try:
+            compiled_cache.store_model(key, data, {"model": folded.name, "precision": precision})
+        except OSError as error:  # a read-only home or a full disk: only the next run pays
+            warnings.warn(
+                f"the compiled-model cache ({compiled_cache.cache_dir()}) cannot be written: "
+                f"{error}; the next run converts the model again",
+                stacklevel=3,
+            )
+    return data
 
 
 def choose_runtime(runtime="auto", candidates=RUNTIMES):
@@ -112,14 +143,6 @@ def choose_runtime(runtime="auto", candidates=RUNTIMES):
     return runtime
 
 
-def thread_count():
-    """The CPU cores this process may run on: the runtimes' default thread count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 class CompiledModel:
     """A model compiled by `compile_for_inference`: `.predict(x)` returns numpy arrays.
 
@@ -128,10 +151,13 @@ class CompiledModel:
       threads: the CPU cores it uses.
       precision: "float32" or "int8".
       model: the folded Keras copy it was compiled from (float32 in either case).
+      cache_key: the key of its ONNX model in the compiled-model cache
+        (`keras_nets.inference.cache`), or None when it was not cached.
     """
 
-    def __init__(self, model, runtime, run, threads, precision="float32"):
+    def __init__(self, model, runtime, run, threads, precision="float32", cache_key=None):
         self.model = model
+        self.cache_key = cache_key  # its entry in the compiled-model cache, or None
         self.runtime = runtime
         self.threads = threads
         self.precision = precision

@@ -34,12 +34,8 @@ resolved, so a resume matches them however the folder is typed.
 
 import collections
 import concurrent.futures
-import hashlib
-import json
 import os
 import pathlib
-
-import numpy
 
 from keras_nets.core import safe_files
 from keras_nets.images.files import ImageError, is_url, walk_images
@@ -141,25 +137,16 @@ def image_name(source):
 def model_identity(predictor, weights, top):
     """What the results file's first line records about the model that writes it.
 
-    The weights are identified by the sha256 of their values as loaded (whatever file they came
-    from), the labels by the sha256 of the class names (or "imagenet"); a resume is refused
-    unless every field but "weights" (where they were read from) is the same.
+    The predictor's `identity` (the sha256 of the weights' values as loaded, whatever file they
+    came from, the labels, size, pipeline and runtime), where the weights were read from, and
+    `top`; a resume is refused unless every field but "weights" is the same.
     """
-    digest = hashlib.sha256()
-    for array in predictor.model.get_weights():
-        digest.update(str(array.dtype).encode() + str(array.shape).encode())
-        digest.update(numpy.ascontiguousarray(array).tobytes())
-    names = predictor.class_names
-    labels = "imagenet" if names is None else hashlib.sha256(json.dumps(list(names)).encode())
+    identity = predictor.identity
     return {
-        "model": predictor.model.name,
+        "model": identity["model"],
         # where they came from, for people: a file's path, or "imagenet", "none", None as given
         "weights": os.path.realpath(weights) if is_path(weights) else weights,
-        "weights_sha256": digest.hexdigest(),
-        "labels": labels if isinstance(labels, str) else "sha256:" + labels.hexdigest(),
-        "size": list(predictor.size),
-        "pipeline": predictor.transform.describe(),
-        "runtime": getattr(predictor, "runtime", "keras"),
+        **{name: value for name, value in identity.items() if name != "model"},
         "top": top,
     }
 

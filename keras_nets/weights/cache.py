@@ -21,7 +21,6 @@ import re
 import tempfile
 
 from keras_nets.core.safe_files import is_regular_file
-from keras_nets.weights.hdf5 import hdf5_problem
 from keras_nets.weights.manifest import entry
 
 CHANGED = "it changed since it entered the cache"
@@ -36,13 +35,19 @@ class CachedFileChanged(WeightsDownloadError):
     """A cached weights file no longer has the sha256 recorded when it entered the cache."""
 
 
-def cache_dir():
-    """`$KERAS_HOME/models`, Keras' own weights cache (read at each call, unlike Keras)."""
+def keras_home():
+    """`$KERAS_HOME`, else `~/.keras` (`/tmp/.keras` if home is not writable), as Keras has it;
+    read at each call, unlike Keras, so a test or a command can move it."""
     home = os.environ.get("KERAS_HOME")
     if not home:
         base = os.path.expanduser("~")
         home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
-    return os.path.join(os.path.expanduser(home), "models")
+    return os.path.expanduser(home)
+
+
+def cache_dir():
+    """`$KERAS_HOME/models`, Keras' own weights cache."""
+    return os.path.join(keras_home(), "models")
 
 
 def cache_path(key, include_top=True):
@@ -69,6 +74,8 @@ def file_problem(path, md5, digest=None):
     if md5 is not None:
         actual = (digest or digests(path))["md5"]
         return None if actual == md5 else f"md5 mismatch: expected {md5}, got {actual}"
+    from keras_nets.weights.hdf5 import hdf5_problem  # h5py: not for callers wanting keras_home
+
     return hdf5_problem(path)
 
 

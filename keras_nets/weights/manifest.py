@@ -46,13 +46,18 @@ MAX_PARAMETERS = {
 }
 
 
+def manifest_path():
+    """The manifest in use: $KERAS_NETS_MANIFEST when set, else the packaged one."""
+    return os.environ.get(MANIFEST_ENV) or str(PACKAGED_MANIFEST)
+
+
 def manifest():
     """{key: {"top": entry, "notop": entry}}, each entry {"file", "urls", "md5"}.
 
     Read from $KERAS_NETS_MANIFEST when set, else from the packaged manifest; re-read when the file
     changes.
     """
-    path = os.environ.get(MANIFEST_ENV) or str(PACKAGED_MANIFEST)
+    path = manifest_path()
     source = f"{MANIFEST_ENV}={path}" if os.environ.get(MANIFEST_ENV) else f"the packaged {path}"
     try:
         stat = os.stat(path)

@@ -79,3 +79,20 @@ def test_tf_mode_scales_to_minus_one_one(module_name):
     preprocess_input = importlib.import_module(f"keras_nets.{module_name}").preprocess_input
     x = np.array([[[[0, 127.5, 255]]]], dtype="float32")
     np.testing.assert_allclose(preprocess_input(x), [[[[-1.0, 0.0, 1.0]]]])
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("mode", ["tf", "caffe", "torch"])
+def test_numpy_images_are_scaled_by_keras_arithmetic_bit_for_bit_without_keras(mode, data_format):
+    # numpy in, numpy out runs keras_nets' own copy of Keras' arithmetic (the fast path's warm
+    # start imports no Keras): the same operations in the same order, so the same float32 bits.
+    from keras_nets.core import imagenet
+
+    batch = images("float32")
+    if data_format == "channels_first":
+        batch = np.moveaxis(batch, -1, 1).copy()
+    for x in (batch, batch[0]):  # a batch and a single image
+        expected = imagenet_utils.preprocess_input(x.copy(), data_format=data_format, mode=mode)
+        actual = imagenet.preprocess_input(x, mode, data_format=data_format)
+        assert isinstance(actual, np.ndarray) and actual.dtype == np.float32
+        np.testing.assert_array_equal(actual, expected)

@@ -19,11 +19,43 @@ A runtime imports its own library inside `compile`, never at module level, so im
 """
 
 import importlib
+import importlib.util
+import os
 
 import numpy as np
 
 # The fastest first, as measured by benchmarks/throughput.py on 2 to 8 cores.
 RUNTIMES = ("onnxruntime", "openvino", "tensorflow")
+# What the ONNX runtimes' modules imported from `writers` (which imports Keras) until the warm
+# start of `predict --fast` ran them without Keras: still their names, resolved on first use.
+WRITERS_NAMES = ("onnx_bytes", "onnx_converter_installed")
+
+
+def writers_names(module):
+    """A runtime module's `__getattr__`, giving the names of WRITERS_NAMES from `writers`."""
+
+    def getattr_(name):
+        if name not in WRITERS_NAMES:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        from keras_nets.inference import writers
+
+        return getattr(writers, name)
+
+    return getattr_
+
+
+def onnx_runtime_installed(package):
+    """`is_installed` of a runtime that reads ONNX: the converter and `package` are there."""
+    from keras_nets.inference.writers import onnx_converter_installed  # imports Keras
+
+    return onnx_converter_installed() and importlib.util.find_spec(package) is not None
+
+
+def compile_from_onnx(compile_onnx, model, threads):
+    """`compile` of a runtime that reads ONNX: `compile_onnx` on the model's ONNX export."""
+    from keras_nets.inference.writers import onnx_bytes  # imports Keras
+
+    return compile_onnx(onnx_bytes(model), threads)
 
 
 def get_runtime(name):
@@ -62,3 +94,11 @@ def split_per_core(threads, run_whole, run_parts):
         return [np.concatenate(outputs) for outputs in zip(*parts)]
 
     return run
+
+
+def thread_count():
+    """The CPU cores this process may run on: the runtimes' default thread count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

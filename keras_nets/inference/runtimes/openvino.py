@@ -4,25 +4,28 @@ It reads the ONNX export rather than the TensorFlow graph: its TensorFlow fronte
 2026.4, mistranslates ShuffleNetV2's channel shuffle; the ONNX one does not.
 """
 
-import importlib.util
-
 import numpy as np
 
-from keras_nets.inference.runtimes import split_per_core
-from keras_nets.inference.writers import onnx_bytes, onnx_converter_installed
+from keras_nets.inference.runtimes import (
+    compile_from_onnx,
+    onnx_runtime_installed,
+    split_per_core,
+    writers_names,
+)
 
 NAME = "openvino"
 EXTRA = "openvino"
+__getattr__ = writers_names(__name__)  # its names from before the warm start kept Keras out
 
 
 def is_installed():
-    return onnx_converter_installed() and importlib.util.find_spec("openvino") is not None
+    return onnx_runtime_installed("openvino")
 
 
 def compile(model, threads):
     """A batch of one runs as a single request on all cores; a larger batch as parallel
     single-threaded requests ("streams"), one part per core."""
-    return compile_onnx(onnx_bytes(model), threads)
+    return compile_from_onnx(compile_onnx, model, threads)
 
 
 def compile_onnx(onnx_model, threads):
