@@ -103,7 +103,7 @@ def cached_model(key, threads=None):
         if optimized is not None:
             run = onnxruntime.compile_onnx(optimized, threads)
         else:
-            run = optimize(model_key, threads)
+            run = optimize(model_key, threads, record.get("model_name"))
     except Exception:  # a record of another layout, a model ONNX Runtime refuses: a miss
         run = None
     if run is None:
@@ -112,9 +112,9 @@ def cached_model(key, threads=None):
     return (lambda batch: run(batch)[0]), transform, record
 
 
-def optimize(model_key, threads):
+def optimize(model_key, threads, name=None):
     """A runner of the model entry `model_key` (None if it fails its check), its optimized
-    graph stored as `cache.optimized_key(model_key)`."""
+    graph stored as `cache.optimized_key(model_key)`; `name`: the model's, for the listing."""
     from keras_nets.inference.runtimes import onnxruntime
 
     converted = cache.load_model(model_key)
@@ -125,7 +125,7 @@ def optimize(model_key, threads):
         run = onnxruntime.compile_onnx(converted, threads, optimized_to=path)
         try:
             with open(path, "rb") as f:
-                description = {"model": "optimized for this CPU", "precision": None}
+                description = {"model": f"{name} (optimized for this CPU)", "precision": None}
                 cache.store_model(cache.optimized_key(model_key), f.read(), description)
         except OSError:  # not written: the next warm start optimizes again
             pass

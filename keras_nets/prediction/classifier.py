@@ -14,6 +14,8 @@ to its input size, as in training (`preprocessing.trained_transform`).
 """
 
 import dataclasses
+import hashlib
+import json
 
 import numpy as np
 
@@ -103,17 +105,11 @@ class Classifier:
         (whatever file they came from), the labels ("imagenet" or the sha256 of the class
         names), the input size, the pipeline and the runtime. A results file records it."""
         if self._identity is None:
-            import hashlib
-            import json
-
             from keras_nets.inference.cache import weights_sha256
 
-            names = self.class_names
-            labels = (
-                "imagenet"
-                if names is None
-                else "sha256:" + hashlib.sha256(json.dumps(list(names)).encode()).hexdigest()
-            )
+            names = self.class_names  # the digest results files of earlier versions recorded
+            digest = None if names is None else hashlib.sha256(json.dumps(list(names)).encode())
+            labels = "imagenet" if digest is None else "sha256:" + digest.hexdigest()
             self._identity = {
                 "model": self.model.name,
                 "weights_sha256": weights_sha256(self.model),
