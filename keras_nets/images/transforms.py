@@ -101,8 +101,9 @@ class EvalTransform:
         and 14 at the 99th percentile, about what swapping bicubic and bilinear changes
         (tests/images/test_draft_decoding.py). A 1600x1200 photo for a 224-px model (shorter
         side to 256) is decoded at 400x300, 4-7x faster than in full; 640x480 is decoded in
-        full (a half would leave 240 < 256). Other formats are decoded in full. An image that cannot be read, or whose resize would
-        be absurd (1x40000, see `__call__`), is an ImageError naming `source`.
+        full (a half would leave 240 < 256). Other formats are decoded in full. An image that
+        cannot be read, or whose resize would be absurd (1x40000, see `__call__`), is an
+        ImageError naming `source`.
         """
         image, box = read_photo(source, draft_to=self.decode_size)
         try:

@@ -11,7 +11,8 @@ which pins every published file; a `.h5` or `.keras` file, and the `class_names.
 `.keras`: the file's identity, `file_identity`), the crop, the precision and, for int8, the
 identity of every calibration image file. Its entry (`keras_nets.inference.cache`) points at the
 ONNX model and holds what else a prediction needs: the evaluation pipeline, the labels and the
-weights' identity for a results file. A hit imports neither Keras nor a backend: ONNX Runtime, numpy and PIL answer.
+weights' identity for a results file. A hit imports neither Keras nor a backend: ONNX Runtime,
+numpy and PIL answer.
 """
 
 import importlib.util
