@@ -18,6 +18,7 @@ import re
 import signal
 import sys
 import threading
+import time
 
 VERBOSE_ENV = "KERAS_NETS_VERBOSE"
 
@@ -102,10 +103,24 @@ def native_stderr_filtered():
         sys.stderr = previous_stderr
         os.dup2(original, 2)  # closes the pipe's last write end here: the filter sees EOF
         os.close(original)
+        _wait_for_filter(child)
+
+
+# Seconds the command waits for the filter to copy its last lines. A child process the command
+# started and that outlives it holds the pipe open (Spark's JVM until this interpreter exits):
+# the filter then ends with that child, on its own.
+FILTER_EXIT_SECONDS = 2.0
+
+
+def _wait_for_filter(child):
+    deadline = time.monotonic() + FILTER_EXIT_SECONDS
+    while True:
         try:
-            os.waitpid(child, 0)  # its last lines are out before the command returns
+            if os.waitpid(child, os.WNOHANG)[0] or time.monotonic() > deadline:
+                return
         except ChildProcessError:
-            pass
+            return
+        time.sleep(0.005)
 
 
 def _copy_filtered(read_end, target):

@@ -66,7 +66,25 @@ def add_parser(subparsers):
     parser.add_argument(
         "--resume", action="store_true", help="with --output: skip the images already in it"
     )
-    add_overwrite(parser, "an existing --output file")
+    add_overwrite(parser, "an existing --output file (or, with --engine, directory)")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "spark", "dask"),
+        default="local",
+        help="with --output OUT.parquet or OUT.jsonl: predict on Spark or Dask into a directory "
+        "of Parquet or JSON-lines files (local: this process, into one JSON-lines file)",
+    )
+    parser.add_argument(
+        "--master",
+        metavar="URL",
+        help="with --engine spark: Spark's master (default: this machine's cores, on 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: a Dask scheduler's address (default: a local cluster of one "
+        "worker per core, on 127.0.0.1)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -74,6 +92,8 @@ def run(args):
     problem = model_arguments_problem(args) or check_int8(args)
     if problem:
         return fail("predict", problem, USAGE)
+    if args.engine != "local" or args.master or args.scheduler:
+        return run_on_engine(args)
     if args.output is not None:
         return run_into_file(args)
     if args.resume or args.overwrite:
@@ -134,6 +154,66 @@ def run_into_file(args):
         file=sys.stderr,
     )
     return FAILED if counts["failed"] or counts["missing"] else OK
+
+
+def run_on_engine(args):
+    """`predict --engine spark|dask --output OUT`: `batch.write_predictions`, a summary line."""
+    import importlib.util
+
+    from keras_nets.batch import writing
+
+    problem = engine_problem(args) or writing.check_output(args.output, args.overwrite)
+    if problem:
+        return fail("predict", problem, USAGE)
+    module = {"spark": "pyspark", "dask": "distributed"}[args.engine]
+    if importlib.util.find_spec(module) is None:
+        extra = f"pip install 'keras-nets[{args.engine}]'"
+        return fail("predict", f"--engine {args.engine} needs {module}: {extra}", USAGE)
+    from keras_nets.batch import Predictor
+
+    options = model_options(args)
+    calibration = options.pop("calibration")
+    try:
+        predictor = Predictor(
+            **options, int8=args.int8, calibration=calibration, top=args.top, batch=args.batch
+        )
+        announce_fast("predict", args)
+        counts = writing.write_predictions(
+            args.engine,
+            args.inputs,
+            args.output,
+            predictor,
+            overwrite=args.overwrite,
+            connect=args.master or args.scheduler,
+        )
+    except ScoresError as error:
+        return fail("predict", f"--weights {args.weights}: {error}", USAGE)
+    except (ValueError, OSError, RuntimeError) as error:
+        return fail("predict", error, USAGE)
+    print(
+        f"keras-nets predict: {counts['predicted']} image(s) predicted into {args.output} on "
+        f"{args.engine}, {counts['failed']} could not be read",
+        file=sys.stderr,
+    )
+    return FAILED if counts["failed"] else OK
+
+
+def engine_problem(args):
+    """None, or what is wrong with --engine, --master and --scheduler."""
+    if args.master and args.engine != "spark":
+        return "--master goes with --engine spark"
+    if args.scheduler and args.engine != "dask":
+        return "--scheduler goes with --engine dask"
+    if args.output is None:
+        return f"--engine {args.engine} writes to --output OUT.parquet or OUT.jsonl (a directory)"
+    if args.resume:
+        return f"--resume goes with --engine local (--engine {args.engine} writes OUT whole)"
+    if args.weights.lower() == "none":
+        return "--weights none: random weights would differ on every worker; give a file"
+    for item in args.inputs:  # a URI (hdfs://, s3a://...) is the engine's to find
+        if "://" not in item and not os.path.exists(item):
+            return f"{item}: no such file or directory"
+    return None
 
 
 def check_int8(args):

@@ -2,6 +2,8 @@
 
     with atomic_path("run/model.keras") as partial:   # write to `partial`; renamed when complete
         model.save(partial)
+    with atomic_directory("out.parquet") as partial:  # the same for a directory written whole
+        frame.write.parquet(str(partial))
     with locked("run/", "output"):                     # a second writer is refused in one line
         ...
     remove_stale_partials("run/", ["model.keras"])     # what a killed writer left behind
@@ -70,6 +72,29 @@ def atomic_path(path):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(partial)
+
+
+@contextlib.contextmanager
+def atomic_directory(path, overwrite=False):
+    """`atomic_path` for a directory another program writes whole (Spark's or Dask's output): a
+    temporary path beside `path`, not created, renamed to `path` only if the block completes,
+    and removed with what it holds otherwise. With `overwrite`, a directory already at `path` is
+    moved aside to a temporary name, the new one renamed in, then the old one removed; nothing
+    at `path` is replaced without it (a FileExistsError). Check `overwrite_problem` and hold a
+    lock (`locked`) first: this only makes the last step atomic."""
+    path = pathlib.Path(path)
+    partial = partial_path(path)
+    replaced = partial.with_name(f"{partial.stem}-replaced{partial.suffix}")
+    try:
+        yield partial
+        if os.path.lexists(path):
+            if not (overwrite and os.path.isdir(path) and not os.path.islink(path)):
+                raise FileExistsError(f"{path}: exists; not replaced")
+            os.rename(path, replaced)
+        os.rename(partial, path)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(replaced, ignore_errors=True)
 
 
 def write_json(path, value):
@@ -185,15 +210,17 @@ def overwrite_problem(path, overwrite=False, directory=False):
 
 
 @contextlib.contextmanager
-def locked(folder, what="folder"):
-    """Holds `folder`'s lock (the file LOCK_FILE in it, `fcntl.flock`) for the block.
+def locked(folder, what="folder", name=LOCK_FILE):
+    """Holds `folder`'s lock (the file `name` in it, LOCK_FILE by default, `fcntl.flock`) for the
+    block.
 
     A second holder, in this process or another, gets a LockedError at once, one line naming
-    the folder as `what`=folder (e.g. "output=run: ..."). The lock file is removed on exit.
+    the folder as `what`=folder (e.g. "output=run: ..."). The lock file is removed on exit. A
+    `name` of its own locks one output of a folder that holds others (".OUTPUT.lock", say).
     """
-    path = os.path.join(folder, LOCK_FILE)
+    path = os.path.join(folder, name)
     busy = (
-        f"{what}={folder}: another keras-nets run is writing to it (it holds {LOCK_FILE}); wait "
+        f"{what}={folder}: another keras-nets run is writing to it (it holds {name}); wait "
         "for it to finish, or choose another folder"
     )
     while True:

@@ -17,11 +17,12 @@ as standard Keras layers in front, is `keras_nets.core.factory.with_preprocessin
 """
 
 import dataclasses
+import io
 
 import numpy as np
 from PIL import Image
 
-from keras_nets.images.files import ImageError, read_photo, to_rgb
+from keras_nets.images.files import ImageError, decode_photo, read_photo, to_rgb
 
 RESAMPLING = {
     "nearest": Image.Resampling.NEAREST,
@@ -106,10 +107,22 @@ class EvalTransform:
         ImageError naming `source`.
         """
         image, box = read_photo(source, draft_to=self.decode_size)
+        return self._resized_photo(image, box, source)
+
+    def decode(self, data, name):
+        """`read` on an image file's bytes (as Spark's `binaryFile` and Ray's
+        `read_binary_files` give them): the same pixels as `read` of the file. `name` names the
+        image in an ImageError."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ImageError(f"{name}: no image bytes ({type(data).__name__})")
+        image, box = decode_photo(io.BytesIO(data), name, draft_to=self.decode_size)
+        return self._resized_photo(image, box, name)
+
+    def _resized_photo(self, image, box, name):
         try:
             return self.resized(image, box)
         except ImageError as error:
-            raise ImageError(f"{source}: {error}") from None
+            raise ImageError(f"{name}: {error}") from None
 
     def __call__(self, image):
         """The model's input pixels for one image: float32 (size, size, 3), RGB 0-255.

@@ -168,8 +168,9 @@ from keras_nets.inference.writers import write_onnx_in_process
 write_onnx_in_process(keras.saving.load_model(sys.argv[1], compile=False), sys.argv[2])
 """
 
-# The temporary directories of conversions (a .keras copy, ONNX files) and of int8 quantization.
-TEMPORARY_PREFIXES = ("keras-nets-onnx-", "keras-nets-int8-")
+# The temporary directories of conversions (a .keras copy, ONNX files), of int8 quantization and
+# of ONNX Runtime's graph optimized for this CPU (prediction.cached.optimize).
+TEMPORARY_PREFIXES = ("keras-nets-onnx-", "keras-nets-int8-", "keras-nets-ort-")
 
 
 def remove_stale_temporary_directories():

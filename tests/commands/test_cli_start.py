@@ -142,6 +142,18 @@ REFUSED = {
         ["train", "{folder}", "--model", "vgg", "--classes", "2", "--output", "out"],
         "keras-nets train: error: --model vgg: expected one of: ",
     ),
+    "an engine without its output": (
+        ["predict", "{folder}", "--engine", "spark"],
+        "keras-nets predict: error: --engine spark writes to --output OUT.parquet or OUT.jsonl",
+    ),
+    "an engine's output of no known format": (
+        ["predict", "{folder}", "--engine", "dask", "--output", "{folder}/out.csv"],
+        "keras-nets predict: error: {folder}/out.csv: expected a name ending in .parquet or .jsonl",
+    ),
+    "a Spark master for Dask": (
+        ["predict", "{folder}", "--engine", "dask", "--master", "local[2]", "--output", "o.jsonl"],
+        "keras-nets predict: error: --master goes with --engine spark",
+    ),
     "unknown command": (["evalute"], "keras-nets: error: argument COMMAND: invalid choice:"),
 }
 
@@ -152,6 +164,7 @@ def test_a_bad_argument_is_refused_in_one_line_before_any_backend_is_imported(
 ):
     argv, line = REFUSED[case]
     argv = [a.format(photo=photo, folder=tmp_path) for a in argv]
+    line = line.format(folder=tmp_path)
     run = keras_nets_command(*argv, backend="tensorflow")
     assert run.returncode == 2
     assert run.stdout == "imported:\n"  # none of keras, tensorflow, jax, torch
@@ -169,3 +182,23 @@ def test_version_and_the_help_naming_every_command():
     described = run.stdout.split("positional arguments")[0]
     for command in ("evaluate", "explain", "predict", "train", "weights"):
         assert command in described
+
+
+def test_a_child_process_that_outlives_the_command_does_not_hold_it(tmp_path):
+    """Spark's JVM, started by `predict --engine spark`, lives until the interpreter exits and
+    holds descriptor 2, the quiet start's pipe: the command returns all the same (it hung before),
+    and what the child writes later still reaches stderr, filtered."""
+    script = """
+import subprocess, sys, time
+from keras_nets.commands import _quiet
+with _quiet.native_stderr_filtered():
+    late = "import os, time; time.sleep(5); os.write(2, NOISE + bytes([10]) + b'late' + bytes([10]))"
+    late = late.replace("NOISE", repr(b"I0000 00:00:1.2 3 a.cc:1] noise"))
+    subprocess.Popen([sys.executable, "-c", late])
+    started = time.monotonic()
+print(f"{time.monotonic() - started:.1f}")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout) < 4  # the filter's wait is bounded (2 s), the child lives 5
+    assert run.stderr == "late\n"

@@ -57,6 +57,7 @@ LAYERS = (
     ("package", [""]),  # keras_nets/__init__.py: create_model, list_models, the lazy exports
     ("services", ["images.transforms", "inference", "distribution", "_distribution", "_gradients"]),
     ("tasks", ["finetune", "training", "prediction", "evaluation", "explain"]),
+    ("engines", ["batch"]),  # batch inference on Spark, Dask, Ray: through prediction's Classifier
     ("commands", ["commands", "cli", "__main__"]),
     ("old paths", list(OLD_PATHS)),
 )

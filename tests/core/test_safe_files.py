@@ -120,3 +120,42 @@ def test_partials_of_a_killed_writer_go_whatever_their_age_under_the_lock(tmp_pa
 
     assert removed == [".model.partial-123.keras"]
     assert sorted(os.listdir(tmp_path)) == [".notes.partial-123.txt", "model.keras"]
+
+
+def write_directory(path, text):
+    os.mkdir(path)
+    (path / "part-0").write_text(text)
+
+
+def write_output(output, text, overwrite=False, failure=None):
+    """Writes `output` as another program would, through `atomic_directory`; raises `failure`
+    (an exception) half-way, once part of the directory is written."""
+    with safe_files.atomic_directory(output, overwrite) as partial:
+        write_directory(partial, text)
+        if failure is not None:
+            raise failure
+
+
+def test_a_directory_appears_whole_or_not_at_all(tmp_path):
+    output = tmp_path / "predictions.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        write_output(output, "half", failure=KeyboardInterrupt())
+    assert os.listdir(tmp_path) == []  # neither the output nor its temporary name
+
+    write_output(output, "first")
+    assert os.listdir(tmp_path) == ["predictions.parquet"]
+    assert (output / "part-0").read_text() == "first"
+
+
+def test_a_directory_is_replaced_only_with_overwrite_and_only_once_the_new_one_is_whole(tmp_path):
+    output = tmp_path / "predictions.parquet"
+    write_directory(output, "old")
+    with pytest.raises(FileExistsError):
+        write_output(output, "new")
+    with pytest.raises(RuntimeError):
+        write_output(output, "new, failing", overwrite=True, failure=RuntimeError())
+    assert (output / "part-0").read_text() == "old"
+
+    write_output(output, "new", overwrite=True)
+    assert os.listdir(tmp_path) == ["predictions.parquet"]
+    assert (output / "part-0").read_text() == "new"

