@@ -6,6 +6,7 @@ It is not timed here (tests check correctness, not speed): the point is that it 
 import importlib.util
 import json
 import pathlib
+import shlex
 
 import pytest
 from PIL import Image
@@ -74,6 +75,19 @@ def test_the_benchmark_times_every_runtime_and_writes_its_table_json_and_plot(tm
     assert "onnxruntime" in tables.split("| fast-path compile s |")[1]
     with Image.open(tmp_path / "out.png") as plot:
         assert plot.format == "PNG" and plot.width > 0
+
+
+def test_the_documented_commands_parse():
+    """Every `python benchmarks/throughput.py ...` line of docs/benchmarks.md names options, models
+    and runtimes the script takes. tests/docs/test_readme_examples.py runs the page's second line
+    (made small) and skips the first and third, whose options the end-to-end run above runs."""
+    throughput = load_benchmark()
+    page = SCRIPT.parents[1] / "docs" / "benchmarks.md"
+    prefix = "python benchmarks/throughput.py "
+    commands = [line for line in page.read_text().splitlines() if line.startswith(prefix)]
+    assert len(commands) >= 3, commands
+    for command in commands:
+        throughput.parse_args(shlex.split(command.removeprefix(prefix)))
 
 
 def test_the_benchmark_refuses_bad_options_in_one_line(capsys):

@@ -3,6 +3,10 @@
 The rows of each table are cases. The interruption tests send a real SIGINT to a real
 `keras-nets train` process, paused at a chosen moment through the test-only hook
 `training.PAUSE_FOR_TESTS`, and then check the output folder holds a consistent run.
+
+What is tested is what the command does around the network (its checks, its files, its signals),
+so the runs train a registered tiny network (tests/generated_data.py), as a user's own module
+would register one: a second per run where MobileNetV2 took half a minute.
 """
 
 import errno
@@ -16,7 +20,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE, make_dataset
+from generated_data import SMALL_MODEL, make_dataset, registered_tiny_network
 
 from keras_nets import finetune, safe_files, training
 from keras_nets.cli import main
@@ -24,6 +28,21 @@ from keras_nets.cli import main
 pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
 
 EARLIER_CLASSES = ["x", "y", "z"]  # an earlier run: three classes, the new one has two
+TINY_MODEL = "tiny_train_misuse"  # registered by the `tiny_network` fixture, 32x32 inputs
+TINY_SIZE = 32
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# `python -m keras_nets` (keras_nets/__main__.py, run by runpy as -m runs it) in a child process
+# that first registers the tiny network, as a user's module imported at start-up would.
+TRAIN_IN_CHILD = (
+    f"import runpy, sys; sys.path.insert(0, {TESTS!r}); import generated_data; "
+    f"next(generated_data.registered_tiny_network({TINY_MODEL!r}, preprocessing='tf')); "
+    "runpy.run_module('keras_nets', run_name='__main__', alter_sys=True)"
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_network():
+    yield from registered_tiny_network(TINY_MODEL, preprocessing="tf")
 
 
 def train_argv(data_dir, output, *extra):
@@ -31,11 +50,9 @@ def train_argv(data_dir, output, *extra):
         "train",
         str(data_dir),
         "--model",
-        SMALL_MODEL,
-        "--alpha",
-        "0.35",
+        TINY_MODEL,
         "--size",
-        str(SMALL_SIZE),
+        str(TINY_SIZE),
         "--classes",
         "2",
         "--batch",
@@ -58,9 +75,7 @@ def dataset(tmp_path_factory):
 def write_earlier_run(output):
     """A complete run of another dataset (three classes), as an earlier `keras-nets train` left it."""
     output.mkdir(parents=True, exist_ok=True)
-    model = finetune.build_classifier(
-        SMALL_MODEL, 3, image_size=SMALL_SIZE, weights=None, **SMALL_KWARGS
-    )
+    model = finetune.build_classifier(TINY_MODEL, 3, image_size=TINY_SIZE, weights=None)
     model.save(output / "model.keras")
     model.save(output / "best.keras")
     (output / "class_names.json").write_text(json.dumps(EARLIER_CLASSES))
@@ -235,7 +250,7 @@ ENDINGS = {"SIGINT": (130, "interrupted"), "SIGTERM": (143, "terminated")}
 
 
 @pytest.fixture(scope="module")
-def interrupted_runs(tmp_path_factory, dataset):
+def interrupted_runs(tmp_path_factory, dataset, tiny_network):
     """{(moment, signal): (output, exit status, stderr)}: one `keras-nets train` process per row
     of INTERRUPTIONS, run side by side, each sent its signal once paused at its moment."""
     runs = {}
@@ -249,8 +264,8 @@ def interrupted_runs(tmp_path_factory, dataset):
             training.PAUSE_FOR_TESTS: f"{point}:{marker}",
             "TF_CPP_MIN_LOG_LEVEL": "3",
         }
-        extra = ["--size", "32"] + (["--overwrite"] if earlier_run else [])  # 32 px: faster
-        command = [sys.executable, "-m", "keras_nets", *train_argv(dataset, output, *extra)]
+        extra = ["--overwrite"] if earlier_run else []
+        command = [sys.executable, "-c", TRAIN_IN_CHILD, *train_argv(dataset, output, *extra)]
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
@@ -340,7 +355,7 @@ def test_a_save_that_fails_on_the_disk_is_one_line_and_leaves_a_consistent_run(
 
     monkeypatch.setattr(keras.Model, "save", failing_save)
     output = tmp_path / "out"
-    status = main(train_argv(dataset, output, "--size", "32"))  # 32 px: faster
+    status = main(train_argv(dataset, output))
     err = capsys.readouterr().err
     assert status == 2
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -365,7 +380,7 @@ def test_a_run_whose_loss_becomes_nan_is_an_error_and_saves_no_nan_model(
 
     monkeypatch.setattr(finetune, "classifier_to_train", nan_head)
     output = tmp_path / "out"
-    status = main(train_argv(dataset, output, "--size", "32", "--epochs", "3"))
+    status = main(train_argv(dataset, output, "--epochs", "3"))
     err = capsys.readouterr().err
     assert status == 2
     assert err.startswith("keras-nets train: error: training diverged: the loss is nan at epoch 1")
