@@ -185,6 +185,7 @@ def _declared():
         source = importlib.util.find_spec(f"keras_nets.{module}").origin
         with open(source, encoding="utf-8") as f:
             tree = ast.parse(f.read())
+        shared = _shared_entries(tree)
         for function in tree.body:
             if not isinstance(function, ast.FunctionDef):
                 continue
@@ -197,12 +198,35 @@ def _declared():
                     continue
                 facts = {"published_weights": True, "parameters": tuple(arguments)}
                 for keyword in decorator.keywords:
+                    if keyword.arg is None:  # **ENTRY: a module-level dict(...) shared by a family
+                        facts.update(shared.get(getattr(keyword.value, "id", None), {}))
+                        continue
                     try:
                         facts[keyword.arg] = ast.literal_eval(keyword.value)
                     except ValueError:  # not a literal (a dict(...) call): not needed statically
                         pass
                 found[decorator.args[0].value] = facts
     return found
+
+
+def _shared_entries(tree):
+    """{NAME: {argument: literal value}} of a module's `NAME = dict(argument=..., ...)`
+    assignments, which a family's `@register_model(name, **NAME)` lines share (densenet)."""
+    shared = {}
+    for node in tree.body:
+        call = node.value if isinstance(node, ast.Assign) else None
+        if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "dict"):
+            continue
+        entries = {}
+        for keyword in call.keywords:
+            try:
+                entries[keyword.arg] = ast.literal_eval(keyword.value)
+            except ValueError:
+                pass
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                shared[target.id] = entries
+    return shared
 
 
 def registered():

@@ -129,6 +129,10 @@ REFUSED = {
         ["explain", "{photo}", "--output", "cams", "--size", "40"],
         "keras-nets explain: error: --size 40: expected at least 71 for xception",
     ),
+    "size below the smallest of a model whose family shares its registry entry": (
+        ["predict", "{photo}", "--model", "densenet121", "--size", "20"],
+        "keras-nets predict: error: --size 20: expected at least 32 for densenet121",
+    ),
     "no published weights": (
         ["evaluate", "{folder}", "--model", "shufflenet_v2"],
         "keras-nets evaluate: error: --weights imagenet: no published weights exist for "

@@ -26,6 +26,17 @@ def test_list_models_follows_the_module_list_and_each_modules_own_order():
     assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 15
 
 
+def test_what_the_source_declares_is_what_the_registry_holds():
+    """The command line checks --size against the facts read from the model modules' source
+    (`registry.declared`, before Keras loads), shared `**ENTRY` dicts included (densenet's)."""
+    for name in list_models():
+        declared, config = registry.declared(name), get_config(name)
+        assert (declared["min_size"], declared["default_size"]) == (
+            config.min_size,
+            config.default_size,
+        ), name
+
+
 def test_list_models_takes_timm_s_filter_patterns_and_pretrained():
     assert list_models("mobilenet*") == [
         "mobilenet_v2",
