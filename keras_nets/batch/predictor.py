@@ -22,10 +22,19 @@ from keras_nets.images.files import ImageError
 # them "bytes", Spark's `binaryFile` "content"). Without bytes, each path is read from disk.
 PATH = "path"
 CONTENT_COLUMNS = ("bytes", "content")
-# The columns added: the best class and its score, the `top` best (labels, scores and WordNet
-# ids, best first; ids are None for a classifier trained by keras-nets), and why an image could
-# not be read (None when it was).
-RESULT_COLUMNS = ("label", "score", "top_labels", "top_scores", "top_wnids", "error")
+# The columns added, with their types in Spark's words (the one description of them: Spark's
+# schema and the Parquet schema of `keras-nets predict --engine dask` are made from it): the best
+# class and its score, the `top` best (labels, scores and WordNet ids, best first; ids are None
+# for a classifier trained by keras-nets), and why an image could not be read (None when it was).
+RESULT_TYPES = {
+    "label": "string",
+    "score": "double",
+    "top_labels": "array<string>",
+    "top_scores": "array<double>",
+    "top_wnids": "array<string>",
+    "error": "string",
+}
+RESULT_COLUMNS = tuple(RESULT_TYPES)
 
 _loaded = {}  # settings -> prediction.Classifier, one per process
 _loading = threading.Lock()
@@ -177,7 +186,7 @@ def column(name, values):
     """A result column as numpy holds it: scores as float64 (NaN where an image could not be
     read), the others as objects (text, None, lists), one element per row, so that an empty batch
     has the same types as any other (what Dask's `meta` states)."""
-    if name == "score":
+    if RESULT_TYPES[name] == "double":
         return np.asarray(values, dtype="float64")
     array = np.empty(len(values), dtype=object)
     array[:] = values

@@ -15,14 +15,11 @@ pyspark is the `[spark]` extra.
 import os
 import sys
 
-from keras_nets.batch.predictor import PATH, Predictor
+from keras_nets.batch.predictor import PATH, RESULT_TYPES, Predictor
 from keras_nets.images.files import IMAGE_EXTENSIONS
 
-SCHEMA = (
-    "path string, label string, score double, top_labels array<string>, "
-    "top_scores array<double>, top_wnids array<string>, error string"
-)
-COLUMNS = [field.split()[0] for field in SCHEMA.split(", ")]
+COLUMNS = [PATH, *RESULT_TYPES]
+SCHEMA = ", ".join(f"{name} {kind}" for name, kind in {PATH: "string", **RESULT_TYPES}.items())
 # Rows per Arrow batch handed to a Python worker in `local_session` (Spark's default is 10,000):
 # each row holds a whole image file, so 10,000 photos of 5 MB would be 50 GB in one worker.
 ROWS_PER_ARROW_BATCH = 256

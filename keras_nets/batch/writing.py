@@ -12,10 +12,9 @@ interruption leaves what was there before. An existing OUT is replaced only with
 import json
 import os
 
-from keras_nets.batch.predictor import PATH, RESULT_COLUMNS
+from keras_nets.batch.predictor import PATH, RESULT_TYPES
 from keras_nets.core import safe_files
 
-ENGINES = ("spark", "dask")
 # An output's format, from its name: a directory of Parquet files or of JSON-lines files.
 FORMATS = {".parquet": "parquet", ".jsonl": "json"}
 
@@ -100,16 +99,11 @@ def write_with_dask(inputs, path, format, predictor, scheduler):
     try:
         frame = dask.predict_dask(inputs, predictor)
         if format == "parquet":
-            text, numbers = pyarrow.string(), pyarrow.float64()
-            schema = {PATH: text, "label": text, "score": numbers, "error": text}
-            schema.update(
-                top_labels=pyarrow.list_(text),
-                top_scores=pyarrow.list_(numbers),
-                top_wnids=pyarrow.list_(text),
-            )
+            # given, not inferred: a partition whose `error` is all None would infer type null
+            types = {PATH: "string", **RESULT_TYPES}
             frame.to_parquet(
                 path,
-                schema=pyarrow.schema([(c, schema[c]) for c in (PATH, *RESULT_COLUMNS)]),
+                schema=pyarrow.schema([(c, arrow_type(t)) for c, t in types.items()]),
                 write_index=False,
             )
         else:
@@ -119,6 +113,15 @@ def write_with_dask(inputs, path, format, predictor, scheduler):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def arrow_type(kind):
+    """The pyarrow type of a Spark type name of RESULT_TYPES ("string", "double", "array<...>")."""
+    import pyarrow
+
+    if kind.startswith("array<"):
+        return pyarrow.list_(arrow_type(kind[len("array<") : -1]))
+    return {"string": pyarrow.string(), "double": pyarrow.float64()}[kind]
 
 
 def counts(path):
