@@ -30,9 +30,9 @@ from keras_nets import list_models
 # (a model's layers are the same Keras layers on every backend; these three cover separable and
 # depthwise convolutions, zero padding, residual sums, concatenation, channel split and shuffle;
 # ResNet50's layers are all among theirs, and its Keras 2 layout still loads on every backend in
-# tests/models/test_resnet50.py; all fifteen would take JAX ~3x CI's budget, ResNet50 as a fourth
-# 28 more tests), and a test that only TensorFlow can run (tf.data, SavedModel, TFLite, the
-# "tensorflow" runtime) is marked `tensorflow_only`, or parametrised with one of
+# tests/models/test_resnet50.py; the series' fifteen alone would take JAX ~3x CI's budget, ResNet50
+# as a fourth 28 more tests), and a test that only TensorFlow can run (tf.data, SavedModel,
+# TFLite, the "tensorflow" runtime) is marked `tensorflow_only`, or parametrised with one of
 # TENSORFLOW_ONLY_PARAMETERS, and skipped.
 BACKEND_MODELS = ("xception", "mobilenet_v2", "shufflenet_v2")
 TENSORFLOW_ONLY_PARAMETERS = {"tensorflow", "saved_model", "tflite"}  # a runtime, export formats

@@ -29,15 +29,21 @@ def keras2_builder_kwargs():
 
 
 def randomize_weights(model, seed=0):
-    """Gives every variable of `model` a random value that keeps activations in a sane range."""
+    """Gives every variable of `model` a random value that keeps activations in a sane range.
+
+    A Normalization layer's mean and variance count too (EfficientNet's are weights of the
+    published files); its sample count, unused by the network, stays.
+    """
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         for variable in layer.weights:
             shape = tuple(variable.shape)
             name = variable.path.rsplit("/", 1)[-1]
-            if name == "moving_variance" or name == "gamma":
+            if not shape:  # Normalization's count
+                continue
+            if name in ("moving_variance", "gamma", "variance"):
                 value = rng.uniform(0.5, 1.5, shape)
-            elif name in ("beta", "moving_mean", "bias"):
+            elif name in ("beta", "moving_mean", "bias", "mean"):
                 value = rng.normal(0.0, 0.1, shape)
             else:  # kernels: He-uniform on the fan-in, so deep stacks neither explode nor vanish
                 fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else shape[0]
@@ -46,6 +52,8 @@ def randomize_weights(model, seed=0):
                 limit = np.sqrt(6.0 / max(fan_in, 1))
                 value = rng.uniform(-limit, limit, shape)
             variable.assign(value.astype(variable.dtype))
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()  # it computes with copies of its weights, taken here
 
 
 def write_legacy_h5(model, path, keras_version="2.1.2"):
@@ -96,10 +104,21 @@ def assert_loads_published_layout(reference, ours_builder, tmp_path, images, **k
     return ours
 
 
+def weighted_layers(model):
+    """[(name, [weight shapes])] of the layers with weights, in the order a legacy `.h5` file
+    loads them."""
+    return [
+        (layer.name, [tuple(w.shape) for w in layer.weights])
+        for layer in model.layers
+        if layer.weights
+    ]
+
+
 AUTO_NAME = re.compile(
     r"^(conv2d|batch_normalization|add|activation|global_average_pooling2d|global_max_pooling2d|"
     r"input_layer|concatenate|max_pooling2d|average_pooling2d|dropout|zero_padding2d|re_lu|"
-    r"depthwise_conv2d|multiply|reshape|rescaling|flatten|dense|separable_conv2d)(_\d+)?$"
+    r"depthwise_conv2d|multiply|reshape|rescaling|normalization|flatten|dense|separable_conv2d)"
+    r"(_\d+)?$"
 )
 
 

@@ -5,10 +5,11 @@ hand: for each model variant, the `if weights == "imagenet":` block of the refer
 with a recorder in place of `get_file`, which captures the (file name, URL, hash) it would download.
 
 URL order per file: the original release (fchollet/deep-learning-models, the keras-applications
-DenseNet release or the MobileNetV2 release, as keras-applications 1.0.8 names it) first, then the
+DenseNet, ResNet or MobileNetV2 release, as keras-applications 1.0.8 names it) first, then the
 keras-applications storage mirror that Keras 3 downloads from, when Keras 3 publishes the same file
 (same name, same hash). The Keras 3 ResNet50 file is a different file (its own hash, the Keras 2.2
-layer names), so `resnet50` keeps only the original v0.2 file.
+layer names), so `resnet50` keeps only the original v0.2 file; ResNet-101/152 and the ResNetV2s
+are the same files in both (keras-applications' resnet_common, Keras 3's resnet).
 
 Needs keras and keras-applications==1.0.8 installed (the `test` extra); neither is imported, their
 sources are only read. Usage: `python tools/make_weights_manifest.py [--check]`.
@@ -28,8 +29,11 @@ OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "weights_manifest.json"
 
 sys.path.insert(0, str(OUTPUT.parent))  # the keras_nets of this checkout, installed or not
 from keras_nets.densenet import BLOCKS as DENSENET_BLOCKS  # noqa: E402
+from keras_nets.efficientnet import SCALING as EFFICIENTNET_SCALING  # noqa: E402
 from keras_nets.mobilenet import PUBLISHED_ALPHAS as MOBILENET_ALPHAS  # noqa: E402
 from keras_nets.mobilenet import PUBLISHED_SIZES as MOBILENET_ROWS  # noqa: E402
+from keras_nets.resnet import BLOCKS as RESNET_BLOCKS  # noqa: E402
+from keras_nets.resnet_v2 import BLOCKS as RESNET_V2_BLOCKS  # noqa: E402
 
 
 def source_dirs():
@@ -43,6 +47,12 @@ def source_dirs():
 
 # Where Keras 3 builds the same model in a module of another name: (module, builder variables).
 KERAS3_SOURCES = {"resnet50": ("resnet", {"weights_name": "resnet50"})}
+# The ResNets and ResNetV2s: keras-applications 1.0.8's resnet_common and Keras 3's resnet name
+# their files alike ("resnet101", "resnet50v2"): manifest key -> that weights name.
+RESNET_WEIGHTS_NAMES = {key: key.replace("_", "") for key in [*RESNET_BLOCKS, *RESNET_V2_BLOCKS]}
+KERAS3_SOURCES.update(
+    (key, ("resnet", {"weights_name": name})) for key, name in RESNET_WEIGHTS_NAMES.items()
+)
 
 
 def variants(keras_applications_source):
@@ -51,6 +61,8 @@ def variants(keras_applications_source):
         yield key, key, {}
     for key, blocks in DENSENET_BLOCKS.items():
         yield key, "densenet", {"blocks": list(blocks)}
+    for key, name in RESNET_WEIGHTS_NAMES.items():
+        yield key, "resnet_common", {"model_name": name}
     for alpha, rows in mobilenet_v2_checkpoints(keras_applications_source):
         yield f"mobilenet_v2_{alpha}_{rows}", "mobilenet_v2", {"alpha": alpha, "rows": rows}
     for alpha in MOBILENET_ALPHAS:
@@ -79,6 +91,15 @@ def mobilenet_v3_variants(keras_source):
             "mobilenet_v3",
             {"model_type": model_type, "minimalistic": bool(minimalistic), "alpha": float(alpha)},
         )
+
+
+def efficientnet_variants():
+    """EfficientNet-B0 ... B7, Keras 3 only (keras-applications 1.0.8 has no EfficientNet): its
+    builder names the file after the model's default name, "efficientnetb0", and takes the hashes
+    of WEIGHTS_HASHES["b0"]."""
+    for key in EFFICIENTNET_SCALING:
+        keras_name = key.replace("_", "")
+        yield key, "efficientnet", {"name": keras_name, "weights_name": keras_name[-2:]}
 
 
 def module_constants(path):
@@ -161,7 +182,11 @@ def manifest_entry(original, keras3):
 def build_manifest():
     keras_source, keras_applications_source = source_dirs()
     models = {}
-    all_variants = [*variants(keras_applications_source), *mobilenet_v3_variants(keras_source)]
+    all_variants = [
+        *variants(keras_applications_source),
+        *mobilenet_v3_variants(keras_source),
+        *efficientnet_variants(),
+    ]
     for key, module, variables in all_variants:
         entries = {}
         for part, include_top in (("top", True), ("notop", False)):

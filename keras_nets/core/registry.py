@@ -31,12 +31,15 @@ MODEL_MODULES = (
     "xception",
     "inception_v3",
     "resnet50",
+    "resnet",
+    "resnet_v2",
     "mobilenet_v2",
     "vgg",
     "mobilenet",
     "mobilenet_v3",
     "densenet",
     "inception_resnet_v2",
+    "efficientnet",
     "shufflenet_v2",
     "alexnet",
 )
@@ -197,14 +200,7 @@ def _declared():
                 ):
                     continue
                 facts = {"published_weights": True, "parameters": tuple(arguments)}
-                for keyword in decorator.keywords:
-                    if keyword.arg is None:  # **ENTRY: a module-level dict(...) shared by a family
-                        facts.update(shared.get(getattr(keyword.value, "id", None), {}))
-                        continue
-                    try:
-                        facts[keyword.arg] = ast.literal_eval(keyword.value)
-                    except ValueError:  # not a literal (a dict(...) call): not needed statically
-                        pass
+                facts.update(_literal_keywords(decorator.keywords, shared))
                 found[decorator.args[0].value] = facts
     return found
 
@@ -217,16 +213,26 @@ def _shared_entries(tree):
         call = node.value if isinstance(node, ast.Assign) else None
         if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "dict"):
             continue
-        entries = {}
-        for keyword in call.keywords:
-            try:
-                entries[keyword.arg] = ast.literal_eval(keyword.value)
-            except ValueError:
-                pass
+        entries = _literal_keywords(call.keywords, {})
         for target in node.targets:
             if isinstance(target, ast.Name):
                 shared[target.id] = entries
     return shared
+
+
+def _literal_keywords(keywords, shared):
+    """{argument: literal value} of a call's keywords; `**NAME` takes the literal entries of
+    `shared[NAME]` (a module-level dict(...) shared by a family)."""
+    found = {}
+    for keyword in keywords:
+        if keyword.arg is None:  # **NAME
+            found.update(shared.get(getattr(keyword.value, "id", None), {}))
+            continue
+        try:
+            found[keyword.arg] = ast.literal_eval(keyword.value)
+        except ValueError:  # not a literal (a dict(...) call): not needed statically
+            pass
+    return found
 
 
 def registered():

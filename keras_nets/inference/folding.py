@@ -58,6 +58,9 @@ def fold_batch_norms(model):
     if isinstance(model, keras.Sequential):
         folded = keras.models.clone_model(model)
         folded.set_weights(model.get_weights())
+        for layer in folded.layers:
+            if isinstance(layer, keras.layers.Normalization):
+                layer.finalize_state()  # as below
         return folded
 
     pairs = foldable_pairs(model)
@@ -71,6 +74,8 @@ def fold_batch_norms(model):
             return fold_batch_norms(layer)
         if not isinstance(layer, keras.layers.Layer):
             return layer  # a stateless keras.ops operation; its config need not hold its arguments
+        if _is_channel_normalization(layer):
+            return _as_rescaling(layer)
         config = layer.get_config()
         if id(layer) in pairs:
             config["use_bias"] = True
@@ -89,7 +94,43 @@ def fold_batch_norms(model):
             copy.set_weights(_folded_conv_weights(layer, pairs[id(layer)]))
         elif layer.weights:
             copy.set_weights(layer.get_weights())
+            if isinstance(copy, keras.layers.Normalization):
+                # it computes with copies of its mean and variance, taken when they load (as from
+                # a weights file); set_weights alone leaves those at 0 and 1 (EfficientNet's)
+                copy.finalize_state()
     return folded
+
+
+def _is_channel_normalization(layer):
+    """A Normalization (EfficientNet's input normalisation) of the last axis, channels last."""
+    return (
+        isinstance(layer, keras.layers.Normalization)
+        and not layer.invert
+        and len(graph.call_nodes(layer)) == 1
+        and keras.backend.image_data_format() == "channels_last"
+        and layer._keep_axis == (len(layer._build_input_shape) - 1,)
+    )
+
+
+def _as_rescaling(normalization):
+    """A Rescaling that computes what the built `normalization` computes: `(x - mean) / std` as
+    `x * (1 / std) + (-mean / std)`, `std = max(sqrt(variance), epsilon)`, exact to float
+    rounding. The Normalization's mean and variance are captured tensors, which tf2onnx makes
+    into graph inputs the caller must feed; a Rescaling's are constants in its config."""
+    if normalization.input_mean is not None:
+        mean, variance = normalization.input_mean, normalization.input_variance
+    else:  # the weights: `normalization.mean` is a copy that set_weights leaves stale
+        mean, variance = normalization.adapt_mean, normalization.adapt_variance
+    channels = normalization._build_input_shape[-1]
+    mean = np.broadcast_to(np.asarray(mean, dtype="float64").reshape(-1), (channels,))
+    variance = np.broadcast_to(np.asarray(variance, dtype="float64").reshape(-1), (channels,))
+    scale = 1.0 / np.maximum(np.sqrt(variance), keras.backend.epsilon())
+    return keras.layers.Rescaling(
+        scale=scale.tolist(),
+        offset=(-mean * scale).tolist(),
+        name=normalization.name,
+        dtype=normalization.dtype_policy,
+    )
 
 
 def foldable_pairs(model):

@@ -33,6 +33,11 @@ MAX_PARAMETERS = {
     "xception": 22_910_480,
     "inception_v3": 23_851_784,
     "resnet50": 25_636_712,
+    "resnet101": 44_707_176,
+    "resnet152": 60_419_944,
+    "resnet50_v2": 25_613_800,
+    "resnet101_v2": 44_675_560,
+    "resnet152_v2": 60_380_648,
     "vgg16": 138_357_544,
     "vgg19": 143_667_240,
     "inception_resnet_v2": 55_873_736,
@@ -43,6 +48,14 @@ MAX_PARAMETERS = {
     "mobilenet_v2": 6_156_712,
     "mobilenet_v3_small": 2_554_968,
     "mobilenet_v3_large": 5_507_432,
+    "efficientnet_b0": 5_330_571,
+    "efficientnet_b1": 7_856_239,
+    "efficientnet_b2": 9_177_569,
+    "efficientnet_b3": 12_320_535,
+    "efficientnet_b4": 19_466_823,
+    "efficientnet_b5": 30_562_527,
+    "efficientnet_b6": 43_265_143,
+    "efficientnet_b7": 66_658_687,
 }
 
 

@@ -2,6 +2,7 @@
 them, and a model registered from outside works like the package's own."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -21,9 +22,16 @@ MODEL_NAMES = list_models()
 
 
 def test_list_models_follows_the_module_list_and_each_modules_own_order():
-    assert MODEL_NAMES[:4] == ["xception", "inception_v3", "resnet50", "mobilenet_v2"]
+    assert MODEL_NAMES[:4] == ["xception", "inception_v3", "resnet50", "resnet101"]
+    assert MODEL_NAMES[4:9] == [
+        "resnet152",
+        "resnet50_v2",
+        "resnet101_v2",
+        "resnet152_v2",
+        "mobilenet_v2",
+    ]
     assert MODEL_NAMES[-2:] == ["shufflenet_v2", "alexnet"]
-    assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 15
+    assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 28
 
 
 def test_what_the_source_declares_is_what_the_registry_holds():
@@ -46,6 +54,11 @@ def test_list_models_takes_timm_s_filter_patterns_and_pretrained():
     ]
     assert list_models(["vgg*", "*resnet*"]) == [
         "resnet50",
+        "resnet101",
+        "resnet152",
+        "resnet50_v2",
+        "resnet101_v2",
+        "resnet152_v2",
         "vgg16",
         "vgg19",
         "inception_resnet_v2",
@@ -175,14 +188,33 @@ def test_unknown_name_is_a_value_error_listing_the_names():
 @pytest.mark.parametrize("deeper, twin", DEEPER_TWINS.items())
 def test_a_deeper_twin_is_its_twins_builder_at_another_depth(deeper, twin):
     """What lets the whole-network tests take the twin for it (tests/model_sample.py): the same
-    module, preprocessing and feature layers, and more weights."""
+    module, preprocessing, block prefixes for unfreeze_top, and feature levels (the deepest is
+    Grad-CAM's layer) each in the same stage: ResNet-152's P4 is the last block of stage 4 as
+    ResNet-101's is (conv4_block36_out, conv4_block23_out), and EfficientNet-B7's P3 the last of
+    stage 3 as B0's is (block3g_add, block3b_add). That each declared layer is the last block
+    output at its stride is checked for every model, deeper twins included (tests/core/
+    test_features.py); each member's weights, against keras.applications', in its family's
+    tests (tests/models/)."""
     a, b = get_config(deeper), get_config(twin)
-    assert (a.module_name, a.preprocessing, a.feature_layers) == (
+    assert (a.module_name, a.preprocessing, a.unfreeze_prefixes, stages(a.feature_layers)) == (
         b.module_name,
         b.preprocessing,
-        b.feature_layers,
+        b.unfreeze_prefixes,
+        stages(b.feature_layers),
     )
-    assert a.build(weights=None).count_params() > b.build(weights=None).count_params()
+
+
+def stages(feature_layers):
+    """Each level's layer with the block's place in its stage left out: conv4_block#_out for
+    conv4_block23_out, block3 for block3b_add; any other layer's name is itself."""
+    return {
+        level: re.sub(r"^(block\d+)[a-z]+_\w+$|_block\d+_", stage_of, layer)
+        for level, layer in feature_layers.items()
+    }
+
+
+def stage_of(match):
+    return match.group(1) or "_block#_"
 
 
 @pytest.mark.parametrize("name", family_sample())  # tests/model_sample.py
@@ -203,7 +235,7 @@ def test_every_model_is_plain_keras_and_round_trips_through_a_keras_file(name, t
     assert_same_outputs(reloaded(images, training=False), model(images, training=False), rtol=0)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", family_sample())  # tests/model_sample.py
 def test_unfreeze_top_accepts_every_declared_block_prefix(name):
     """Each prefix names a layer of the base where a block starts: from it on every weighted
     layer (BatchNorm excepted) trains, none before it does, and the trained part hangs off one

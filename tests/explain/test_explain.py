@@ -12,6 +12,7 @@ import pytest
 from generated_data import SMALL_KWARGS, SMALL_MODEL, SMALL_SIZE
 from informative_weights import informative_classifier
 from keras import layers, ops
+from model_sample import family_sample
 
 import keras_nets
 from keras_nets import explain, finetune
@@ -172,7 +173,7 @@ def test_a_layer_bypassed_by_a_residual_connection_is_refused():
     assert explain.grad_cam(model, np.ones((1, 8, 8, 3)), layer="add").shape == (1, 8, 8)
 
 
-@pytest.mark.parametrize("name", keras_nets.list_models())
+@pytest.mark.parametrize("name", family_sample())  # tests/model_sample.py
 def test_the_default_layer_is_the_models_declared_deepest_feature_map(name):
     """Grad-CAM's default is the last convolutional feature map, which every registry model
     declares once, as its deepest feature level (`feature_layers`); where that level is a pooled

@@ -20,6 +20,14 @@ PUBLISHED_PIPELINES = dict.fromkeys(keras_nets.list_models(), (0.875, "bicubic")
 PUBLISHED_PIPELINES.update(
     mobilenet_v3_small=(0.875, "bilinear"), mobilenet_v3_large=(0.875, "bilinear")
 )
+# EfficientNet's: the paper's TPU evaluation, a central size / (size + 32) of the shorter side,
+# bicubic (tensorflow/tpu models/official/efficientnet/preprocessing.py, CROP_PADDING = 32).
+PUBLISHED_PIPELINES.update(
+    {
+        f"efficientnet_b{k}": (size / (size + 32), "bicubic")
+        for k, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600))
+    }
+)
 FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
 
 

@@ -32,6 +32,11 @@ DEFAULT_FILES = {
         (f"resnet50_{KERAS_TF}.h5", f"resnet50_{KERAS_TF}_a7b3fe01.h5"),
         (f"resnet50_{KERAS_TF}_notop.h5", f"resnet50_{KERAS_TF}_notop_a268eb85.h5"),
     ),
+    "resnet101": (f"resnet101_{KERAS_TF}.h5", f"resnet101_{KERAS_TF}_notop.h5"),
+    "resnet152": (f"resnet152_{KERAS_TF}.h5", f"resnet152_{KERAS_TF}_notop.h5"),
+    "resnet50_v2": (f"resnet50v2_{KERAS_TF}.h5", f"resnet50v2_{KERAS_TF}_notop.h5"),
+    "resnet101_v2": (f"resnet101v2_{KERAS_TF}.h5", f"resnet101v2_{KERAS_TF}_notop.h5"),
+    "resnet152_v2": (f"resnet152v2_{KERAS_TF}.h5", f"resnet152v2_{KERAS_TF}_notop.h5"),
     "mobilenet_v2": (
         f"mobilenet_v2_{KERAS_TF}_1.0_224.h5",
         f"mobilenet_v2_{KERAS_TF}_1.0_224_no_top.h5",
@@ -54,6 +59,14 @@ DEFAULT_FILES = {
         f"inception_resnet_v2_{KERAS_TF}.h5",
         f"inception_resnet_v2_{KERAS_TF}_notop.h5",
     ),
+    "efficientnet_b0": ("efficientnetb0.h5", "efficientnetb0_notop.h5"),
+    "efficientnet_b1": ("efficientnetb1.h5", "efficientnetb1_notop.h5"),
+    "efficientnet_b2": ("efficientnetb2.h5", "efficientnetb2_notop.h5"),
+    "efficientnet_b3": ("efficientnetb3.h5", "efficientnetb3_notop.h5"),
+    "efficientnet_b4": ("efficientnetb4.h5", "efficientnetb4_notop.h5"),
+    "efficientnet_b5": ("efficientnetb5.h5", "efficientnetb5_notop.h5"),
+    "efficientnet_b6": ("efficientnetb6.h5", "efficientnetb6_notop.h5"),
+    "efficientnet_b7": ("efficientnetb7.h5", "efficientnetb7_notop.h5"),
 }
 
 # Arguments that select another published variant (notop builds are cheap at any size).

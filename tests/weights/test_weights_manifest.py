@@ -12,6 +12,8 @@ from keras_nets import pretrained
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ORIGINAL = "https://github.com/"
 MIRROR = "https://storage.googleapis.com/tensorflow/keras-applications/"
+# Keras 3 publishes EfficientNet's files alone, in another bucket.
+EFFICIENTNET_BUCKET = "https://storage.googleapis.com/keras-applications/"
 
 # The published md5 of the four seed models, as keras-applications 1.0.8 gives them: key -> (top, notop)
 PUBLISHED_MD5 = {
@@ -33,6 +35,7 @@ MOBILENET_V3 = [
     "mobilenet_v3_small_1.0",
     "mobilenet_v3_small_minimalistic_1.0",
 ]
+EFFICIENTNET = [f"efficientnet_b{k}" for k in range(8)]
 EVERY_KEY = [
     "xception",
     "inception_v3",
@@ -43,9 +46,15 @@ EVERY_KEY = [
     "densenet121",
     "densenet169",
     "densenet201",
+    "resnet101",
+    "resnet152",
+    "resnet50_v2",
+    "resnet101_v2",
+    "resnet152_v2",
     *MOBILENET_V2,
     *MOBILENET,
     *MOBILENET_V3,
+    *EFFICIENTNET,
 ]
 
 
@@ -92,7 +101,9 @@ def test_only_https_urls_each_ending_in_the_file_name(packaged):
 
 def test_original_release_first_then_the_keras_applications_mirror(packaged):
     for key, part, e in entries(packaged):
-        if key.startswith("mobilenet_v3"):  # published by Keras 3 only
+        if key.startswith("efficientnet"):  # published by Keras 3 only, in its own bucket
+            assert e["urls"] == [EFFICIENTNET_BUCKET + e["file"]]
+        elif key.startswith("mobilenet_v3"):  # published by Keras 3 only
             assert [u.startswith(MIRROR) for u in e["urls"]] == [True]
         elif key == "resnet50":  # Keras 3 mirrors a different resnet50 file
             assert [u.startswith(ORIGINAL) for u in e["urls"]] == [True]
