@@ -7,6 +7,16 @@ folding all walk that graph; they call these functions, so that a Keras release 
 attribute breaks one module, and tests/core/test_graph.py says which function.
 """
 
+import keras
+
+
+def output_structure(model):
+    """`model.output`: a tensor, or a list or dict of them. A Sequential model has one output, and
+    Keras gives it as `output` only once the model has been called as a layer."""
+    if isinstance(model, keras.Sequential):
+        return model.outputs[0]
+    return model.output
+
 
 def is_graph_model(model):
     """Whether `model` (a keras.Model) has a graph of layers: Functional, not subclassed."""

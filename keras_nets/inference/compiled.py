@@ -10,6 +10,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_nets.core import graph
 from keras_nets.inference import cache as compiled_cache
 from keras_nets.inference import quantization
 from keras_nets.inference.folding import check_graph_model, fold_batch_norms
@@ -165,7 +166,7 @@ class CompiledModel:
         self._input_shape = tuple(model.inputs[0].shape[1:])
         self._input_dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
         self._single_output = len(model.outputs) == 1
-        self._output_structure = model.output
+        self._output_structure = graph.output_structure(model)
 
     @property
     def backend(self):

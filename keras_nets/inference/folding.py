@@ -45,8 +45,10 @@ def fold_batch_norms(model):
     SeparableConv2D (its pointwise part) that has no activation, normalises the convolution's
     channel axis, and is that convolution's only consumer. The convolution then gets
     `kernel * scale` and a bias `beta + (bias - mean) * scale`, `scale = gamma / sqrt(var + eps)`,
-    which is what the BatchNormalization computes in inference mode. Nested Functional models are
-    folded too; a Sequential model comes back as an unfolded copy. The copy has its own weights.
+    which is what the BatchNormalization computes in inference mode. A Normalization of the input
+    channels (EfficientNet's) becomes a Rescaling with constant scale and offset. Nested Functional
+    models are folded too; a Sequential model has no graph to rewire, so nothing folds in it (its
+    Normalization is still rewritten). The copy has its own weights.
 
     Args:
       model: a Functional or Sequential keras.Model; it is not changed.
@@ -55,15 +57,7 @@ def fold_batch_norms(model):
       The folded copy, a keras.Model of the same class.
     """
     check_graph_model(model)
-    if isinstance(model, keras.Sequential):
-        folded = keras.models.clone_model(model)
-        folded.set_weights(model.get_weights())
-        for layer in folded.layers:
-            if isinstance(layer, keras.layers.Normalization):
-                layer.finalize_state()  # as below
-        return folded
-
-    pairs = foldable_pairs(model)
+    pairs = {} if isinstance(model, keras.Sequential) else foldable_pairs(model)
     folded_bns = {id(bn) for bn in pairs.values()}
     copies = []  # (original layer, its copy)
 
@@ -88,7 +82,12 @@ def fold_batch_norms(model):
             return args[0]
         return layer(*args, **kwargs)
 
-    folded = keras.models.clone_model(model, clone_function=clone_layer, call_function=call_layer)
+    if isinstance(model, keras.Sequential):  # no graph to rewire: nothing folds, the rest holds
+        folded = keras.models.clone_model(model, clone_function=clone_layer)
+    else:
+        folded = keras.models.clone_model(
+            model, clone_function=clone_layer, call_function=call_layer
+        )
     for layer, copy in copies:
         if id(layer) in pairs:
             copy.set_weights(_folded_conv_weights(layer, pairs[id(layer)]))

@@ -18,7 +18,7 @@ import warnings
 
 import keras
 
-from keras_nets.core import safe_files
+from keras_nets.core import graph, safe_files
 
 
 def takes_raw_pixels(model):
@@ -66,8 +66,9 @@ def write_onnx_in_process(model, path):
     # features at 64 px (peak 7.1 GB), held until the next full collection, which may come after
     # the next conversion. Collected now (0.8 s), the process keeps 1.7 GB.
     gc.collect()
-    if keras.backend.backend() == "torch" and isinstance(model.output, dict):
-        _name_outputs(path, list(model.output))
+    outputs = graph.output_structure(model)
+    if keras.backend.backend() == "torch" and isinstance(outputs, dict):
+        _name_outputs(path, list(outputs))
 
 
 def _name_outputs(path, names):

@@ -274,15 +274,26 @@ def test_folds_each_convolution_kind_exactly():
     assert_same_outputs(folded.predict(images, verbose=0), model.predict(images, verbose=0), 1e-5)
 
 
-def test_an_input_normalization_becomes_constants_the_runtime_needs_no_input_for():
+@pytest.mark.parametrize("kind", ["functional", "sequential"])
+def test_an_input_normalization_becomes_constants_the_runtime_needs_no_input_for(kind):
     """EfficientNet's Normalization of the channels: its mean and variance are weights, and the
     tensors it computes with are captured ones, which tf2onnx made into graph inputs the runtime
-    demanded. The fold writes it as a Rescaling whose scale and offset are constants."""
+    demanded. The fold writes it as a Rescaling whose scale and offset are constants, in a
+    Sequential model too (where nothing else folds)."""
     require_runtime("onnxruntime")
-    inputs = keras.Input((12, 12, 3))
-    x = layers.Normalization(name="normalization")(inputs)
-    x = layers.Conv2D(4, 3, name="conv")(x)
-    model = keras.Model(inputs, layers.BatchNormalization(name="conv_bn")(x))
+    stack = [
+        keras.Input((12, 12, 3)),
+        layers.Normalization(name="normalization"),
+        layers.Conv2D(4, 3, name="conv"),
+        layers.BatchNormalization(name="conv_bn"),
+    ]
+    if kind == "sequential":
+        model = keras.Sequential(stack)
+    else:
+        x = stack[0]
+        for layer in stack[1:]:
+            x = layer(x)
+        model = keras.Model(stack[0], x)
     randomize_weights(model)
     model.get_layer("normalization").set_weights(
         [np.array([120.0, 110.0, 100.0]), np.array([3600.0, 3000.0, 4900.0]), np.array(0)]
