@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from informative_weights import calibrate_batch_norm
 from keras import layers
-from model_sample import family_sample
+from model_sample import DEEPER_TWINS, family_sample
 from published_layout import assert_same_outputs, random_images, randomize_weights, write_legacy_h5
+from readme_table import assert_row_describes, feature_levels_cell, table_rows
 
 import keras_nets
 from keras_nets import create_model, features, get_config, list_models
+from keras_nets.weights import loading
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 
@@ -167,7 +169,7 @@ def block_outputs(model, input_size):
     return rows
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", family_sample(MODEL_NAMES))
 def test_each_level_is_the_last_block_output_at_its_stride(name):
     """Level Pk is the last block output at stride 2**k, after its activation: a block output, at
     that stride, and no later layer at that stride is another residual sum or concatenation, or
@@ -175,6 +177,36 @@ def test_each_level_is_the_last_block_output_at_its_stride(name):
     E.g. ResNet50's P3 is res3d_out, not res3c_out; DenseNet's is pool3_relu, not pool3_bn."""
     size = 256  # symbolic shapes only: the model is built, never run
     model = create_model(name, include_top=False, weights=None, input_shape=(size, size, 3))
+    assert_each_level_is_the_last_block_output(name, model, size)
+
+
+@pytest.mark.parametrize("deeper", DEEPER_TWINS)
+def test_a_deeper_twin_built_once_is_its_readme_row_its_levels_and_its_published_file(
+    deeper, monkeypatch
+):
+    """The registry-wide checks that build whole networks take a family's shallowest member for
+    its deeper ones (tests/model_sample.py); what is each deeper member's own is checked here, on
+    one build with weights="imagenet" at its default size: the published file it asks for (the
+    download and cache are its twin's, tests/weights/), its README row with its feature-levels
+    column, and each declared level the last block output at its stride."""
+    asked = []
+    monkeypatch.setattr(
+        loading, "load_published_weights", lambda _, key, top: asked.append((key, top))
+    )
+    model = create_model(deeper, weights="imagenet")
+
+    assert asked == [(deeper, True)]
+    assert_row_describes(deeper, model)
+    declared = get_config(deeper).feature_layers
+    assert table_rows()[deeper][-1] == feature_levels_cell(
+        [(level, model.get_layer(layer).output.shape[-1]) for level, layer in declared.items()]
+    )
+    assert_each_level_is_the_last_block_output(deeper, model, get_config(deeper).default_size)
+
+
+def assert_each_level_is_the_last_block_output(name, model, size):
+    """What test_each_level_is_the_last_block_output_at_its_stride says, on `model` (with or
+    without its top) built for a square `size`."""
     rows = block_outputs(model, size)
     position = {row["name"]: i for i, row in enumerate(rows)}
     for level, layer in get_config(name).feature_layers.items():

@@ -8,6 +8,10 @@ checked is which file was requested from the server, which file landed in the ca
 it was handed to. The expected names are written out here, not read from the manifest or the code,
 so a builder asking for the wrong variant (or a manifest entry pointing at the wrong file) fails.
 
+A family's deeper members (tests/model_sample.py) are built once, with everything else their
+own, by tests/core/test_features.py, which checks the manifest key their builder asks for; here
+their files are checked as that key's manifest entries, the fetch and the cache on their twin.
+
 Loading real weights through the same path is `test_builder_with_weights_imagenet_downloads_caches_
 and_loads` (tests/weights/test_weights_download.py) and the per-model layout proofs.
 """
@@ -15,9 +19,11 @@ and_loads` (tests/weights/test_weights_download.py) and the per-model layout pro
 import json
 
 import pytest
+from model_sample import DEEPER_TWINS, family_sample
 from weights_server import NOTOP_FILE, WeightsServer, cache_contents, md5, with_records
 
 from keras_nets import pretrained, registry
+from keras_nets.weights import manifest
 
 pytestmark = pytest.mark.backend  # CI runs this file on JAX and PyTorch too
 
@@ -147,7 +153,7 @@ def assert_fetched_and_cached(server, keras_home, loads, fetched, cached, includ
 
 
 @pytest.mark.parametrize("include_top", [True, False], ids=["top", "notop"])
-@pytest.mark.parametrize("name", PUBLISHED_MODELS)
+@pytest.mark.parametrize("name", family_sample(PUBLISHED_MODELS))
 def test_weights_imagenet_fetches_caches_and_loads_the_model_s_published_file(
     name, include_top, stand_in_server, recorded_loads, keras_home
 ):
@@ -169,3 +175,11 @@ def test_arguments_select_the_published_variant(
     assert_fetched_and_cached(
         stand_in_server[0], keras_home, recorded_loads, fetched, fetched, False
     )
+
+
+@pytest.mark.parametrize("name", [name for name in PUBLISHED_MODELS if name in DEEPER_TWINS])
+def test_a_deeper_twin_s_manifest_key_names_its_own_files(name):
+    for include_top, files in zip((True, False), DEFAULT_FILES[name]):
+        fetched, cached = files if isinstance(files, tuple) else (files, files)
+        entry = manifest.entry(name, include_top)
+        assert (entry["file"], entry.get("cache_file", entry["file"])) == (fetched, cached)
