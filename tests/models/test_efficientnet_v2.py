@@ -1,0 +1,146 @@
+"""EfficientNetV2-B0 ... B3, S, M and L load the published keras.applications weights layout
+exactly, and scale their input as keras.applications does."""
+
+import keras
+import numpy as np
+import pytest
+from published_layout import assert_loads_published_layout, weighted_layers
+
+from keras_nets import efficientnet_v2
+from keras_nets.efficientnet_v2 import preprocess_input
+
+VARIANTS = ["B0", "B1", "B2", "B3", "S", "M", "L"]
+# keras.applications' parameter counts with the top, written out: building its references with
+# the top too would double this file's time for numbers that do not change (Keras' docs round
+# them: 7.2M, 8.2M, 10.2M, 14.5M, 21.6M, 54.4M, 119.0M).
+PUBLISHED_PARAMETERS = dict(
+    B0=7_200_312,
+    B1=8_212_124,
+    B2=10_178_374,
+    B3=14_467_622,
+    S=21_612_360,
+    M=54_431_388,
+    L=119_027_848,
+)
+MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+
+def ours(variant):
+    return getattr(efficientnet_v2, f"EfficientNetV2{variant}")
+
+
+def reference(variant):
+    return getattr(keras.applications, f"EfficientNetV2{variant}")
+
+
+def raw_images(shape, seed=0):
+    """0-255 pixels: the models scale their own input."""
+    return np.random.default_rng(seed).uniform(0.0, 255.0, shape).astype("float32")
+
+
+def below_the_stem(model):
+    """What the model's own preprocessing makes of its input: the stem convolution's input."""
+    return keras.Model(model.input, model.get_layer("stem_conv").input)
+
+
+# B0 and L: the smallest and the largest, each top and notop, outputs compared; their weighted
+# layers too (below). The notop sizes are small (the layout is the same at any size); B0's is odd,
+# where 'same' padding at stride 2 is uneven. L's random-weight logits reach about 1e10 at 32x32
+# (119M parameters, no sane statistics): the comparison is relative to the largest output
+# (published_layout.assert_same_outputs), so it stays meaningful at that scale.
+@pytest.mark.parametrize(
+    "variant, kwargs",
+    [
+        ("B0", dict(include_top=True)),
+        ("B0", dict(include_top=False, pooling="avg", input_shape=(65, 65, 3))),
+        ("L", dict(include_top=False, input_shape=(32, 32, 3))),
+        ("L", dict(include_top=True, input_shape=(32, 32, 3))),
+    ],
+    ids=["b0-top", "b0-notop", "l-notop", "l-top"],
+)
+def test_loads_keras_applications_weights_layout(tmp_path, variant, kwargs):
+    kwargs = dict(classifier_activation=None, **kwargs)  # logits: before the softmax
+    twin = reference(variant)(weights=None, **kwargs)
+    size = twin.input_shape[1]
+    model = assert_loads_published_layout(
+        twin, ours(variant), tmp_path, raw_images((2, size, size, 3)), **kwargs
+    )
+    assert weighted_layers(model) == weighted_layers(twin)
+    if kwargs["include_top"]:
+        assert model.count_params() == PUBLISHED_PARAMETERS[variant]
+
+
+@pytest.mark.parametrize("variant", ["B1", "B2", "B3", "S", "M"])  # B0 and L: above
+def test_weighted_layers_and_parameters_are_keras_applications(variant):
+    """The layer names, weight shapes and order a published .h5 file loads into, and the
+    parameter count with the top (ours with it, Keras' without: one build each)."""
+    model = ours(variant)(weights=None, input_shape=(32, 32, 3))
+    twin = reference(variant)(weights=None, include_top=False, input_shape=(32, 32, 3))
+    *layout, top = weighted_layers(model)
+    assert layout == weighted_layers(twin)
+    assert top == ("predictions", [(twin.output_shape[-1], 1000), (1000,)])
+    assert model.count_params() == PUBLISHED_PARAMETERS[variant]
+
+
+def test_b0_to_b3_normalise_rgb_with_imagenet_mean_and_std():
+    model = ours("B0")(weights=None, include_top=False, input_shape=(32, 32, 3))
+    assert [type(l).__name__ for l in model.layers[1:4]] == ["Rescaling", "Normalization", "Conv2D"]
+    assert not model.layers[2].weights  # constants: the published files hold none
+    images = raw_images((2, 32, 32, 3))
+    pixels = below_the_stem(model)(images)
+    np.testing.assert_allclose(pixels, (images / 255 - MEAN) / STD, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "variant, channels", [("B0", 1), ("B0", 4), ("S", 3)], ids=["b0-gray", "b0-rgba", "s-rgb"]
+)
+def test_otherwise_the_input_is_scaled_to_minus_one_one_as_keras_does(variant, channels):
+    """Keras normalises with ImageNet's statistics only a B variant's 3-channel input."""
+    kwargs = dict(weights=None, include_top=False, input_shape=(32, 32, channels))
+    model = ours(variant)(**kwargs)
+    twin = reference(variant)(**kwargs)
+    kinds = [type(l).__name__ for l in model.layers[1:3]]
+    assert kinds == [type(l).__name__ for l in twin.layers[1:3]] == ["Rescaling", "Conv2D"]
+    images = raw_images((2, 32, 32, channels))
+    np.testing.assert_allclose(
+        below_the_stem(model)(images), images / 128 - 1, rtol=1e-6, atol=1e-6
+    )
+
+
+def test_without_preprocessing_the_stem_takes_the_input():
+    model = ours("B0")(
+        weights=None, include_top=False, input_shape=(32, 32, 3), include_preprocessing=False
+    )
+    assert model.layers[1].name == "stem_conv"
+
+
+def test_stage_shapes_at_the_default_size():
+    model = ours("B0")(weights=None, include_top=False, input_shape=(224, 224, 3))
+    shapes = {
+        name: model.get_layer(name).output.shape[1:]
+        for name in [
+            "stem_activation",
+            "block1a_project_activation",
+            "block2b_add",
+            "block3b_add",
+            "block4c_add",
+            "block5e_add",
+            "block6h_add",
+            "top_activation",
+        ]
+    }
+    assert list(shapes.values()) == [
+        (112, 112, 32),
+        (112, 112, 16),
+        (56, 56, 32),
+        (28, 28, 48),
+        (14, 14, 96),
+        (14, 14, 112),
+        (7, 7, 192),
+        (7, 7, 1280),
+    ]
+
+
+def test_preprocess_input_is_a_pass_through():
+    x = np.full((1, 2, 2, 3), 200.0, dtype="float32")
+    assert preprocess_input(x) is x
