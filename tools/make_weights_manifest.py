@@ -30,6 +30,7 @@ OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "weights_manifest.json"
 sys.path.insert(0, str(OUTPUT.parent))  # the keras_nets of this checkout, installed or not
 from keras_nets.densenet import BLOCKS as DENSENET_BLOCKS  # noqa: E402
 from keras_nets.efficientnet import SCALING as EFFICIENTNET_SCALING  # noqa: E402
+from keras_nets.efficientnet_v2 import SCALING as EFFICIENTNET_V2_SCALING  # noqa: E402
 from keras_nets.mobilenet import PUBLISHED_ALPHAS as MOBILENET_ALPHAS  # noqa: E402
 from keras_nets.mobilenet import PUBLISHED_SIZES as MOBILENET_ROWS  # noqa: E402
 from keras_nets.resnet import BLOCKS as RESNET_BLOCKS  # noqa: E402
@@ -100,6 +101,20 @@ def efficientnet_variants():
     for key in EFFICIENTNET_SCALING:
         keras_name = key.replace("_", "")
         yield key, "efficientnet", {"name": keras_name, "weights_name": keras_name[-2:]}
+
+
+def efficientnet_v2_variants():
+    """EfficientNetV2-B0 ... L, Keras 3 only: its builder names the file after the model's
+    default name, "efficientnetv2-b0" ... "efficientnetv2-l", and takes the hashes of
+    WEIGHTS_HASHES["b0"] ... ["-l"] (the B variants' key is "b0", the others' "-s")."""
+    for key in EFFICIENTNET_V2_SCALING:
+        variant = key.rsplit("_", 1)[1]  # "b0", "s"
+        weights_name = variant if variant.startswith("b") else f"-{variant}"
+        yield (
+            key,
+            "efficientnet_v2",
+            {"name": f"efficientnetv2-{variant}", "weights_name": weights_name},
+        )
 
 
 def module_constants(path):
@@ -186,6 +201,7 @@ def build_manifest():
         *variants(keras_applications_source),
         *mobilenet_v3_variants(keras_source),
         *efficientnet_variants(),
+        *efficientnet_v2_variants(),
     ]
     for key, module, variables in all_variants:
         entries = {}

@@ -40,6 +40,7 @@ MODEL_MODULES = (
     "densenet",
     "inception_resnet_v2",
     "efficientnet",
+    "efficientnet_v2",
     "shufflenet_v2",
     "alexnet",
 )

@@ -56,6 +56,13 @@ MAX_PARAMETERS = {
     "efficientnet_b5": 30_562_527,
     "efficientnet_b6": 43_265_143,
     "efficientnet_b7": 66_658_687,
+    "efficientnet_v2_b0": 7_200_312,
+    "efficientnet_v2_b1": 8_212_124,
+    "efficientnet_v2_b2": 10_178_374,
+    "efficientnet_v2_b3": 14_467_622,
+    "efficientnet_v2_s": 21_612_360,
+    "efficientnet_v2_m": 54_431_388,
+    "efficientnet_v2_l": 119_027_848,
 }
 
 

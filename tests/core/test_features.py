@@ -63,7 +63,7 @@ CASES = [(name, size) for name in family_sample(MODEL_NAMES) for size in sizes(n
 
 
 def test_every_model_supports_features_only():
-    assert list_models() == MODEL_NAMES and len(MODEL_NAMES) == 28
+    assert list_models() == MODEL_NAMES and len(MODEL_NAMES) == 35
 
 
 @pytest.mark.parametrize("name, size", CASES, ids=[f"{n}-{h}x{w}" for n, (h, w) in CASES])

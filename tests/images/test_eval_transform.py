@@ -28,6 +28,18 @@ PUBLISHED_PIPELINES.update(
         for k, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600))
     }
 )
+# EfficientNetV2's: the reference's (google/automl efficientnetv2). B0-B3 with its legacy
+# EfficientNet pipeline (preprocess_legacy.py: size / (size + 32), bicubic); S, M and L with its
+# own (preprocessing.py preprocess_for_eval: no crop at 320 px and above, bilinear resize).
+PUBLISHED_PIPELINES.update(
+    {
+        f"efficientnet_v2_b{k}": (size / (size + 32), "bicubic")
+        for k, size in enumerate((224, 240, 260, 300))
+    },
+    efficientnet_v2_s=(1.0, "bilinear"),
+    efficientnet_v2_m=(1.0, "bilinear"),
+    efficientnet_v2_l=(1.0, "bilinear"),
+)
 FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
 
 

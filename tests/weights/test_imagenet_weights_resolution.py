@@ -73,6 +73,10 @@ DEFAULT_FILES = {
     "efficientnet_b5": ("efficientnetb5.h5", "efficientnetb5_notop.h5"),
     "efficientnet_b6": ("efficientnetb6.h5", "efficientnetb6_notop.h5"),
     "efficientnet_b7": ("efficientnetb7.h5", "efficientnetb7_notop.h5"),
+    **{
+        f"efficientnet_v2_{v}": (f"efficientnetv2-{v}.h5", f"efficientnetv2-{v}_notop.h5")
+        for v in ("b0", "b1", "b2", "b3", "s", "m", "l")
+    },
 }
 
 # Arguments that select another published variant (notop builds are cheap at any size).

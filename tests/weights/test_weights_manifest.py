@@ -36,6 +36,7 @@ MOBILENET_V3 = [
     "mobilenet_v3_small_minimalistic_1.0",
 ]
 EFFICIENTNET = [f"efficientnet_b{k}" for k in range(8)]
+EFFICIENTNET_V2 = [f"efficientnet_v2_{v}" for v in ("b0", "b1", "b2", "b3", "s", "m", "l")]
 EVERY_KEY = [
     "xception",
     "inception_v3",
@@ -55,6 +56,7 @@ EVERY_KEY = [
     *MOBILENET,
     *MOBILENET_V3,
     *EFFICIENTNET,
+    *EFFICIENTNET_V2,
 ]
 
 
@@ -101,7 +103,9 @@ def test_only_https_urls_each_ending_in_the_file_name(packaged):
 
 def test_original_release_first_then_the_keras_applications_mirror(packaged):
     for key, part, e in entries(packaged):
-        if key.startswith("efficientnet"):  # published by Keras 3 only, in its own bucket
+        if key.startswith("efficientnet_v2"):  # published by Keras 3 only, in a folder of it
+            assert e["urls"] == [MIRROR + "efficientnet_v2/" + e["file"]]
+        elif key.startswith("efficientnet"):  # published by Keras 3 only, in its own bucket
             assert e["urls"] == [EFFICIENTNET_BUCKET + e["file"]]
         elif key.startswith("mobilenet_v3"):  # published by Keras 3 only
             assert [u.startswith(MIRROR) for u in e["urls"]] == [True]
