@@ -1,4 +1,5 @@
-"""The one layer of keras-nets that Keras does not have: ConvNeXt's layer scale.
+"""The one layer of keras-nets that Keras does not have, ConvNeXt's layer scale, and the one
+activation, GELU written with erf for the conversion to ONNX.
 
 Every other network here is plain Keras layers, so its saved `.keras` file loads without
 keras-nets. A ConvNeXt block ends by multiplying each channel by a learned factor (Touvron et
@@ -43,3 +44,15 @@ class LayerScale(keras.layers.Layer):
         config = super().get_config()
         config.update({"init_values": self.init_values, "projection_dim": self.projection_dim})
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_nets", name="gelu_erf")
+def gelu_erf(x):
+    """GELU, 0.5 x (1 + erf(x / sqrt(2))): Keras' exact "gelu" written with erf.
+
+    TensorFlow computes the exact GELU with erfc, which tf2onnx cannot convert; the fast path
+    (`keras_nets.inference.folding`) puts this function in its place in an `Activation`, which
+    converts to ONNX's Erf. The two agree to float rounding. Registered as "keras_nets>gelu_erf",
+    so a folded model saved as `.keras` loads where keras-nets is imported.
+    """
+    return 0.5 * x * (1.0 + keras.ops.erf(x * 0.7071067811865476))
