@@ -23,7 +23,7 @@ As in Keras, the input normalisation is part of the model (for 3-channel inputs,
 it), so `preprocess_input` returns its input unchanged: a Normalization by the ImageNet mean and
 std of 0-255 pixels, constants rather than weights. Without the top, Keras ends with a
 LayerNormalization of the last feature map (or of its average or maximum with `pooling`), which
-the notop files hold; so does this module.
+the notop files hold; so does this module, and names it "<registry name>_final_layernorm".
 """
 
 from keras import Sequential, layers
@@ -49,54 +49,62 @@ IMAGENET_STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 # Evaluation pipeline: the official evaluation (facebookresearch/ConvNeXt, main.py `--crop_pct`
 # 0.875 at 224, bicubic): the default. Feature levels: the last block of each stage (strides 4,
-# 8, 16, 32); there is no stride-2 map (the stem strides by 4), so no P1, as AlexNet. The blocks
-# unfrozen first: from the stride-32 stage on (its downsampling step), or from the stride-16 one.
+# 8, 16, 32), and at stride 32 the LayerNorm that ends the model without its top (also Grad-CAM's
+# default layer); there is no stride-2 map (the stem strides by 4), so no P1, as in AlexNet. The
+# blocks unfrozen first: from the stride-32 stage on (its downsampling step), or from the stride-16
+# one. Layer names start with the registry name, so each entry spells them out.
+ENTRY = dict(default_size=224, min_size=32, preprocessing="none")
 
 
-def _features(prefix, depths):
-    return {
-        f"P{stage + 2}": f"{prefix}_stage_{stage}_block_{depth - 1}_add"
-        for stage, depth in enumerate(depths)
-    }
-
-
-def _entry(prefix):
-    return dict(
-        default_size=224, min_size=32, preprocessing="none",
-        unfreeze_prefixes=(f"{prefix}_downsampling_block_2", f"{prefix}_downsampling_block_1"),
-        feature_layers=_features(prefix, VARIANTS[prefix][0]),
-    )
-
-
-@register_model("convnext_tiny", **_entry("convnext_tiny"))
+@register_model(
+    "convnext_tiny", **ENTRY,
+    unfreeze_prefixes=("convnext_tiny_downsampling_block_2", "convnext_tiny_downsampling_block_1"),
+    feature_layers=dict(P2="convnext_tiny_stage_0_block_2_add", P3="convnext_tiny_stage_1_block_2_add", P4="convnext_tiny_stage_2_block_8_add", P5="convnext_tiny_final_layernorm"),
+)
 def ConvNeXtTiny(include_top=True, include_preprocessing=True, weights="imagenet",
                  input_tensor=None, input_shape=None, pooling=None, classes=1000,
                  classifier_activation="softmax", name="convnext_tiny"):
     return ConvNeXt("convnext_tiny", locals())
 
 
-@register_model("convnext_small", **_entry("convnext_small"))
+@register_model(
+    "convnext_small", **ENTRY,
+    unfreeze_prefixes=("convnext_small_downsampling_block_2", "convnext_small_downsampling_block_1"),
+    feature_layers=dict(P2="convnext_small_stage_0_block_2_add", P3="convnext_small_stage_1_block_2_add", P4="convnext_small_stage_2_block_26_add", P5="convnext_small_final_layernorm"),
+)
 def ConvNeXtSmall(include_top=True, include_preprocessing=True, weights="imagenet",
                   input_tensor=None, input_shape=None, pooling=None, classes=1000,
                   classifier_activation="softmax", name="convnext_small"):
     return ConvNeXt("convnext_small", locals())
 
 
-@register_model("convnext_base", **_entry("convnext_base"))
+@register_model(
+    "convnext_base", **ENTRY,
+    unfreeze_prefixes=("convnext_base_downsampling_block_2", "convnext_base_downsampling_block_1"),
+    feature_layers=dict(P2="convnext_base_stage_0_block_2_add", P3="convnext_base_stage_1_block_2_add", P4="convnext_base_stage_2_block_26_add", P5="convnext_base_final_layernorm"),
+)
 def ConvNeXtBase(include_top=True, include_preprocessing=True, weights="imagenet",
                  input_tensor=None, input_shape=None, pooling=None, classes=1000,
                  classifier_activation="softmax", name="convnext_base"):
     return ConvNeXt("convnext_base", locals())
 
 
-@register_model("convnext_large", **_entry("convnext_large"))
+@register_model(
+    "convnext_large", **ENTRY,
+    unfreeze_prefixes=("convnext_large_downsampling_block_2", "convnext_large_downsampling_block_1"),
+    feature_layers=dict(P2="convnext_large_stage_0_block_2_add", P3="convnext_large_stage_1_block_2_add", P4="convnext_large_stage_2_block_26_add", P5="convnext_large_final_layernorm"),
+)
 def ConvNeXtLarge(include_top=True, include_preprocessing=True, weights="imagenet",
                   input_tensor=None, input_shape=None, pooling=None, classes=1000,
                   classifier_activation="softmax", name="convnext_large"):
     return ConvNeXt("convnext_large", locals())
 
 
-@register_model("convnext_xlarge", **_entry("convnext_xlarge"))
+@register_model(
+    "convnext_xlarge", **ENTRY,
+    unfreeze_prefixes=("convnext_xlarge_downsampling_block_2", "convnext_xlarge_downsampling_block_1"),
+    feature_layers=dict(P2="convnext_xlarge_stage_0_block_2_add", P3="convnext_xlarge_stage_1_block_2_add", P4="convnext_xlarge_stage_2_block_26_add", P5="convnext_xlarge_final_layernorm"),
+)
 def ConvNeXtXLarge(include_top=True, include_preprocessing=True, weights="imagenet",
                    input_tensor=None, input_shape=None, pooling=None, classes=1000,
                    classifier_activation="softmax", name="convnext_xlarge"):
@@ -180,8 +188,10 @@ def ConvNeXt(model_name, arguments):
         x = layers.Dense(
             build.classes, activation=build.classifier_activation, name=f"{prefix}_head_dense"
         )(x)  # 1000 classes
-    else:  # pooled or not, LayerNorm (unnamed, as in Keras)
-        x = layers.LayerNormalization(epsilon=EPSILON)(build.pooled_features(x))
+    else:  # pooled or not, LayerNorm (unnamed in Keras; P5 of the feature levels here)
+        x = layers.LayerNormalization(epsilon=EPSILON, name=f"{prefix}_final_layernorm")(
+            build.pooled_features(x)
+        )
     return build.finish(x)
 
 
