@@ -25,6 +25,10 @@ from keras_nets import (
     get_config,
 )
 
+# About 3 minutes on 2 shared cores (XLarge's 350 million parameters written to a legacy .h5 and
+# read back twice, two fresh interpreters): parallel runs start it first.
+pytestmark = pytest.mark.slow_file
+
 # Builder, keras.applications' builder, parameters with the top (keras.applications' count).
 CONVNEXTS = {
     "convnext_tiny": (ConvNeXtTiny, keras.applications.ConvNeXtTiny, 28_589_128),
