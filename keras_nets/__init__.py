@@ -9,6 +9,7 @@ themselves with `register_model` (see keras_nets.core.registry), your own too.
 
 import importlib
 import importlib.util
+import sys
 
 from keras_nets.core import factory as _factory
 from keras_nets.core import registry as _registry
@@ -35,6 +36,39 @@ def _builders():
     """{builder name: module name} of the registry's own models."""
     own = [f"keras_nets.{module}" for module in _registry.MODEL_MODULES]
     return {c.builder: c.module_name for c in _factory.models().values() if c.module_name in own}
+
+
+class _RegisterLayersWithKeras:
+    """Registers keras-nets' own layer (`keras_nets.core.layers.LayerScale`, ConvNeXt's) with
+    Keras once Keras is imported, so that `keras.saving.load_model` reads a saved ConvNeXt after
+    a bare `import keras_nets`, whichever of the two comes first, without `import keras_nets`
+    importing Keras itself: a finder on `sys.meta_path` that answers nothing, and only wraps the
+    loading of the `keras` module to import `keras_nets.core.layers` right after it."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        _remove_hook()  # once, and not for the search just below
+        spec = importlib.util.find_spec("keras")
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            exec_module = spec.loader.exec_module
+
+            def exec_then_register(module):
+                exec_module(module)
+                importlib.import_module("keras_nets.core.layers")
+
+            spec.loader.exec_module = exec_then_register
+        return spec
+
+
+def _remove_hook():
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterLayersWithKeras)]
+
+
+if "keras" in sys.modules:
+    importlib.import_module("keras_nets.core.layers")
+elif not any(isinstance(f, _RegisterLayersWithKeras) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterLayersWithKeras())
 
 
 def __getattr__(name):

@@ -2,7 +2,8 @@
 
 DenseNet-169 and -201 are DenseNet-121's builder with longer blocks, ResNet-152 is ResNet-101's,
 ResNet101V2 and ResNet152V2 are ResNet50V2's, EfficientNet-B1 ... B7 are B0's with more blocks per
-stage, more channels and a larger default input: the same module, preprocessing and feature
+stage, more channels and a larger default input, ConvNeXt-Small ... XLarge are ConvNeXt-Tiny's
+with a deeper third stage and (Base on) wider stages: the same module, preprocessing and feature
 levels, each the last block of the same stage (tests/core/test_registry.py checks it).
 EfficientNetV2-B1 ... B3 are B0's the same way; S, M and L have stage tables of their own (M and L
 a seventh stage, at stride 32) and scale their input to [-1, 1] where B0-B3 take ImageNet's mean
@@ -12,9 +13,11 @@ registry-wide test that builds and runs whole networks (preprocessing wired in, 
 trip, feature maps at three sizes) proves nothing on them that the shallower twin does not, and
 they cost the most (DenseNet-201: 21 s for the preprocessing test alone on CI's 2 cores, 2 min for
 the three tests and both models; EfficientNet-B7 is 3.5 times DenseNet-201's size and runs at
-600x600). tests/models/test_densenet.py, test_resnet.py, test_resnet_v2.py, test_efficientnet.py
-and test_efficientnet_v2.py still prove each member's layout and published weights, and the cheap registry-wide tests
-(declared feature layers, block prefixes, exports by the package) still take every model.
+600x600; ConvNeXt-XLarge has 350 million parameters). What is each deeper member's own (its
+README row, its feature levels, its published file) is checked on one build of it
+(tests/core/test_features.py); its family's tests (tests/models/) prove its layout and published
+weights; the cheap registry-wide tests (declared feature layers, block prefixes, exports by the
+package) still take every model.
 """
 
 from keras_nets import list_models
@@ -27,6 +30,7 @@ DEEPER_TWINS = {
     "resnet152_v2": "resnet50_v2",
     **{f"efficientnet_b{k}": "efficientnet_b0" for k in range(1, 8)},
     **{f"efficientnet_v2_{v}": "efficientnet_v2_b0" for v in ("b1", "b2", "b3", "s", "m", "l")},
+    **{f"convnext_{size}": "convnext_tiny" for size in ("small", "base", "large", "xlarge")},
 }
 
 

@@ -28,6 +28,7 @@ import sys
 OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "weights_manifest.json"
 
 sys.path.insert(0, str(OUTPUT.parent))  # the keras_nets of this checkout, installed or not
+from keras_nets.convnext import VARIANTS as CONVNEXT_VARIANTS  # noqa: E402
 from keras_nets.densenet import BLOCKS as DENSENET_BLOCKS  # noqa: E402
 from keras_nets.efficientnet import SCALING as EFFICIENTNET_SCALING  # noqa: E402
 from keras_nets.efficientnet_v2 import SCALING as EFFICIENTNET_V2_SCALING  # noqa: E402
@@ -117,6 +118,13 @@ def efficientnet_v2_variants():
         )
 
 
+def convnext_variants():
+    """ConvNeXt-Tiny ... XLarge, Keras 3 only: its builder names the file after the model's
+    default name, "convnext_tiny", and gives sha256s (WEIGHTS_HASHES["convnext_tiny"]), not md5s."""
+    for key in CONVNEXT_VARIANTS:
+        yield key, "convnext", {"name": key, "weights_name": key}
+
+
 def module_constants(path):
     """The module's UPPER_CASE constants (URL bases, hash tables), evaluated in source order."""
     namespace = {}
@@ -146,7 +154,9 @@ class _Recorder:
 
     def get_file(self, fname=None, origin=None, **kwargs):
         file_hash = kwargs.get("file_hash") or kwargs.get("md5_hash")
-        self.requests.append({"file": fname, "url": origin, "md5": file_hash})
+        # get_file's rule: a 64-digit hash is a sha256 (Keras 3's ConvNeXt), else an md5
+        algorithm = "sha256" if file_hash and len(file_hash) == 64 else "md5"
+        self.requests.append({"file": fname, "url": origin, algorithm: file_hash})
 
     def load_weights(self, path):
         pass
@@ -179,19 +189,21 @@ def manifest_entry(original, keras3):
     """One manifest entry: the original URL first, then the Keras 3 mirror of the same file."""
     first = original or keras3
     urls = [first["url"]]
-    if (
-        keras3
-        and keras3 is not first
-        and (keras3["file"], keras3["md5"]) == (first["file"], first["md5"])
-    ):
+    if keras3 and keras3 is not first and _identity(keras3) == _identity(first):
         urls.append(keras3["url"])
-    entry = {"file": first["file"], "urls": urls, "md5": first["md5"]}
-    if keras3 and keras3["file"] == first["file"] and keras3["md5"] != first["md5"]:
+    entry = {"file": first["file"], "urls": urls, "md5": first.get("md5")}
+    if first.get("sha256"):  # published as a sha256 only: the manifest's md5 is null
+        entry["sha256"] = first["sha256"]
+    if keras3 and keras3["file"] == first["file"] and keras3.get("md5") != first.get("md5"):
         # keras.applications caches a different file under this name in the same Keras cache; a
         # shared name would make each library delete and re-download the other's file forever.
         stem, extension = os.path.splitext(first["file"])
         entry["cache_file"] = f"{stem}_{first['md5'][:8]}{extension}"
     return entry
+
+
+def _identity(request):
+    return request["file"], request.get("md5"), request.get("sha256")
 
 
 def build_manifest():
@@ -202,6 +214,7 @@ def build_manifest():
         *mobilenet_v3_variants(keras_source),
         *efficientnet_variants(),
         *efficientnet_v2_variants(),
+        *convnext_variants(),
     ]
     for key, module, variables in all_variants:
         entries = {}

@@ -109,8 +109,9 @@ def run_verify(args):
         if not os.path.lexists(path):
             continue
         checked += 1
-        problem = cache.cached_problem(path, entry["md5"])
-        how = "md5" if entry["md5"] else "HDF5 structure, no md5 published"
+        problem = cache.cached_problem(path, entry)
+        published = manifest.published_hash(entry)
+        how = published[0] if published else "HDF5 structure, no md5 published"
         download = f"`keras-nets weights download {key}{'' if part == 'top' else ' --notop'}`"
         if problem is None:
             print(f"ok   {path} ({how}; sha256 unchanged since cached)")

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from keras_nets.core import graph
+from keras_nets.core.layers import gelu_erf
 
 FOLDABLE_CONVOLUTIONS = (
     keras.layers.Conv2D,
@@ -49,6 +50,10 @@ def fold_batch_norms(model):
     channels (EfficientNet's) becomes a Rescaling with constant scale and offset. Nested Functional
     models are folded too; a Sequential model has no graph to rewire, so nothing folds in it (its
     Normalization is still rewritten). The copy has its own weights.
+    Layers that tf2onnx cannot convert are written another way that computes the same (ConvNeXt's):
+    a Conv2D with one group per channel as a DepthwiseConv2D (the kernel transposed: exact), an
+    exact GELU with erf rather than TensorFlow's erfc (`gelu_erf`: to float rounding).
+    LayerNormalization, which normalises each position over its channels, is never folded.
 
     Args:
       model: a Functional or Sequential keras.Model; it is not changed.
@@ -70,10 +75,15 @@ def fold_batch_norms(model):
             return layer  # a stateless keras.ops operation; its config need not hold its arguments
         if _is_channel_normalization(layer):
             return _as_rescaling(layer)
-        config = layer.get_config()
-        if id(layer) in pairs:
-            config["use_bias"] = True
-        copy = layer.__class__.from_config(config)
+        if _is_exact_gelu(layer):
+            return keras.layers.Activation(gelu_erf, name=layer.name, dtype=layer.dtype_policy)
+        if _is_depthwise_in_groups(layer):
+            copy = _as_depthwise(layer, use_bias=layer.use_bias or id(layer) in pairs)
+        else:
+            config = layer.get_config()
+            if id(layer) in pairs:
+                config["use_bias"] = True
+            copy = layer.__class__.from_config(config)
         copies.append((layer, copy))
         return copy
 
@@ -90,14 +100,54 @@ def fold_batch_norms(model):
         )
     for layer, copy in copies:
         if id(layer) in pairs:
-            copy.set_weights(_folded_conv_weights(layer, pairs[id(layer)]))
+            weights = _folded_conv_weights(layer, pairs[id(layer)])
         elif layer.weights:
-            copy.set_weights(layer.get_weights())
-            if isinstance(copy, keras.layers.Normalization):
-                # it computes with copies of its mean and variance, taken when they load (as from
-                # a weights file); set_weights alone leaves those at 0 and 1 (EfficientNet's)
-                copy.finalize_state()
+            weights = layer.get_weights()
+        else:
+            continue
+        if _is_depthwise_in_groups(layer):  # (h, w, 1, channels) to (h, w, channels, 1)
+            weights[0] = np.transpose(weights[0], (0, 1, 3, 2))
+        copy.set_weights(weights)
+        if isinstance(copy, keras.layers.Normalization):
+            # it computes with copies of its mean and variance, taken when they load (as from
+            # a weights file); set_weights alone leaves those at 0 and 1 (EfficientNet's)
+            copy.finalize_state()
     return folded
+
+
+def _is_exact_gelu(layer):
+    """An Activation("gelu") (exact, erf-based; ConvNeXt's): TensorFlow writes it with erfc,
+    which tf2onnx cannot convert, so the copy computes the same function with erf (`gelu_erf`)."""
+    return isinstance(layer, keras.layers.Activation) and layer.activation is keras.activations.gelu
+
+
+def _is_depthwise_in_groups(layer):
+    """A Conv2D with one group per input channel and one filter per group (ConvNeXt's 7x7): a
+    depthwise convolution, which tf2onnx converts, where it cannot convert a grouped Conv2D."""
+    return (
+        type(layer) is keras.layers.Conv2D
+        and layer.groups > 1
+        and layer.data_format == "channels_last"
+        and layer.filters == layer.groups
+        and layer.kernel.shape[2] == 1
+    )
+
+
+def _as_depthwise(conv, use_bias):
+    """The DepthwiseConv2D that computes what the grouped `conv` computes, given its kernel
+    transposed from (h, w, 1, channels) to (h, w, channels, 1): the same sums, exactly."""
+    return keras.layers.DepthwiseConv2D(
+        conv.kernel_size,
+        strides=conv.strides,
+        padding=conv.padding,
+        depth_multiplier=1,
+        data_format=conv.data_format,
+        dilation_rate=conv.dilation_rate,
+        activation=conv.activation,
+        use_bias=use_bias,
+        name=conv.name,
+        dtype=conv.dtype_policy,
+    )
 
 
 def _is_channel_normalization(layer):

@@ -21,7 +21,7 @@ import re
 import tempfile
 
 from keras_nets.core.safe_files import is_regular_file
-from keras_nets.weights.manifest import entry
+from keras_nets.weights.manifest import entry, published_hash
 
 CHANGED = "it changed since it entered the cache"
 DOWNLOADED_BY_US = "# downloaded by keras-nets from "  # the comment line of a download's record
@@ -64,31 +64,39 @@ def cached_file(item):
     return os.path.join(cache_dir(), item.get("cache_file", item["file"]))
 
 
-def file_problem(path, md5, digest=None):
-    """Why `path` is not a valid copy of a file with this md5 (None: structural check), or None.
+def file_problem(path, item, digest=None):
+    """Why `path` is not a valid copy of the file of manifest entry `item`, or None: its
+    published md5 or sha256 (`published_hash`), else where none is published its HDF5 structure.
 
     `digest`: the file's `digests(path)`, when the caller has them already.
     """
     if not is_regular_file(path):
         return "not a regular file"
-    if md5 is not None:
-        actual = (digest or digests(path))["md5"]
-        return None if actual == md5 else f"md5 mismatch: expected {md5}, got {actual}"
+    published = published_hash(item)
+    if published is not None:
+        algorithm, expected = published
+        actual = (digest or digests(path))[algorithm]
+        return None if actual == expected else hash_mismatch(algorithm, expected, actual)
     from keras_nets.weights.hdf5 import hdf5_problem  # h5py: not for callers wanting keras_home
 
     return hdf5_problem(path)
 
 
-def cached_problem(path, md5):
-    """Why the cached `path` fails its checks, or None.
+def hash_mismatch(algorithm, expected, actual):
+    return f"{algorithm} mismatch: expected {expected}, got {actual}"
 
-    Checks the md5 (or, where none is published, the HDF5 structure), then the sha256 recorded when
-    the file entered the cache (recording it if none is: `change_since_cached`).
+
+def cached_problem(path, item):
+    """Why the cached `path`, the file of manifest entry `item`, fails its checks, or None.
+
+    Checks the published md5 or sha256 (or, where none is published, the HDF5 structure), then the
+    sha256 recorded when the file entered the cache (recording it if none is:
+    `change_since_cached`).
     """
     if not is_regular_file(path):
         return "not a regular file"
     digest = digests(path)
-    return file_problem(path, md5, digest) or change_since_cached(path, digest)
+    return file_problem(path, item, digest) or change_since_cached(path, digest)
 
 
 def digests(path):

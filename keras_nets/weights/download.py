@@ -7,9 +7,9 @@ Where `fetch` finds a weights file, in order:
   2. the mirror `$KERAS_NETS_WEIGHTS_URL/<file>`, when that variable is set;
   3. each URL of the manifest, in turn.
 
-A file is valid when its md5 is the published one or, where none is published, when it is a complete
-HDF5 weights file (its layer count is checked against the model when it is loaded). A file with no
-published md5 is never fetched over plain http (anyone on the way could swap it): only https, `file:`
+A file is valid when its md5 (or sha256, as Keras 3 publishes for its own files) is the published
+one or, where none is published, when it is a complete HDF5 weights file (its layer count is
+checked against the model when it is loaded). A file with no published hash is never fetched over plain http (anyone on the way could swap it): only https, `file:`
 URLs and local folders, and an https URL may redirect only to https, unless `KERAS_NETS_ALLOW_HTTP=1`
 says a plain-http mirror is trusted.
 
@@ -47,11 +47,12 @@ from keras_nets.weights.cache import (
     digests,
     downloaded_here,
     file_problem,
+    hash_mismatch,
     record_sha256,
     sha256_record,
 )
 from keras_nets.weights.hdf5 import hdf5_problem
-from keras_nets.weights.manifest import entry, resolve
+from keras_nets.weights.manifest import entry, published_hash, resolve
 
 MIRROR_ENV = "KERAS_NETS_WEIGHTS_URL"
 ALLOW_HTTP_ENV = "KERAS_NETS_ALLOW_HTTP"
@@ -72,7 +73,7 @@ def _unchecked(item):
     """Whether a download of `item` has nothing but its source to trust (no md5, no
     KERAS_NETS_ALLOW_HTTP=1): then only https or a local file may serve it, and https may
     redirect only to https."""
-    return item["md5"] is None and os.environ.get(ALLOW_HTTP_ENV) != "1"
+    return published_hash(item) is None and os.environ.get(ALLOW_HTTP_ENV) != "1"
 
 
 def unchecked_source_problem(url, item):
@@ -133,7 +134,7 @@ def fetch(key, include_top=True):
                 "move it away or set KERAS_HOME to another directory"
             )
         digest = digests(target)
-        problem = file_problem(target, item["md5"], digest)
+        problem = file_problem(target, item, digest)
         if problem is None:
             change = change_since_cached(target, digest)
             if change is None:
@@ -222,12 +223,14 @@ def _download(url, item, target, replace=False):
         downloaded = os.path.join(staging, item["file"])
         with _LineEndedOnError():
             digest = _retrieve(url, item, downloaded)
-        if item["md5"] is not None and digest["md5"] != item["md5"]:
+        published = published_hash(item)
+        if published is not None and digest[published[0]] != published[1]:
+            algorithm, expected = published
             raise DownloadFailed(
-                f"md5 mismatch: expected {item['md5']}, got {digest['md5']}; the download was "
+                f"{hash_mismatch(algorithm, expected, digest[algorithm])}; the download was "
                 "discarded"
             )
-        if item["md5"] is None:
+        if published is None:
             problem = hdf5_problem(downloaded)
             if problem:
                 raise DownloadFailed(f"the download is {problem}; it was discarded")

@@ -9,7 +9,7 @@ import h5py
 from keras_nets.weights import download
 from keras_nets.weights.cache import _remove_quietly, downloaded_here, sha256_record
 from keras_nets.weights.hdf5 import hdf5_problem, keras3_weights_file, weighted_layer_names
-from keras_nets.weights.manifest import entry
+from keras_nets.weights.manifest import entry, published_hash
 
 
 def load_published_weights(model, key, include_top):
@@ -29,7 +29,7 @@ def load_published_weights(model, key, include_top):
             )
         load_weights_file(model, path)
     except ValueError as error:
-        if entry(key, include_top)["md5"] is None:
+        if published_hash(entry(key, include_top)) is None:
             name = os.path.basename(path)
             if downloaded_here(path):
                 os.remove(path)
@@ -45,8 +45,9 @@ def load_published_weights(model, key, include_top):
                 "it is: move it away and the next use downloads the published file."
             ) from error
         raise ValueError(
-            f"{error}\n{path} is the published {key!r} file (include_top={include_top}), md5 "
-            "checked: the model's arguments do not select that variant."
+            f"{error}\n{path} is the published {key!r} file (include_top={include_top}), "
+            f"{published_hash(entry(key, include_top))[0]} checked: the model's arguments do not "
+            "select that variant."
         ) from error
 
 

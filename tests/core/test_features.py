@@ -34,6 +34,10 @@ PADDED_FOR_THEIR_SIZE = {
 }
 
 
+# Models with no stride-2 map (stems that stride by 4): no P1.
+NO_STRIDE_2 = {"alexnet", *list_models("convnext_*")}
+
+
 def sizes(name):
     """The model's default size, 257 (odd: every level rounds) and NON_SQUARE."""
     default = get_config(name).default_size
@@ -63,19 +67,19 @@ CASES = [(name, size) for name in family_sample(MODEL_NAMES) for size in sizes(n
 
 
 def test_every_model_supports_features_only():
-    assert list_models() == MODEL_NAMES and len(MODEL_NAMES) == 35
+    assert list_models() == MODEL_NAMES and len(MODEL_NAMES) == 40
 
 
 @pytest.mark.parametrize("name, size", CASES, ids=[f"{n}-{h}x{w}" for n, (h, w) in CASES])
 def test_feature_maps_are_the_declared_layers_of_the_model_at_any_size(name, size):
-    """Keys P1..P5 (P2..P5 for AlexNet), each at its stride and channel count, equal to the
+    """Keys P1..P5 (P2..P5 for AlexNet and ConvNeXt, whose stems stride by 4), each at its stride and channel count, equal to the
     declared layers' outputs of the model without top carrying the same weights."""
     height, width = size
     built_for = (*size, 3) if size == NON_SQUARE else (None, None, 3)
     model, feature_model = models_at(name, built_for)
 
     declared = get_config(name).feature_layers
-    expected_keys = ["P2", "P3", "P4", "P5"] if name == "alexnet" else list(features.LEVELS)
+    expected_keys = ["P2", "P3", "P4", "P5"] if name in NO_STRIDE_2 else list(features.LEVELS)
     assert list(declared) == expected_keys
     assert list(feature_model.output) == expected_keys
 

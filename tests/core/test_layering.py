@@ -51,7 +51,7 @@ LAYERS = (
         ],
     ),
     ("weights and image files", ["weights", "images", "images.files", "images.layers"]),
-    ("builder", ["core.builder", "core.blocks"]),
+    ("builder", ["core.builder", "core.blocks", "core.layers"]),
     ("models", list(MODEL_MODULES)),
     ("factory", ["core.factory", "core.features"]),
     ("package", [""]),  # keras_nets/__init__.py: create_model, list_models, the lazy exports

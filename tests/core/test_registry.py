@@ -30,8 +30,16 @@ def test_list_models_follows_the_module_list_and_each_modules_own_order():
         "resnet152_v2",
         "mobilenet_v2",
     ]
-    assert MODEL_NAMES[-2:] == ["shufflenet_v2", "alexnet"]
-    assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 35
+    assert MODEL_NAMES[-7:] == [
+        "convnext_tiny",
+        "convnext_small",
+        "convnext_base",
+        "convnext_large",
+        "convnext_xlarge",
+        "shufflenet_v2",
+        "alexnet",
+    ]
+    assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 40
 
 
 def test_what_the_source_declares_is_what_the_registry_holds():
@@ -196,21 +204,32 @@ def test_a_deeper_twin_is_its_twins_builder_at_another_depth(deeper, twin):
     test_features.py); each member's weights, against keras.applications', in its family's
     tests (tests/models/)."""
     a, b = get_config(deeper), get_config(twin)
-    assert (a.module_name, a.preprocessing, a.unfreeze_prefixes, stages(a.feature_layers)) == (
+    assert (a.module_name, a.preprocessing, prefixes(a), stages(a.feature_layers)) == (
         b.module_name,
         b.preprocessing,
-        b.unfreeze_prefixes,
+        prefixes(b),
         stages(b.feature_layers),
     )
 
 
 def stages(feature_layers):
     """Each level's layer with the block's place in its stage left out: conv4_block#_out for
-    conv4_block23_out, block3 for block3b_add; any other layer's name is itself."""
+    conv4_block23_out, block3 for block3b_add, convnext_*_stage_2_block#_add for
+    convnext_small_stage_2_block_26_add (`without_variant`); any other layer's name is itself."""
     return {
-        level: re.sub(r"^(block\d+)[a-z]+_\w+$|_block\d+_", stage_of, layer)
+        level: re.sub(r"^(block\d+)[a-z]+_\w+$|_block_?\d+_", stage_of, without_variant(layer))
         for level, layer in feature_layers.items()
     }
+
+
+def prefixes(config):
+    return tuple(without_variant(prefix) for prefix in config.unfreeze_prefixes)
+
+
+def without_variant(name):
+    """ConvNeXt's layer names start with the variant (Keras' default model name, which Keras
+    prefixes to every layer): convnext_*_downsampling_block_2 for convnext_large_downsampling_..."""
+    return re.sub(r"^convnext_[a-z]+_", "convnext_*_", name)
 
 
 def stage_of(match):
@@ -219,15 +238,21 @@ def stage_of(match):
 
 @pytest.mark.parametrize("name", family_sample())  # tests/model_sample.py
 def test_every_model_is_plain_keras_and_round_trips_through_a_keras_file(name, tmp_path):
-    """No custom layers: a saved model loads anywhere Keras runs, keras_nets not needed. Built
-    at the model's smallest input size."""
+    """No custom layers but ConvNeXt's LayerScale (keras_nets.core.layers, registered with Keras
+    by `import keras_nets`: tests/models/test_convnext.py loads one after a bare import): a saved
+    model loads anywhere Keras runs, keras_nets not needed for the others. Built at the model's
+    smallest input size."""
     config = get_config(name)
     size = max(config.min_size, 32)
     model = create_model(
         name, weights=None, include_top=False, input_shape=(size, size, 3), pooling="avg"
     )
     assert len(model.output_shape) == 2  # the smallest input still pools to a feature vector
-    assert all(type(layer).__module__.startswith("keras.") for layer in model.layers)
+    own = {"keras_nets.core.layers"} if config.module_name == "keras_nets.convnext" else set()
+    assert all(
+        type(layer).__module__.startswith("keras.") or type(layer).__module__ in own
+        for layer in model.layers
+    )
     randomize_weights(model)
     images = random_images((2, size, size, 3))
     model.save(tmp_path / f"{name}.keras")

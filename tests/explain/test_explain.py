@@ -177,11 +177,19 @@ def test_a_layer_bypassed_by_a_residual_connection_is_refused():
 def test_the_default_layer_is_the_models_declared_deepest_feature_map(name):
     """Grad-CAM's default is the last convolutional feature map, which every registry model
     declares once, as its deepest feature level (`feature_layers`); where that level is a pooled
-    map (VGG's block5_pool, AlexNet's pool5), the feature map it pools."""
+    map (VGG's block5_pool, AlexNet's pool5), the feature map it pools; where it is the
+    LayerNormalization that ends ConvNeXt without its top (its top normalises after pooling
+    instead), the feature map it normalises."""
     config = keras_nets.get_config(name)
     size = max(config.min_size, 96)
     model = keras_nets.create_model(name, weights=None, input_shape=(size, size, 3))
-    deepest = model.get_layer(config.feature_layers[max(config.feature_layers)])
+    deepest_level = config.feature_layers[max(config.feature_layers)]
+    if deepest_level.endswith("_final_layernorm"):  # ConvNeXt's: the model with top has none
+        notop = keras_nets.create_model(
+            name, weights=None, include_top=False, input_shape=(size, size, 3)
+        )
+        deepest_level = notop.get_layer(deepest_level).input._keras_history.operation.name
+    deepest = model.get_layer(deepest_level)
     if isinstance(deepest, (layers.MaxPooling2D, layers.AveragePooling2D)):
         deepest = deepest.input._keras_history.operation
     assert explain.default_layer(model) == deepest.name

@@ -22,7 +22,7 @@ from published_layout import assert_same_outputs, random_images, randomize_weigh
 from required_runtimes import require_runtime
 
 from keras_nets import compile_for_inference, get_config, inference
-from keras_nets.inference import folding, runtimes
+from keras_nets.inference import folding, runtimes, writers
 
 PACKAGE = pathlib.Path(inference.__file__).parent
 
@@ -40,8 +40,11 @@ def small_model(name, **kwargs):
 
 
 def model_images(model, count, seed=0):
-    """Photo-like images at the model's input size, scaled to [-1, 1]."""
-    return photo_like_images(count, tuple(model.input_shape[1:3]), seed) / 127.5 - 1.0
+    """Photo-like images at the model's input size, as it takes them: 0-255 pixels for a model
+    that scales its own input (EfficientNet, ConvNeXt: fed [-1, 1], ConvNeXt's normalised input
+    is all but constant and so are its features, which no BatchNorm recentres), else [-1, 1]."""
+    images = photo_like_images(count, tuple(model.input_shape[1:3]), seed)
+    return images if writers.takes_raw_pixels(model) else images / 127.5 - 1.0
 
 
 def batch_norms(model):
@@ -419,3 +422,26 @@ def test_rejects_bad_threads_images_of_the_wrong_shape_and_a_bad_batch_size():
         fast.predict(np.zeros((0, 12, 12, 3)))
     with pytest.raises(ValueError, match="batch_size=0"):
         fast.predict(np.zeros((1, 12, 12, 3)), batch_size=0)
+
+
+def test_the_fold_writes_convnext_s_unconvertible_layers_as_layers_tf2onnx_converts():
+    """A Conv2D with one group per channel becomes a DepthwiseConv2D (its kernel transposed:
+    exact, with a BatchNormalization folded in too) and an exact GELU an Activation of
+    `gelu_erf` (to float rounding); the LayerNormalization stays."""
+    inputs = keras.Input((9, 9, 6))
+    x = layers.Conv2D(6, 7, padding="same", groups=6, name="grouped_depthwise")(inputs)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.LayerNormalization(epsilon=1e-6, name="layernorm")(x)
+    x = layers.Activation("gelu", name="gelu")(x)
+    model = keras.Model(inputs, x)
+    randomize_weights(model)
+    folded = folding.fold_batch_norms(model)
+    kinds = {layer.name: type(layer).__name__ for layer in folded.layers[1:]}
+    assert kinds == {
+        "grouped_depthwise": "DepthwiseConv2D",
+        "layernorm": "LayerNormalization",
+        "gelu": "Activation",
+    }
+    assert folded.get_layer("gelu").activation is folding.gelu_erf
+    images = random_images((2, 9, 9, 6)) * 3
+    assert_same_outputs(folded(images), model(images, training=False), rtol=1e-6)

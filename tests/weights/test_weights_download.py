@@ -268,6 +268,41 @@ def test_md5_mismatch_names_file_and_both_hashes_and_keeps_nothing(published, ke
     assert cache_contents(keras_home) == []
 
 
+def sha256_entry(published, name=TOP_FILE, sha256="", **more):
+    """A manifest entry published as Keras 3 publishes ConvNeXt's files: a sha256, md5 null."""
+    digest = hashlib.sha256((published.source_dir / name).read_bytes()).hexdigest()
+    return published.entry(name, md5=None, sha256=digest if sha256 == "" else sha256, **more)
+
+
+def test_a_published_sha256_checks_the_download_as_an_md5_does(published, keras_home):
+    """Plain http is no problem then (the hash is checked, as with an md5), the file loads, and
+    a copy that differs from the sha256 is refused naming both hashes, keeping nothing."""
+    published.use_manifest(top=sha256_entry(published))
+    path = pretrained.fetch("tiny")
+    assert md5(path) == published.md5(TOP_FILE)
+    assert cache_contents(keras_home) == with_records(TOP_FILE)
+    pretrained.load_published_weights(tiny_model(), "tiny", include_top=True)
+
+    shutil.rmtree(keras_home / "models")
+    published.use_manifest(top=sha256_entry(published, sha256="0" * 64))
+    with pytest.raises(pretrained.WeightsDownloadError) as raised:
+        pretrained.fetch("tiny")
+    actual = hashlib.sha256((published.source_dir / TOP_FILE).read_bytes()).hexdigest()
+    assert f"sha256 mismatch: expected {'0' * 64}, got {actual}" in str(raised.value)
+    assert cache_contents(keras_home) == []
+
+
+def test_a_copy_by_hand_that_is_not_the_file_of_a_published_sha256_is_not_used(
+    published, keras_home
+):
+    published.use_manifest(top=sha256_entry(published))
+    cached = keras_home / "models" / TOP_FILE
+    cached.parent.mkdir()
+    cached.write_bytes((published.source_dir / NOTOP_FILE).read_bytes())  # a valid HDF5 file
+    with pytest.raises(pretrained.WeightsDownloadError, match=r"not the published file: sha256"):
+        pretrained.fetch("tiny")
+
+
 def test_md5_mismatch_at_one_url_moves_on_to_the_next(published):
     urls = [published.server.url("page", TOP_FILE), published.server.url("files", TOP_FILE)]
     published.use_manifest(top=published.entry(TOP_FILE, urls=urls))
@@ -767,6 +802,11 @@ def test_missing_manifest_override_is_named(monkeypatch, tmp_path):
         ({"file": "../../etc/x.h5", "urls": [], "md5": None}, "must be a plain file name"),
         ({"file": "x.h5", "urls": "https://a/x.h5", "md5": None}, "must be a list of URLs"),
         ({"file": "x.h5", "urls": [], "md5": "ABC"}, "32 lowercase hex digits"),
+        ({"file": "x.h5", "urls": [], "md5": None, "sha256": "ABC"}, "64 lowercase hex digits"),
+        (
+            {"file": "x.h5", "urls": [], "md5": "0" * 32, "sha256": "0" * 64},
+            "gives both an md5 and a sha256",
+        ),
         ({"file": "x.h5", "urls": []}, "KeyError"),
         ({"file": "x" * 230 + ".h5", "urls": [], "md5": None}, "is 233 bytes long: at most 200"),
         (

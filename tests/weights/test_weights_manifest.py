@@ -37,6 +37,12 @@ MOBILENET_V3 = [
 ]
 EFFICIENTNET = [f"efficientnet_b{k}" for k in range(8)]
 EFFICIENTNET_V2 = [f"efficientnet_v2_{v}" for v in ("b0", "b1", "b2", "b3", "s", "m", "l")]
+CONVNEXT = [f"convnext_{size}" for size in ("tiny", "small", "base", "large", "xlarge")]
+# Keras 3 publishes ConvNeXt's files with sha256s (WEIGHTS_HASHES), no md5: key -> (top, notop)
+CONVNEXT_TINY_SHA256 = (
+    "8ae6e78ce2933352b1ef4008e6dd2f17bc40771563877d156bc6426c7cf503ff",
+    "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1",
+)
 EVERY_KEY = [
     "xception",
     "inception_v3",
@@ -57,6 +63,7 @@ EVERY_KEY = [
     *MOBILENET_V3,
     *EFFICIENTNET,
     *EFFICIENTNET_V2,
+    *CONVNEXT,
 ]
 
 
@@ -89,8 +96,21 @@ def test_resnet50_is_the_v02_file(packaged):
 
 def test_md5_is_null_exactly_where_none_is_published(packaged):
     unhashed = {key for key, _, e in entries(packaged) if e["md5"] is None}
-    assert unhashed == set(MOBILENET_V2 + MOBILENET)
+    assert unhashed == set(MOBILENET_V2 + MOBILENET + CONVNEXT)
     assert all(re.fullmatch(r"[0-9a-f]{32}", e["md5"]) for _, _, e in entries(packaged) if e["md5"])
+
+
+def test_a_sha256_stands_for_the_md5_exactly_where_keras_publishes_one(packaged):
+    """ConvNeXt's files: Keras 3 gives sha256s; every other entry has no sha256 field."""
+    hashed = {key for key, _, e in entries(packaged) if "sha256" in e}
+    assert hashed == set(CONVNEXT)
+    assert all(
+        re.fullmatch(r"[0-9a-f]{64}", e["sha256"])
+        for key, _, e in entries(packaged)
+        if key in hashed
+    )
+    tiny = packaged["convnext_tiny"]
+    assert (tiny["top"]["sha256"], tiny["notop"]["sha256"]) == CONVNEXT_TINY_SHA256
 
 
 def test_only_https_urls_each_ending_in_the_file_name(packaged):
@@ -107,7 +127,7 @@ def test_original_release_first_then_the_keras_applications_mirror(packaged):
             assert e["urls"] == [MIRROR + "efficientnet_v2/" + e["file"]]
         elif key.startswith("efficientnet"):  # published by Keras 3 only, in its own bucket
             assert e["urls"] == [EFFICIENTNET_BUCKET + e["file"]]
-        elif key.startswith("mobilenet_v3"):  # published by Keras 3 only
+        elif key.startswith(("mobilenet_v3", "convnext")):  # published by Keras 3 only
             assert [u.startswith(MIRROR) for u in e["urls"]] == [True]
         elif key == "resnet50":  # Keras 3 mirrors a different resnet50 file
             assert [u.startswith(ORIGINAL) for u in e["urls"]] == [True]
