@@ -104,11 +104,32 @@ def assert_loads_published_layout(reference, ours_builder, tmp_path, images, **k
     return ours
 
 
+def assert_loads_published_top_and_notop(
+    reference, ours_builder, tmp_path, images, last_base_layer, **kwargs
+):
+    """`assert_loads_published_layout` for both published files of a large network from one
+    reference built with its top: the notop file is written from its layers up to
+    `last_base_layer`, which is what the reference's notop model holds (one build of a large
+    reference costs 10-40 s here). Weighted layers are compared, in order, for both. Returns
+    our models (top, notop)."""
+    top = assert_loads_published_layout(reference, ours_builder, tmp_path, images, **kwargs)
+    assert weighted_layers(top) == weighted_layers(reference)
+    notop_reference = keras.Model(reference.input, reference.get_layer(last_base_layer).output)
+    path = write_legacy_h5(notop_reference, tmp_path / "published_layout_notop.h5")
+    head = ("include_top", "classifier_activation", "classes")
+    notop_kwargs = {key: value for key, value in kwargs.items() if key not in head}
+    notop = ours_builder(weights=str(path), include_top=False, **notop_kwargs)
+    assert weighted_layers(notop) == weighted_layers(notop_reference)
+    assert_same_outputs(notop(images, training=False), notop_reference(images, training=False))
+    return top, notop
+
+
 def weighted_layers(model):
     """[(name, [weight shapes])] of the layers with weights, in the order a legacy `.h5` file
-    loads them."""
+    loads them; a layer the reference leaves unnamed has None for its name (Keras numbers its
+    automatic names by what was built before: EfficientNet's "normalization_1")."""
     return [
-        (layer.name, [tuple(w.shape) for w in layer.weights])
+        (None if _auto_named(layer) else layer.name, [tuple(w.shape) for w in layer.weights])
         for layer in model.layers
         if layer.weights
     ]

@@ -2,14 +2,17 @@
 
 ResNet-101, the smaller, is proved at its published 224x224 with its top and at 64x64 without
 (the notop file holds the same layers minus the classifier, and the features model takes any size
-from 32). ResNet-152 is the same builder with longer stages 3 and 4: its parameter count is
-keras.applications', and so are its weighted layers, in order.
+from 32). ResNet-152, the larger, at 64x64 with and without its top, from one reference.
 """
 
 import keras
 import numpy as np
 import pytest
-from published_layout import assert_loads_published_layout, random_images, weighted_layers
+from published_layout import (
+    assert_loads_published_layout,
+    assert_loads_published_top_and_notop,
+    random_images,
+)
 
 from keras_nets import ResNet101, ResNet152, resnet
 
@@ -40,13 +43,15 @@ def test_resnet101_loads_keras_applications_weights_layout(tmp_path, include_top
         assert ours.count_params() == RESNETS["resnet101"][2]
 
 
-def test_resnet152_parameters_and_weighted_layers_are_keras_applications():
-    """The same count and the same weighted layers in the same order (the order a legacy .h5
-    file is loaded in), each with weights of the same shapes."""
+def test_resnet152_loads_keras_applications_weights_layout_top_and_notop(tmp_path):
     ours, reference, published_parameters = RESNETS["resnet152"]
-    ours, reference = ours(weights=None), reference(weights=None)
-    assert ours.count_params() == reference.count_params() == published_parameters
-    assert weighted_layers(ours) == weighted_layers(reference)
+    shape = (64, 64, 3)
+    kwargs = dict(input_shape=shape, classifier_activation=None)
+    reference = reference(weights=None, **kwargs)
+    top, _ = assert_loads_published_top_and_notop(
+        reference, ours, tmp_path, random_images((2, *shape)), "conv5_block3_out", **kwargs
+    )
+    assert top.count_params() == published_parameters
 
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])

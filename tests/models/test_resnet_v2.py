@@ -10,7 +10,12 @@ its weighted layers are checked, in order.
 import keras
 import numpy as np
 import pytest
-from published_layout import assert_loads_published_layout, random_images, weighted_layers
+from published_layout import (
+    assert_loads_published_layout,
+    assert_loads_published_top_and_notop,
+    random_images,
+    weighted_layers,
+)
 
 from keras_nets import ResNet50V2, ResNet101V2, ResNet152V2, resnet_v2
 
@@ -27,8 +32,6 @@ RESNET_V2S = {
     [
         ("resnet50_v2", True, 224),
         ("resnet50_v2", False, 64),
-        ("resnet152_v2", True, 64),
-        ("resnet152_v2", False, 64),
     ],
 )
 def test_loads_keras_applications_weights_layout(tmp_path, model, include_top, size):
@@ -49,6 +52,18 @@ def test_loads_keras_applications_weights_layout(tmp_path, model, include_top, s
     assert built.name == reference.name
     if include_top:
         assert built.count_params() == published_parameters
+
+
+def test_resnet152v2_loads_keras_applications_weights_layout_top_and_notop(tmp_path):
+    ours, reference, published_parameters = RESNET_V2S["resnet152_v2"]
+    shape = (64, 64, 3)
+    kwargs = dict(input_shape=shape, classifier_activation=None)
+    reference = reference(weights=None, **kwargs)
+    top, _ = assert_loads_published_top_and_notop(
+        reference, ours, tmp_path, random_images((2, *shape)), "post_relu", **kwargs
+    )
+    assert top.name == reference.name
+    assert top.count_params() == published_parameters
 
 
 def test_resnet101v2_parameters_and_weighted_layers_are_keras_applications():
