@@ -40,6 +40,7 @@ MODEL_MODULES = (
     "densenet",
     "inception_resnet_v2",
     "efficientnet",
+    "nasnet",
     "shufflenet_v2",
     "alexnet",
 )
