@@ -71,7 +71,7 @@ def NASNetMobile(include_top=True, weights="imagenet", input_tensor=None, input_
 
 @register_model(
     "nasnet_large", default_size=331, min_size=32, preprocessing="tf",
-    crop_pct=0.911, interpolation="bicubic",
+    crop_pct=0.911, interpolation="bicubic",  # timm's nasnetalarge.tf_in1k, the same TF-slim weights
     unfreeze_prefixes=("reduction_conv_1_reduce_12", "reduction_conv_1_reduce_6"),
     feature_layers=dict(P1="stem_bn1", P2="reduction_concat_stem_1", P3="normal_concat_5", P4="normal_concat_12", P5="final_relu"),
 )

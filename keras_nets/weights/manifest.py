@@ -56,6 +56,8 @@ MAX_PARAMETERS = {
     "efficientnet_b5": 30_562_527,
     "efficientnet_b6": 43_265_143,
     "efficientnet_b7": 66_658_687,
+    "nasnet_mobile": 5_326_716,
+    "nasnet_large": 88_949_818,
 }
 
 

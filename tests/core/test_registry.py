@@ -31,7 +31,7 @@ def test_list_models_follows_the_module_list_and_each_modules_own_order():
         "mobilenet_v2",
     ]
     assert MODEL_NAMES[-2:] == ["shufflenet_v2", "alexnet"]
-    assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 28
+    assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 30
 
 
 def test_what_the_source_declares_is_what_the_registry_holds():
@@ -265,12 +265,31 @@ def test_unfreeze_top_accepts_every_declared_block_prefix(name):
         ]
         sources = {parent for parent, _ in crossing}
         targets = {child for _, child in crossing}
-        starts_a_block = len(sources) == 1 or (
-            targets == {base.layers[first].name} and not base.layers[first].weights
+        starts_a_block = (
+            len(sources) == 1
+            or (targets == {base.layers[first].name} and not base.layers[first].weights)
+            or all(is_cell_output(base.get_layer(source), index) for source in sources)
         )
         assert starts_a_block, (
             f"{prefix} cuts a block: frozen {sorted(sources)} feed {sorted(targets)}"
         )
+
+
+# NASNet's cells each take the outputs of the two cells before them, so a cell hangs off two
+# frozen cell outputs, some through the weightless ReLU Keras leaves unnamed before a convolution.
+CELL_OUTPUT = re.compile(r"^(normal|reduction)_concat_\w+$")
+
+
+def is_cell_output(layer, index):
+    """A NASNet cell's output, or a weightless activation of one."""
+    if CELL_OUTPUT.match(layer.name):
+        return True
+    parents = inbound_layer_names(layer, index)
+    return (
+        isinstance(layer, layers.Activation)
+        and bool(parents)
+        and all(CELL_OUTPUT.match(parent) for parent in parents)
+    )
 
 
 def inbound_layer_names(layer, index):

@@ -28,6 +28,9 @@ PUBLISHED_PIPELINES.update(
         for k, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600))
     }
 )
+# NASNetLarge's: timm's config of the same TF-slim checkpoint (timm/models/nasnet.py,
+# nasnetalarge.tf_in1k: crop_pct 0.911, bicubic); Keras' table's author describes only his 224 pipeline.
+PUBLISHED_PIPELINES.update(nasnet_large=(0.911, "bicubic"))
 FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
 
 

@@ -67,6 +67,8 @@ DEFAULT_FILES = {
     "efficientnet_b5": ("efficientnetb5.h5", "efficientnetb5_notop.h5"),
     "efficientnet_b6": ("efficientnetb6.h5", "efficientnetb6_notop.h5"),
     "efficientnet_b7": ("efficientnetb7.h5", "efficientnetb7_notop.h5"),
+    "nasnet_mobile": ("nasnet_mobile.h5", "nasnet_mobile_no_top.h5"),
+    "nasnet_large": ("nasnet_large.h5", "nasnet_large_no_top.h5"),
 }
 
 # Arguments that select another published variant (notop builds are cheap at any size).

@@ -55,6 +55,8 @@ EVERY_KEY = [
     *MOBILENET,
     *MOBILENET_V3,
     *EFFICIENTNET,
+    "nasnet_mobile",
+    "nasnet_large",
 ]
 
 
