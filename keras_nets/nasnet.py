@@ -21,10 +21,12 @@ and compares its two inputs' grids by their static shapes (keras.applications bu
 default size when `input_shape` is None and `include_top=False`; so does this module, and it
 refuses a None height or width, `builder.start(..., static=True)`).
 
-Feature levels: the stem's BatchNorm (stride 2), the first Reduction cell's output (stride 4),
-the last Normal cell of the stride-8 and stride-16 stages, and the final ReLU (stride 32). Each
-cell takes the two cells before it, so no cell output is the only path onward (the next cell
-takes the one before it too, tests/core/test_features.py says so).
+Feature levels: the stem after its ReLU (stride 2: Keras gives each branch that takes the stem
+its own ReLU, and names one, adjust_relu_1_stem_2, the second stem cell's shortcut), the first
+Reduction cell's output (stride 4), the last Normal cell of the stride-8 and stride-16 stages, and
+the final ReLU (stride 32). Levels 2 to 4 are cell outputs before any ReLU: each cell that takes
+one activates it in a layer of its own. Each cell takes the two cells before it, so no cell
+output is the only path onward (tests/core/test_features.py says how it checks them).
 """
 
 from keras import layers
@@ -58,7 +60,7 @@ ARGS_DOC = dict(
 @register_model(
     "nasnet_mobile", default_size=224, min_size=32, preprocessing="tf",
     unfreeze_prefixes=("reduction_conv_1_reduce_8", "reduction_conv_1_reduce_4"),
-    feature_layers=dict(P1="stem_bn1", P2="reduction_concat_stem_1", P3="normal_concat_3", P4="normal_concat_8", P5="final_relu"),
+    feature_layers=dict(P1="adjust_relu_1_stem_2", P2="reduction_concat_stem_1", P3="normal_concat_3", P4="normal_concat_8", P5="final_relu"),
 )
 @builder.with_args_doc(**ARGS_DOC)
 def NASNetMobile(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
@@ -73,7 +75,7 @@ def NASNetMobile(include_top=True, weights="imagenet", input_tensor=None, input_
     "nasnet_large", default_size=331, min_size=32, preprocessing="tf",
     crop_pct=0.911, interpolation="bicubic",  # timm's nasnetalarge.tf_in1k, the same TF-slim weights
     unfreeze_prefixes=("reduction_conv_1_reduce_12", "reduction_conv_1_reduce_6"),
-    feature_layers=dict(P1="stem_bn1", P2="reduction_concat_stem_1", P3="normal_concat_5", P4="normal_concat_12", P5="final_relu"),
+    feature_layers=dict(P1="adjust_relu_1_stem_2", P2="reduction_concat_stem_1", P3="normal_concat_5", P4="normal_concat_12", P5="final_relu"),
 )
 @builder.with_args_doc(**ARGS_DOC)
 def NASNetLarge(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
