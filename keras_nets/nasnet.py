@@ -17,9 +17,11 @@ the pads, crops and concatenation of a shifted shortcut) stay unnamed, but for t
 named `final_relu` here for the feature level it is (Keras' is unnamed and has no weights).
 
 The network needs a fixed input size even without its top: a cell pads a strided convolution
-and compares its two inputs' grids by their static shapes (keras.applications builds for its
-default size when `input_shape` is None and `include_top=False`; so does this module, and it
-refuses a None height or width, `builder.start(..., static=True)`).
+and compares its two inputs' grids by their static shapes. keras.applications builds for the
+default size when `input_shape` is None, and so does this module; it also refuses a None height
+or width (`builder.start(..., static=True)`), which keras.applications accepts without weights
+but then builds another network: None equals None, so no shortcut is halved (NASNetMobile: 382
+weighted layers instead of 388), and it fails on a real image.
 
 Feature levels: the stem after its ReLU (stride 2: Keras gives each branch that takes the stem
 its own ReLU, and names one, adjust_relu_1_stem_2, the second stem cell's shortcut), the first

@@ -89,11 +89,12 @@ def test_every_registry_model_has_keras_last_dim():
 
 
 # Keras' case builds for any height and width, (None, None, channels). NASNet refuses that by
-# design (builder.start(static=True)): a cell picks its layers by comparing its two inputs'
-# static grid sizes (a shortcut from a larger grid is halved) and pads by the static size, so a
-# None size cannot build the network the weights were published for (the structure depends on
-# the size, taehoonlee in keras-team/keras-applications#78). Its case runs at a fixed size
-# instead (below); tests/models/test_nasnet.py checks the refusal.
+# design (builder.start(static=True)): a cell halves a shortcut from a larger grid only when its
+# two inputs' static sizes differ, and None equals None. keras.applications' NASNetMobile built so
+# has 382 weighted layers instead of 388 (4,267,604 parameters without the top, not 4,269,716)
+# and fails on a 224x224 image (Incompatible shapes: [1,27,27,22] vs. [1,55,55,22]); its case
+# passes only on the symbolic output shape. Here the case runs at a fixed size (below), and
+# tests/models/test_nasnet.py checks the refusal.
 REFUSES_ANY_SIZE = dict.fromkeys(
     list_models("nasnet_*"), "NASNet needs a fixed height and width (builder.start(static=True))"
 )
