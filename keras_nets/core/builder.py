@@ -284,14 +284,14 @@ def resolve_input_shape(
             f"input_shape={input_shape!r}: ImageNet weights expect 3 input channels (RGB)"
         )
     height, width = input_shape[:2]
+    if require_static and (height is None or width is None):
+        raise ValueError(
+            f"input_shape={input_shape!r}: include_top=True needs a fixed height and width"
+        )
     if static and (height is None or width is None):
         raise ValueError(
             f"input_shape={input_shape!r}: {config.name} needs a fixed height and width, "
             "with or without its top (its cells pad and crop by the input's static shape)"
-        )
-    if require_static and (height is None or width is None):
-        raise ValueError(
-            f"input_shape={input_shape!r}: include_top=True needs a fixed height and width"
         )
     for size in (height, width):
         if size is not None and size < config.min_size:
