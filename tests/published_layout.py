@@ -139,7 +139,7 @@ AUTO_NAME = re.compile(
     r"^(conv2d|batch_normalization|add|activation|global_average_pooling2d|global_max_pooling2d|"
     r"input_layer|concatenate|max_pooling2d|average_pooling2d|dropout|zero_padding2d|re_lu|"
     r"depthwise_conv2d|multiply|reshape|rescaling|normalization|flatten|dense|separable_conv2d|"
-    r"layer_normalization)"
+    r"layer_normalization|cropping2d)"
     r"(_\d+)?$"
 )
 

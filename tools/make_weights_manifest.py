@@ -34,6 +34,7 @@ from keras_nets.efficientnet import SCALING as EFFICIENTNET_SCALING  # noqa: E40
 from keras_nets.efficientnet_v2 import SCALING as EFFICIENTNET_V2_SCALING  # noqa: E402
 from keras_nets.mobilenet import PUBLISHED_ALPHAS as MOBILENET_ALPHAS  # noqa: E402
 from keras_nets.mobilenet import PUBLISHED_SIZES as MOBILENET_ROWS  # noqa: E402
+from keras_nets.nasnet import CELLS as NASNET_CELLS  # noqa: E402
 from keras_nets.resnet import BLOCKS as RESNET_BLOCKS  # noqa: E402
 from keras_nets.resnet_v2 import BLOCKS as RESNET_V2_BLOCKS  # noqa: E402
 
@@ -57,6 +58,10 @@ KERAS3_SOURCES.update(
 )
 
 
+# The default size by which keras-applications 1.0.8's and Keras 3's NASNet pick their file.
+NASNET_DEFAULT_SIZES = {"nasnet_mobile": 224, "nasnet_large": 331}
+
+
 def variants(keras_applications_source):
     """(manifest key, source module name, the builder variables that select its weights file)."""
     for key in ("xception", "inception_v3", "resnet50", "vgg16", "vgg19", "inception_resnet_v2"):
@@ -70,6 +75,8 @@ def variants(keras_applications_source):
     for alpha in MOBILENET_ALPHAS:
         for rows in MOBILENET_ROWS:
             yield f"mobilenet_{float(alpha)}_{rows}", "mobilenet", {"alpha": alpha, "rows": rows}
+    for key in NASNET_CELLS:  # both references pick the file by the default size, 224 or 331
+        yield key, "nasnet", {"default_size": NASNET_DEFAULT_SIZES[key]}
 
 
 def mobilenet_v2_checkpoints(keras_applications_source):

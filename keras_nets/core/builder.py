@@ -22,7 +22,7 @@ from keras_nets.weights import loading, manifest
 POOLING_CHOICES = (None, "avg", "max")
 
 
-def start(model_name, arguments, *, default_size=None, weights_variant=None):
+def start(model_name, arguments, *, default_size=None, weights_variant=None, static=False):
     """Checks a builder's arguments and returns the `Build` that carries them.
 
     Args:
@@ -30,11 +30,15 @@ def start(model_name, arguments, *, default_size=None, weights_variant=None):
       arguments: the builder's arguments, `locals()` as its first statement: include_top,
         weights, input_tensor, input_shape, pooling, classes, classifier_activation, name (the
         builder's other arguments are ignored here).
-      default_size, weights_variant: see `image_input`.
+      default_size, weights_variant, static: see `image_input`.
     """
     shared = {key: arguments[key] for key in _SHARED_ARGUMENTS}
     tensor = image_input(
-        model_name, default_size=default_size, weights_variant=weights_variant, **shared
+        model_name,
+        default_size=default_size,
+        weights_variant=weights_variant,
+        static=static,
+        **shared,
     )
     shared["classes"] = int(shared["classes"])  # a numpy integer too: Keras layers take ints
     return Build(model_name, tensor, weights_variant, name=arguments["name"], **shared)
@@ -157,6 +161,7 @@ def image_input(
     classifier_activation="softmax",
     default_size=None,
     weights_variant=None,
+    static=False,
 ):
     """Validates a builder's arguments and returns its input tensor.
 
@@ -167,6 +172,10 @@ def image_input(
       weights_variant: the manifest key of the published weights these arguments select, when it
         differs from `model_name` (e.g. "mobilenet_v2_0.35_96"); checked to exist when
         `weights="imagenet"`.
+      static: the network needs a fixed height and width even without its top (NASNet's cells
+        pad and crop by the static shape of their inputs): `input_shape=None` then means the
+        default size, as keras.applications' NASNetMobile has it, and a None height or width is
+        refused.
       The rest are the builder's own arguments, checked as `keras.applications` checks them.
     """
     config = registry.registered_config(model_name)
@@ -208,6 +217,7 @@ def image_input(
         require_default=(weights == "imagenet" and include_top),
         require_static=include_top,
         require_rgb=(weights == "imagenet"),
+        static=static,
     )
     if input_tensor is None:
         return layers.Input(shape=input_shape)
@@ -233,12 +243,22 @@ def published_size(input_shape, sizes, default, input_tensor=None):
 
 
 def resolve_input_shape(
-    config, input_shape, *, default_size, require_default, require_static, require_rgb
+    config,
+    input_shape,
+    *,
+    default_size,
+    require_default,
+    require_static,
+    require_rgb,
+    static=False,
 ):
-    """The (height, width, channels) the model is built for, or a ValueError saying why not."""
+    """The (height, width, channels) the model is built for, or a ValueError saying why not.
+
+    `require_static`: this call needs a fixed height and width (the top's Dense layer);
+    `static`: the network always does (see `image_input`)."""
     default_shape = (default_size, default_size, 3)
     if input_shape is None:
-        return default_shape if require_static else (None, None, 3)
+        return default_shape if require_static or static else (None, None, 3)
     if isinstance(input_shape, (str, bytes)):
         raise ValueError(f"input_shape={input_shape!r}: expected a tuple (height, width, channels)")
     try:
@@ -267,6 +287,11 @@ def resolve_input_shape(
     if require_static and (height is None or width is None):
         raise ValueError(
             f"input_shape={input_shape!r}: include_top=True needs a fixed height and width"
+        )
+    if static and (height is None or width is None):
+        raise ValueError(
+            f"input_shape={input_shape!r}: {config.name} needs a fixed height and width, "
+            "with or without its top (its cells pad and crop by the input's static shape)"
         )
     for size in (height, width):
         if size is not None and size < config.min_size:

@@ -41,6 +41,7 @@ MODEL_MODULES = (
     "inception_resnet_v2",
     "efficientnet",
     "efficientnet_v2",
+    "nasnet",
     "convnext",
     "shufflenet_v2",
     "alexnet",

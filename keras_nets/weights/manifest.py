@@ -69,6 +69,8 @@ MAX_PARAMETERS = {
     "convnext_base": 88_591_464,
     "convnext_large": 197_767_336,
     "convnext_xlarge": 350_196_968,
+    "nasnet_mobile": 5_326_716,
+    "nasnet_large": 88_949_818,
 }
 
 

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
-from model_sample import DEEPER_TWINS, family_sample
+from model_sample import DEEPER_TWINS, LARGER_MEMBERS, family_sample
 from published_layout import assert_same_outputs, random_images, randomize_weights
 
 import keras_nets
@@ -39,7 +39,7 @@ def test_list_models_follows_the_module_list_and_each_modules_own_order():
         "shufflenet_v2",
         "alexnet",
     ]
-    assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 40
+    assert len(MODEL_NAMES) == len(set(MODEL_NAMES)) == 42
 
 
 def test_what_the_source_declares_is_what_the_registry_holds():
@@ -260,7 +260,7 @@ def test_every_model_is_plain_keras_and_round_trips_through_a_keras_file(name, t
     assert_same_outputs(reloaded(images, training=False), model(images, training=False), rtol=0)
 
 
-@pytest.mark.parametrize("name", family_sample())  # tests/model_sample.py
+@pytest.mark.parametrize("name", [*family_sample(), *LARGER_MEMBERS])  # tests/model_sample.py
 def test_unfreeze_top_accepts_every_declared_block_prefix(name):
     """Each prefix names a layer of the base where a block starts: from it on every weighted
     layer (BatchNorm excepted) trains, none before it does, and the trained part hangs off one
@@ -290,12 +290,31 @@ def test_unfreeze_top_accepts_every_declared_block_prefix(name):
         ]
         sources = {parent for parent, _ in crossing}
         targets = {child for _, child in crossing}
-        starts_a_block = len(sources) == 1 or (
-            targets == {base.layers[first].name} and not base.layers[first].weights
+        starts_a_block = (
+            len(sources) == 1
+            or (targets == {base.layers[first].name} and not base.layers[first].weights)
+            or all(is_cell_output(base.get_layer(source), index) for source in sources)
         )
         assert starts_a_block, (
             f"{prefix} cuts a block: frozen {sorted(sources)} feed {sorted(targets)}"
         )
+
+
+# NASNet's cells each take the outputs of the two cells before them, so a cell hangs off two
+# frozen cell outputs, some through the weightless ReLU Keras leaves unnamed before a convolution.
+CELL_OUTPUT = re.compile(r"^(normal|reduction)_concat_\w+$")
+
+
+def is_cell_output(layer, index):
+    """A NASNet cell's output, or a weightless activation of one."""
+    if CELL_OUTPUT.match(layer.name):
+        return True
+    parents = inbound_layer_names(layer, index)
+    return (
+        isinstance(layer, layers.Activation)
+        and bool(parents)
+        and all(CELL_OUTPUT.match(parent) for parent in parents)
+    )
 
 
 def inbound_layer_names(layer, index):

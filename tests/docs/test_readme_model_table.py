@@ -13,8 +13,8 @@ def test_the_table_lists_the_registry_in_its_order():
     assert list(table_rows()) == list_models()
 
 
-# A family's deeper members (tests/model_sample.py) are built once, for all these checks, by
-# tests/core/test_features.py's test_a_deeper_twin_built_once_...: building is what costs.
+# The members tests/model_sample.py leaves out are built once, for all these checks, by
+# tests/core/test_features.py's test_a_member_left_out_of_the_sample_is_built_once_...
 @pytest.mark.parametrize("name", family_sample())
 def test_create_model_builds_the_row_of_the_table(name):
     """The model at its default size, 1000 classes, with the builder and the parameter count of

@@ -40,6 +40,9 @@ PUBLISHED_PIPELINES.update(
     efficientnet_v2_m=(1.0, "bilinear"),
     efficientnet_v2_l=(1.0, "bilinear"),
 )
+# NASNetLarge's: timm's config of the same TF-slim checkpoint (timm/models/nasnet.py,
+# nasnetalarge.tf_in1k: crop_pct 0.911, bicubic); Keras' table's author describes only his 224 pipeline.
+PUBLISHED_PIPELINES.update(nasnet_large=(0.911, "bicubic"))
 FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
 
 

@@ -88,6 +88,9 @@ CONVERTED_BY_TWINS = {
     "resnet50_v2": ("xception", "mobilenet_v2"),
     "vgg19": ("vgg16",),
     "inception_resnet_v2": ("inception_v3", "xception", "mobilenet_v3_small"),
+    # NASNetLarge is NASNetMobile's kinds of layer, wider and deeper: converting it took 125 s
+    # here (NASNetMobile 42 s), as two helpers' tests shared 2 cores.
+    "nasnet_large": ("nasnet_mobile",),
 }
 # EfficientNet-B1 ... B7 are B0's builder (tests/core/test_registry.py), B0 converts, and they are
 # too deep for the 1e-4 comparison on random weights: on B6 at 64 px, folding alone moved the
