@@ -23,7 +23,7 @@ import math
 from keras import layers
 
 from keras_nets.core import builder
-from keras_nets.core.blocks import make_divisible, stride2_padding
+from keras_nets.core.blocks import make_divisible, squeeze_excite, stride2_padding
 from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 from keras_nets.core.registry import register_model
 
@@ -294,7 +294,7 @@ def mbconv_block(inputs, filters_in, filters_out, kernel_size, strides, expansio
     x = layers.BatchNormalization(axis=3, name=f"{name}bn")(x)
     x = layers.Activation("swish", name=f"{name}activation")(x)
 
-    x = squeeze_excite(x, max(1, int(filters_in * SE_RATIO)), name)
+    x = squeeze_excite(x, max(1, int(filters_in * SE_RATIO)), name, CONV_KERNEL_INITIALIZER)
 
     x = layers.Conv2D(
         filters_out, 1, padding="same", use_bias=False,
@@ -306,23 +306,6 @@ def mbconv_block(inputs, filters_in, filters_out, kernel_size, strides, expansio
             x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}drop")(x)
         x = layers.Add(name=f"{name}add")([x, inputs])
     return x
-
-
-def squeeze_excite(inputs, squeezed, name):
-    """Global average pool, 1x1 reduce to `squeezed` channels (swish), 1x1 expand back
-    (sigmoid), and the block's channels rescaled by the result."""
-    channels = inputs.shape[-1]
-    se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(inputs)
-    se = layers.Reshape((1, 1, channels), name=f"{name}se_reshape")(se)
-    se = layers.Conv2D(
-        squeezed, 1, padding="same", activation="swish",
-        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}se_reduce",
-    )(se)
-    se = layers.Conv2D(
-        channels, 1, padding="same", activation="sigmoid",
-        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}se_expand",
-    )(se)
-    return layers.Multiply(name=f"{name}se_excite")([inputs, se])
 
 
 def preprocess_input(x, data_format=None):

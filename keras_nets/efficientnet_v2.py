@@ -21,6 +21,7 @@ import math
 from keras import layers
 
 from keras_nets.core import builder
+from keras_nets.core.blocks import squeeze_excite
 from keras_nets.core.imagenet import decode_predictions  # noqa: F401 - part of the module's API
 from keras_nets.core.registry import register_model
 
@@ -334,7 +335,7 @@ def mbconv_block(inputs, filters_in, filters_out, strides, expansion, se_ratio, 
     x = layers.Activation("swish", name=f"{name}activation")(x)
 
     if se_ratio:
-        x = squeeze_excite(x, max(1, int(filters_in * se_ratio)), name)
+        x = squeeze_excite(x, max(1, int(filters_in * se_ratio)), name, CONV_KERNEL_INITIALIZER)
 
     x = layers.Conv2D(
         filters_out, 1, padding="same", use_bias=False,
@@ -352,23 +353,6 @@ def residual(x, inputs, strides, drop_rate, name):
     if drop_rate > 0:
         x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}drop")(x)
     return layers.Add(name=f"{name}add")([x, inputs])
-
-
-def squeeze_excite(inputs, squeezed, name):
-    """Global average pool, 1x1 reduce to `squeezed` channels (swish), 1x1 expand back
-    (sigmoid), and the block's channels rescaled by the result."""
-    channels = inputs.shape[-1]
-    se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(inputs)
-    se = layers.Reshape((1, 1, channels), name=f"{name}se_reshape")(se)
-    se = layers.Conv2D(
-        squeezed, 1, padding="same", activation="swish",
-        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}se_reduce",
-    )(se)
-    se = layers.Conv2D(
-        channels, 1, padding="same", activation="sigmoid",
-        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}se_expand",
-    )(se)
-    return layers.Multiply(name=f"{name}se_excite")([inputs, se])
 
 
 def preprocess_input(x, data_format=None):

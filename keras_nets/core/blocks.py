@@ -71,3 +71,29 @@ def check_width_multiplier(alpha):
             f"alpha={alpha!r}: expected a number above 0 and at most {MAX_WIDTH_MULTIPLIER:g} "
             "(the width multiplier)"
         )
+
+
+def squeeze_excite(inputs, squeezed, name, kernel_initializer):
+    """EfficientNet's (V1 and V2) squeeze-and-excite: global average pool, 1x1 reduce to
+    `squeezed` channels (swish), 1x1 expand back (sigmoid), and the block's channels rescaled by
+    the result; layers named `{name}se_squeeze` ... `{name}se_excite`, as Keras names them."""
+    channels = inputs.shape[-1]
+    se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(inputs)
+    se = layers.Reshape((1, 1, channels), name=f"{name}se_reshape")(se)
+    se = layers.Conv2D(
+        squeezed,
+        1,
+        padding="same",
+        activation="swish",
+        kernel_initializer=kernel_initializer,
+        name=f"{name}se_reduce",
+    )(se)
+    se = layers.Conv2D(
+        channels,
+        1,
+        padding="same",
+        activation="sigmoid",
+        kernel_initializer=kernel_initializer,
+        name=f"{name}se_expand",
+    )(se)
+    return layers.Multiply(name=f"{name}se_excite")([inputs, se])
