@@ -72,18 +72,24 @@ def file_problem(path, item, digest=None):
     """
     if not is_regular_file(path):
         return "not a regular file"
-    published = published_hash(item)
-    if published is not None:
-        algorithm, expected = published
-        actual = (digest or digests(path))[algorithm]
-        return None if actual == expected else hash_mismatch(algorithm, expected, actual)
+    if published_hash(item) is not None:
+        return hash_problem(item, digest or digests(path))
     from keras_nets.weights.hdf5 import hdf5_problem  # h5py: not for callers wanting keras_home
 
     return hdf5_problem(path)
 
 
-def hash_mismatch(algorithm, expected, actual):
-    return f"{algorithm} mismatch: expected {expected}, got {actual}"
+def hash_problem(item, digest):
+    """How the file whose `digests` are `digest` differs from the md5 or sha256 manifest entry
+    `item` publishes, or None (also where it publishes none)."""
+    published = published_hash(item)
+    if published is None:
+        return None
+    algorithm, expected = published
+    actual = digest[algorithm]
+    return (
+        None if actual == expected else f"{algorithm} mismatch: expected {expected}, got {actual}"
+    )
 
 
 def cached_problem(path, item):

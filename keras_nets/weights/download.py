@@ -9,9 +9,10 @@ Where `fetch` finds a weights file, in order:
 
 A file is valid when its md5 (or sha256, as Keras 3 publishes for its own files) is the published
 one or, where none is published, when it is a complete HDF5 weights file (its layer count is
-checked against the model when it is loaded). A file with no published hash is never fetched over plain http (anyone on the way could swap it): only https, `file:`
-URLs and local folders, and an https URL may redirect only to https, unless `KERAS_NETS_ALLOW_HTTP=1`
-says a plain-http mirror is trusted.
+checked against the model when it is loaded). A file with no published hash is never fetched over
+plain http (anyone on the way could swap it): only https, `file:` URLs and local folders, and an
+https URL may redirect only to https, unless `KERAS_NETS_ALLOW_HTTP=1` says a plain-http mirror is
+trusted.
 
 Downloads stream into a private directory next to the cache, md5 and sha256 computed on the way:
 a connection or read that gives no data for DOWNLOAD_TIMEOUT seconds is given up; a file announced
@@ -47,7 +48,7 @@ from keras_nets.weights.cache import (
     digests,
     downloaded_here,
     file_problem,
-    hash_mismatch,
+    hash_problem,
     record_sha256,
     sha256_record,
 )
@@ -223,14 +224,10 @@ def _download(url, item, target, replace=False):
         downloaded = os.path.join(staging, item["file"])
         with _LineEndedOnError():
             digest = _retrieve(url, item, downloaded)
-        published = published_hash(item)
-        if published is not None and digest[published[0]] != published[1]:
-            algorithm, expected = published
-            raise DownloadFailed(
-                f"{hash_mismatch(algorithm, expected, digest[algorithm])}; the download was "
-                "discarded"
-            )
-        if published is None:
+        mismatch = hash_problem(item, digest)
+        if mismatch:
+            raise DownloadFailed(f"{mismatch}; the download was discarded")
+        if published_hash(item) is None:
             problem = hdf5_problem(downloaded)
             if problem:
                 raise DownloadFailed(f"the download is {problem}; it was discarded")
