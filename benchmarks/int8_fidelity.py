@@ -12,7 +12,7 @@ changes its answer under that noise cannot agree with its int8 form either, what
 quantizer. Calibration and held-out images never overlap.
 
 --proxy is the stand-in for the published weights, which cannot be downloaded here: it generates
-a 3-class image dataset, fine-tunes ResNet50 and MobileNetV2 on it with `keras-nets train` from a
+a 3-class image dataset, fine-tunes ResNet50 and MobileNetV2 (or --models) on it with `keras-nets train` from a
 base whose BatchNorm statistics were set from images, twice (the whole network, `--no-freeze`;
 and only a head on the frozen random base, `--freeze`), and measures them and the generated
 ImageNet-like weights the tests use (tests/informative_weights.py) on 500 held-out images. The real measurement, on ImageNet's validation set with the published
@@ -132,10 +132,11 @@ def generated(name, size, held_out):
     return fidelity(model, calibration, preprocess(random_images(held_out, size, seed=2)))
 
 
-def proxy(size, epochs, held_out, workdir, train_images=200):
-    """Fine-tunes ResNet50 and MobileNetV2 on a generated 3-class dataset with `keras-nets train`
-    (`train_images` per class), the whole network and then only a head on the frozen base, and
-    measures them, and the generated weights, on `held_out` images of the same kind."""
+def proxy(size, epochs, held_out, workdir, train_images=200, models=("resnet50", "mobilenet_v2")):
+    """Fine-tunes `models` (MobileNetV2 at alpha 0.35) on a generated 3-class dataset with
+    `keras-nets train` (`train_images` per class), the whole network and then only a head on the
+    frozen base, and measures them, and the generated weights, on `held_out` images of the same
+    kind."""
     from generated_data import calibrated_base_weights, make_dataset
 
     classes = ("blue", "red", "green")
@@ -151,7 +152,7 @@ def proxy(size, epochs, held_out, workdir, train_images=200):
         seed=1,
     )
     rows = {}
-    for name in ("resnet50", "mobilenet_v2"):
+    for name in models:
         alpha = ["--alpha", "0.35"] if name == "mobilenet_v2" else []
         base = calibrated_base_weights(
             os.path.join(workdir, f"{name}_notop.weights.h5"),
@@ -192,7 +193,7 @@ def proxy(size, epochs, held_out, workdir, train_images=200):
                 held_out,
                 workdir,
             )
-    for name in ("resnet50", "mobilenet_v2"):
+    for name in models:
         rows[f"{name} generated ImageNet-like ({size} px)"] = generated(name, size, held_out)
     return rows
 
@@ -243,7 +244,11 @@ def main(argv=None):
     rows = {}
     with tempfile.TemporaryDirectory(prefix="int8-fidelity-") as workdir:
         if args.proxy:
-            rows.update(proxy(args.size, args.epochs, args.held_out, workdir, args.train_images))
+            rows.update(
+                proxy(
+                    args.size, args.epochs, args.held_out, workdir, args.train_images, args.models
+                )
+            )
         if args.trained:
             rows[args.trained] = trained(args.trained, args.data, args.held_out, workdir)
         for name in args.generated:

@@ -11,7 +11,9 @@ Two kinds of entry live there:
                    names numbered, since Keras numbers automatic names per session), the sha256 of
                    its weights' values, the precision, for int8 the calibration images' bytes, the
                    Keras backend, and the versions of keras-nets, Keras, the converters and ONNX
-                   Runtime (VERSIONED). The record holds the ONNX file's sha256.
+                   Runtime (VERSIONED). The record holds the ONNX file's sha256. int8 is the
+                   float32 entry quantized: compiling for it takes that entry, or stores the
+                   conversion there first.
   request entries  `request-<key>.json`: what `keras-nets predict --fast` was asked (model name,
                    alpha, size, crop, the weights file's sha256, precision, the calibration files'
                    sha256s: `keras_nets.prediction.cached`), pointing at a model entry, with the

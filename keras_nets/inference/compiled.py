@@ -93,32 +93,50 @@ def compile_for_inference(
     module = get_runtime(runtime)
     key = None
     if hasattr(module, "compile_onnx"):  # a runtime that reads ONNX: the cache's form
-        key = compiled_cache.model_key(model, precision, images) if cache else None
-        run = module.compile_onnx(onnx_model(folded, precision, images, key), int(threads))
+        key = float_key = None
+        if cache:
+            key = compiled_cache.model_key(model, precision, images)
+            float_key = (
+                key if precision == "float32" else compiled_cache.model_key(model, "float32")
+            )
+        data = onnx_model(folded, precision, images, key, float_key)
+        run = module.compile_onnx(data, int(threads))
     else:
         run = module.compile(folded, int(threads))
     return CompiledModel(folded, runtime, run, int(threads), precision, cache_key=key)
 
 
-def onnx_model(folded, precision, images=None, key=None):
+def onnx_model(folded, precision, images=None, key=None, float_key=None):
     """The ONNX bytes of a folded model (quantized on `images` for int8): the cache's entry
-    `key` if it holds one that passes its check, else converted now and stored under `key`."""
+    `key` if it holds one that passes its check, else made now and stored under `key`. For int8,
+    the float32 conversion it quantizes is the cache's entry `float_key` when there is one, and
+    is stored there when not: the conversion is the long part (tf2onnx), so a model compiled
+    once in either precision converts no more."""
     data = compiled_cache.load_model(key) if key else None
     if data is not None:
         return data
-    data = onnx_bytes(folded)
-    if precision == "int8":
-        data = quantization.quantize_onnx(data, images)
+    float32 = compiled_cache.load_model(float_key) if float_key != key and float_key else None
+    if float32 is None:
+        float32 = onnx_bytes(folded)
+        if float_key:
+            store_model(float_key, float32, folded.name, "float32")
+    if precision == "float32":
+        return float32
+    data = quantization.quantize_onnx(float32, images)
     if key:
-        try:
-            compiled_cache.store_model(key, data, {"model": folded.name, "precision": precision})
-        except OSError as error:  # a read-only home or a full disk: only the next run pays
-            warnings.warn(
-                f"the compiled-model cache ({compiled_cache.cache_dir()}) cannot be written: "
-                f"{error}; the next run converts the model again",
-                stacklevel=3,
-            )
+        store_model(key, data, folded.name, precision)
     return data
+
+
+def store_model(key, data, name, precision):
+    try:
+        compiled_cache.store_model(key, data, {"model": name, "precision": precision})
+    except OSError as error:  # a read-only home or a full disk: only the next run pays
+        warnings.warn(
+            f"the compiled-model cache ({compiled_cache.cache_dir()}) cannot be written: "
+            f"{error}; the next run converts the model again",
+            stacklevel=4,
+        )
 
 
 def choose_runtime(runtime="auto", candidates=RUNTIMES):

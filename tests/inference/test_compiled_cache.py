@@ -110,8 +110,24 @@ def test_other_weights_another_network_or_another_precision_miss_the_cache(conve
     )
 
     keys = [c.cache_key for c in (base, other_weights, other_network, int8, int8_other_images)]
-    assert len(set(keys)) == 5 and conversions[0] == 5
-    assert len(model_entries()) == 5
+    assert len(set(keys)) == 5 and len(model_entries()) == 5
+    # Both int8 forms quantize the float32 conversion of `base`, which the cache holds.
+    assert conversions[0] == 3
+
+
+def test_int8_quantizes_the_cached_float32_conversion_and_float32_takes_int8s(conversions):
+    x = images(40)
+    float32 = compile_for_inference(small_network(), "onnxruntime")
+    int8 = compile_for_inference(small_network(), precision="int8", calibration=x[:32])
+    assert conversions[0] == 1, "int8 should have quantized the cached float32 conversion"
+    np.testing.assert_allclose(int8.predict(x), float32.predict(x), atol=0.05)
+
+    cache.clear()
+    int8_first = compile_for_inference(small_network(), precision="int8", calibration=x[:32])
+    float32_after = compile_for_inference(small_network(), "onnxruntime")
+    assert conversions[0] == 2, "float32 should have taken the conversion int8 stored"
+    np.testing.assert_array_equal(int8_first.predict(x), int8.predict(x))
+    np.testing.assert_array_equal(float32_after.predict(x), float32.predict(x))
 
 
 def test_builder_arguments_are_part_of_the_key_and_automatic_names_are_not():
