@@ -15,6 +15,8 @@ of the rounds. Runtimes:
                                 random images (speed only: for fidelity, see --fidelity)
   plain onnxruntime / openvino  the keras.applications model exported with Keras' own
                                 `model.export(format="onnx")`, run with default settings
+                                (n/a where that export takes more inputs than the images:
+                                EfficientNet's, its Normalization's mean and variance)
   keras_nets .predict (<backend>)
                                 our builder's `model.predict(x)` on another Keras backend (JAX,
                                 PyTorch: every one installed, or --backends), same weights, in
@@ -251,6 +253,16 @@ def plain_runtimes(twin, tmp, setup):
         return {}
     path = os.path.join(tmp, "keras_applications.onnx")
     exporting.write_onnx(twin, path)
+    import onnx
+
+    inputs = [i.name for i in onnx.load(path, load_external_data=False).graph.input]
+    if len(inputs) > 1:  # EfficientNet: its Normalization's mean and variance (n/a in the table)
+        print(
+            f"{twin.name}: no plain rows: Keras' ONNX export of it takes {len(inputs)} inputs "
+            f"({', '.join(inputs)}), not only the images",
+            file=sys.stderr,
+        )
+        return {}
     runners = {}
     if runtimes.get_runtime("onnxruntime").is_installed():
         import onnxruntime
