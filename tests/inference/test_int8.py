@@ -49,6 +49,8 @@ from keras_nets.cli import main
 from keras_nets.inference import folding, quantization
 from keras_nets.preprocessing import trained_transform
 
+pytestmark = pytest.mark.slow_file  # minutes: parallel runs start it first
+
 # Registry name: (input size, builder options), the smallest each model takes; the docstring says
 # why these two.
 SMALL = {
