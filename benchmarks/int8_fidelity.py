@@ -12,9 +12,9 @@ changes its answer under that noise cannot agree with its int8 form either, what
 quantizer. Calibration and held-out images never overlap.
 
 --proxy is the stand-in for the published weights, which cannot be downloaded here: it generates
-a 3-class image dataset, fine-tunes ResNet50 and MobileNetV2 (or --models) on it with `keras-nets train` from a
-base whose BatchNorm statistics were set from images, twice (the whole network, `--no-freeze`;
-and only a head on the frozen random base, `--freeze`), and measures them and the generated
+a 3-class image dataset, fine-tunes ResNet50 and MobileNetV2 (or --models) on it with `keras-nets
+train` from a base whose BatchNorm statistics were set from images, twice (the whole network,
+`--no-freeze`; and only a head on the frozen random base, `--freeze`), and measures them and the generated
 ImageNet-like weights the tests use (tests/informative_weights.py) on 500 held-out images. The real measurement, on ImageNet's validation set with the published
 weights, is `--imagenet VAL_DIR --models resnet50 mobilenet_v2` (class folders, as `keras-nets
 evaluate` reads them).

@@ -16,7 +16,8 @@ of the rounds. Runtimes:
   plain onnxruntime / openvino  the keras.applications model exported with Keras' own
                                 `model.export(format="onnx")`, run with default settings
                                 (n/a where that export takes more inputs than the images:
-                                EfficientNet's, its Normalization's mean and variance)
+                                EfficientNet's, EfficientNetV2's and ConvNeXt's also take
+                                their in-graph Normalization's mean and variance)
   keras_nets .predict (<backend>)
                                 our builder's `model.predict(x)` on another Keras backend (JAX,
                                 PyTorch: every one installed, or --backends), same weights, in
@@ -256,7 +257,7 @@ def plain_runtimes(twin, tmp, setup):
     import onnx
 
     inputs = [i.name for i in onnx.load(path, load_external_data=False).graph.input]
-    if len(inputs) > 1:  # EfficientNet: its Normalization's mean and variance (n/a in the table)
+    if len(inputs) > 1:  # an in-graph Normalization's mean and variance (n/a in the table)
         print(
             f"{twin.name}: no plain rows: Keras' ONNX export of it takes {len(inputs)} inputs "
             f"({', '.join(inputs)}), not only the images",
