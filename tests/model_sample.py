@@ -51,7 +51,7 @@ def family_sample(names=None):
 
 
 # The smallest member of each family issue 27 added: tests/inference/test_int8.py runs their fast
-# path in float32 and in int8 on one conversion, which tests/inference/test_inference.py so leaves.
+# path in float32 and in int8 on one conversion, so tests/inference/test_inference.py leaves them.
 NEWER_FAMILIES = (
     "resnet101",
     "resnet50_v2",
