@@ -249,6 +249,16 @@ INTERRUPTIONS = [
 ENDINGS = {"SIGINT": (130, "interrupted"), "SIGTERM": (143, "terminated")}
 
 
+def as_from_a_terminal():
+    """In the child, before it starts: SIGINT and SIGTERM act as they do on a command typed in a
+    terminal, whatever this test process inherited or an earlier test left. A process ignoring
+    SIGINT or blocking it passes that on to its children, and in CI's TensorFlow run (xdist
+    worker, after other test files) both SIGINT runs slept through their signal, where alone
+    they stop at once."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 @pytest.fixture(scope="module")
 def interrupted_runs(tmp_path_factory, dataset, tiny_network):
     """{(moment, signal): (output, exit status, stderr)}: one `keras-nets train` process per row
@@ -267,7 +277,12 @@ def interrupted_runs(tmp_path_factory, dataset, tiny_network):
         extra = ["--overwrite"] if earlier_run else []
         command = [sys.executable, "-c", TRAIN_IN_CHILD, *train_argv(dataset, output, *extra)]
         process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            command,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=as_from_a_terminal,
         )
         runs[point, signal_name] = (output, marker, process)
     results, signalled = {}, set()
