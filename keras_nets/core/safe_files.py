@@ -296,6 +296,6 @@ def pause_for_tests(point):
     wanted, _, marker = os.environ.get(PAUSE_FOR_TESTS, "").partition(":")
     if wanted == point:
         pathlib.Path(marker).touch()
-        # Until the test's signal comes: on CI's two busy cores a test took over two minutes to
-        # see the marker, and a run that woke up first ran on to the end.
+        # Until the test's signal comes, however late (the test kills a run it leaves paused):
+        # a run that woke up first would train on to the end and prove nothing.
         time.sleep(900)

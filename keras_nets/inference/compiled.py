@@ -93,14 +93,13 @@ def compile_for_inference(
     module = get_runtime(runtime)
     key = None
     if hasattr(module, "compile_onnx"):  # a runtime that reads ONNX: the cache's form
-        key = float_key = None
-        if cache:
-            key = compiled_cache.model_key(model, precision, images)
-            float_key = (
-                key if precision == "float32" else compiled_cache.model_key(model, "float32")
-            )
-        data = onnx_model(folded, precision, images, key, float_key)
-        run = module.compile_onnx(data, int(threads))
+        key = compiled_cache.model_key(model, precision, images) if cache else None
+        float_key = None  # for int8: the float32 entry it quantizes
+        if cache and precision == "int8":
+            float_key = compiled_cache.model_key(model, "float32")
+        run = module.compile_onnx(
+            onnx_model(folded, precision, images, key, float_key), int(threads)
+        )
     else:
         run = module.compile(folded, int(threads))
     return CompiledModel(folded, runtime, run, int(threads), precision, cache_key=key)
@@ -115,14 +114,13 @@ def onnx_model(folded, precision, images=None, key=None, float_key=None):
     data = compiled_cache.load_model(key) if key else None
     if data is not None:
         return data
-    float32 = compiled_cache.load_model(float_key) if float_key != key and float_key else None
-    if float32 is None:
-        float32 = onnx_bytes(folded)
+    data = compiled_cache.load_model(float_key) if float_key else None
+    if data is None:
+        data = onnx_bytes(folded)
         if float_key:
-            store_model(float_key, float32, folded.name, "float32")
-    if precision == "float32":
-        return float32
-    data = quantization.quantize_onnx(float32, images)
+            store_model(float_key, data, folded.name, "float32")
+    if precision == "int8":
+        data = quantization.quantize_onnx(data, images)
     if key:
         store_model(key, data, folded.name, precision)
     return data
